@@ -1,0 +1,10 @@
+//! Reverse-mode automatic differentiation on an append-only tape.
+
+pub mod gradcheck;
+mod param;
+mod tape;
+mod var;
+
+pub use param::Param;
+pub use tape::{BackwardFn, Gradients, Tape};
+pub use var::Var;

@@ -1,0 +1,17 @@
+//! The library's error type. The CLI wraps it with `anyhow` for context.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("could not start the thread pool: {0}")]
+    ThreadPool(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,81 @@
+//! Moves between the NCHW layout of a chunk of `b` images (`[b, c, p]`) and the
+//! channel-major layout `[c, b*p]` that one wide GEMM over the chunk uses.
+
+/// `[b, c, p]` -> `[c, b*p]`.
+pub fn batch_to_channel_major(src: &[f32], b: usize, c: usize, p: usize, dst: &mut [f32]) {
+    assert!(src.len() == b * c * p && dst.len() >= b * c * p);
+    for i in 0..b {
+        for ch in 0..c {
+            let s = &src[(i * c + ch) * p..(i * c + ch + 1) * p];
+            dst[ch * b * p + i * p..ch * b * p + (i + 1) * p].copy_from_slice(s);
+        }
+    }
+}
+
+/// `[c, b*p]` -> `[b, c, p]`.
+pub fn channel_major_to_batch(src: &[f32], b: usize, c: usize, p: usize, dst: &mut [f32]) {
+    assert!(src.len() >= b * c * p && dst.len() == b * c * p);
+    for i in 0..b {
+        for ch in 0..c {
+            let s = &src[ch * b * p + i * p..ch * b * p + (i + 1) * p];
+            dst[(i * c + ch) * p..(i * c + ch + 1) * p].copy_from_slice(s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_round_trip_and_place_values() {
+        let (b, c, p) = (3, 4, 5);
+        let src: Vec<f32> = (0..b * c * p).map(|i| i as f32).collect();
+        let mut cm = vec![0.0; b * c * p];
+        batch_to_channel_major(&src, b, c, p, &mut cm);
+        // element (image 2, channel 1, position 3) lands at row 1, column 2*p+3
+        assert_eq!(cm[1 * b * p + 2 * p + 3], src[(2 * c + 1) * p + 3]);
+        let mut back = vec![0.0; b * c * p];
+        channel_major_to_batch(&cm, b, c, p, &mut back);
+        assert_eq!(back, src);
+    }
+}
+
+/// How many images one GEMM should cover: enough columns (`b*p`) for the micro-kernel
+/// to run at speed, but at least one chunk per thread of the current pool.
+pub fn images_per_chunk(n: usize, p: usize) -> usize {
+    const TARGET_COLUMNS: usize = 256;
+    let threads = rayon::current_num_threads().max(1);
+    let wide = TARGET_COLUMNS.div_ceil(p.max(1));
+    wide.min(n.div_ceil(threads)).max(1)
+}
+
+/// Adds `bias[c]` to every position of channel `c` in `[n, c, p]` data.
+pub fn add_channel_bias(data: &mut [f32], channels: usize, p: usize, bias: &[f32]) {
+    assert_eq!(bias.len(), channels);
+    for (i, plane) in data.chunks_mut(p).enumerate() {
+        let b = bias[i % channels];
+        plane.iter_mut().for_each(|v| *v += b);
+    }
+}
+
+/// Per-channel sums of `[n, c, p]` data (the gradient of a channel bias).
+pub fn channel_sums(data: &[f32], channels: usize, p: usize) -> Vec<f32> {
+    let mut sums = vec![0.0f64; channels];
+    for (i, plane) in data.chunks(p).enumerate() {
+        sums[i % channels] += plane.iter().map(|&v| v as f64).sum::<f64>();
+    }
+    sums.into_iter().map(|s| s as f32).collect()
+}
+
+/// A chunk `[b, c, p]` viewed as `[c, b*p]`: borrowed when `b == 1` (already that layout),
+/// else gathered into a new buffer.
+pub fn as_channel_major(src: &[f32], b: usize, c: usize, p: usize) -> std::borrow::Cow<'_, [f32]> {
+    if b == 1 {
+        src.into()
+    } else {
+        let mut t = vec![0.0f32; b * c * p];
+        batch_to_channel_major(src, b, c, p, &mut t);
+        t.into()
+    }
+}

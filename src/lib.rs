@@ -1,0 +1,19 @@
+//! vae-cpu: a dependency-light engine that trains convolutional VAEs on multi-core CPUs.
+//!
+//! Layers (each depends only on the ones above it): [`kernels`] (GEMM, im2col/col2im),
+//! [`autograd`] (the tape), [`ops`] (differentiable operations), [`nn`] (layers with
+//! parameters), [`optim`] (optimizers and schedules).
+
+pub mod autograd;
+pub mod error;
+pub mod kernels;
+pub mod nn;
+pub mod ops;
+pub mod optim;
+pub mod threads;
+
+/// Every tensor of the engine: f32, dynamic rank, NCHW for images.
+pub type Tensor = ndarray::ArrayD<f32>;
+
+pub use autograd::{Gradients, Param, Tape, Var};
+pub use error::{Error, Result};

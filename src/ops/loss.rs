@@ -1,0 +1,98 @@
+//! Losses between a prediction (on the tape) and a constant target, plus the closed-form
+//! KL divergence of a diagonal Gaussian from the standard normal.
+
+use super::elementwise::{map, zip_map};
+use crate::autograd::Var;
+use crate::Tensor;
+use ndarray::IxDyn;
+
+/// How per-element losses become one number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    /// Mean over every element (PyTorch's `reduction="mean"`).
+    Mean,
+    /// Sum over every element (PyTorch's `reduction="sum"`).
+    Sum,
+    /// Sum over the elements of each sample, mean over the batch (axis 0).
+    BatchMean,
+}
+
+impl Reduction {
+    fn factor(self, shape: &[usize]) -> f32 {
+        let len: usize = shape.iter().product();
+        match self {
+            Reduction::Mean => 1.0 / len.max(1) as f32,
+            Reduction::Sum => 1.0,
+            Reduction::BatchMean => 1.0 / shape.first().copied().unwrap_or(1).max(1) as f32,
+        }
+    }
+}
+
+/// Reduces `loss(pred, target)` element-wise; `grad` is d loss / d pred per element.
+fn pointwise(
+    pred: &Var, target: &Tensor, reduction: Reduction,
+    loss: impl Fn(f32, f32) -> f32 + Sync + Send, grad: impl Fn(f32, f32) -> f32 + Sync + Send + 'static,
+) -> Var {
+    assert_eq!(pred.shape(), target.shape(), "loss: prediction and target shapes differ");
+    let factor = reduction.factor(pred.shape());
+    let total: f64 = zip_map(pred.value(), target, loss).iter().map(|&v| v as f64).sum();
+    let y = Tensor::from_elem(IxDyn(&[1]), (total * factor as f64) as f32);
+    let (p, t) = (pred.shared(), target.clone());
+    Var::record(&[pred], y, move |g, _| {
+        let k = g[[0]] * factor;
+        vec![Some(zip_map(&p, &t, move |p, t| k * grad(p, t)))]
+    })
+}
+
+/// Squared error `(p - t)^2`.
+pub fn mse(pred: &Var, target: &Tensor, reduction: Reduction) -> Var {
+    pointwise(pred, target, reduction, |p, t| (p - t) * (p - t), |p, t| 2.0 * (p - t))
+}
+
+/// Absolute error `|p - t|` (gradient sign(p - t), 0 at the kink).
+pub fn l1(pred: &Var, target: &Tensor, reduction: Reduction) -> Var {
+    pointwise(pred, target, reduction, |p, t| (p - t).abs(), |p, t| {
+        let d = p - t;
+        if d > 0.0 { 1.0 } else if d < 0.0 { -1.0 } else { 0.0 }
+    })
+}
+
+/// Binary cross-entropy on probabilities `p` in [0, 1]:
+/// `-(t ln p + (1-t) ln(1-p))`, with each log clamped at -100 as PyTorch does so that
+/// p = 0 or 1 stays finite; the gradient `(p - t) / max(p(1-p), 1e-12)` likewise.
+pub fn bce(pred: &Var, target: &Tensor, reduction: Reduction) -> Var {
+    pointwise(
+        pred, target, reduction,
+        |p, t| -(t * p.ln().max(-100.0) + (1.0 - t) * (1.0 - p).ln().max(-100.0)),
+        |p, t| (p - t) / (p * (1.0 - p)).max(1e-12),
+    )
+}
+
+/// Binary cross-entropy on logits `x`, in the overflow-free form
+/// `max(x, 0) - x t + ln(1 + e^{-|x|})`; gradient `sigmoid(x) - t`.
+pub fn bce_with_logits(logits: &Var, target: &Tensor, reduction: Reduction) -> Var {
+    pointwise(
+        logits, target, reduction,
+        |x, t| x.max(0.0) - x * t + (-x.abs()).exp().ln_1p(),
+        |x, t| super::activation::stable_sigmoid(x) - t,
+    )
+}
+
+/// KL(N(mu, exp(logvar)) || N(0, I)) summed over the latent dimensions and averaged over
+/// the batch: `-1/2 * mean_n sum_j (1 + logvar - mu^2 - exp(logvar))` (Kingma & Welling,
+/// appendix B). Always >= 0. Gradients: `mu / N` and `(exp(logvar) - 1) / (2N)`.
+pub fn kl_divergence(mu: &Var, logvar: &Var) -> Var {
+    assert_eq!(mu.shape(), logvar.shape(), "kl_divergence: mu and logvar shapes differ");
+    let n = mu.shape().first().copied().unwrap_or(1).max(1) as f32;
+    let terms = zip_map(mu.value(), logvar.value(), |m, lv| -0.5 * (1.0 + lv - m * m - lv.exp()));
+    let total: f64 = terms.iter().map(|&v| v as f64).sum();
+    let y = Tensor::from_elem(IxDyn(&[1]), (total / n as f64) as f32);
+    let (m, lv) = (mu.shared(), logvar.shared());
+    Var::record(&[mu, logvar], y, move |g, wants| {
+        let k = g[[0]] / n;
+        vec![
+            wants[0].then(|| map(&m, move |m| k * m)),
+            wants[1].then(|| map(&lv, move |lv| k * 0.5 * (lv.exp() - 1.0))),
+        ]
+    })
+}

@@ -1,0 +1,31 @@
+//! Differentiable operations. Each file holds one op's forward and backward side by side.
+//! Shapes are checked when an op is built (a mismatch is a programming error and panics
+//! with the shapes involved); configurations are validated before any op runs.
+
+mod activation;
+mod arith;
+mod batch_norm;
+mod conv2d;
+mod conv_transpose2d;
+mod elementwise;
+mod instance_norm;
+mod linear;
+mod loss;
+mod norm_core;
+mod prelu;
+mod reparam;
+mod shape;
+#[cfg(test)]
+mod testutil;
+
+pub use activation::{exp, leaky_relu, relu, sigmoid, tanh};
+pub use arith::{add, mean, mul, scale, sum};
+pub use batch_norm::{batch_norm, BatchNormMode, RunningStats};
+pub use conv2d::{conv2d, conv2d_output_size, Conv2dSpec, Padding};
+pub use conv_transpose2d::{conv_transpose2d, conv_transpose2d_output_size, ConvTranspose2dSpec};
+pub use instance_norm::instance_norm;
+pub use linear::linear;
+pub use loss::{bce, bce_with_logits, kl_divergence, l1, mse, Reduction};
+pub use prelu::prelu;
+pub use reparam::reparameterize;
+pub use shape::{flatten, reshape};

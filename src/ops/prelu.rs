@@ -1,0 +1,49 @@
+//! PReLU: `y = x` for `x > 0`, else `a_c * x`, with one learnable slope per channel
+//! (axis 1) or one shared slope. `dx = dy * (x > 0 ? 1 : a_c)`, `da_c = sum_{x<=0} dy * x`.
+
+use super::batch_norm::ncp;
+use super::elementwise::{row_major, standard};
+use crate::autograd::Var;
+use crate::Tensor;
+use ndarray::IxDyn;
+use rayon::prelude::*;
+
+pub fn prelu(x: &Var, slope: &Var) -> Var {
+    let (_, c, p) = ncp(x.shape());
+    let k = slope.value().len();
+    assert!(slope.shape().len() == 1 && (k == 1 || k == c), "prelu: slope must have shape [1] or [{c}], got {:?}", slope.shape());
+    let a = row_major(slope.value()).into_owned();
+    let slope_of = move |plane: usize| if k == 1 { a[0] } else { a[plane % c] };
+    let x_val = standard(x.shared());
+    let xs = x_val.as_slice().unwrap();
+    let mut y = vec![0.0f32; xs.len()];
+    y.par_chunks_mut(p).zip(xs.par_chunks(p)).enumerate().for_each(|(plane, (y, x))| {
+        let a = slope_of(plane);
+        y.iter_mut().zip(x).for_each(|(y, &x)| *y = if x > 0.0 { x } else { a * x });
+    });
+    let shape = x.value().raw_dim();
+    let y = Tensor::from_shape_vec(shape.clone(), y).unwrap();
+    Var::record(&[x, slope], y, move |dy, wants| {
+        let dy = row_major(dy);
+        let xs = x_val.as_slice().unwrap();
+        let dx = wants[0].then(|| {
+            let mut dx = vec![0.0f32; xs.len()];
+            dx.par_chunks_mut(p).zip(xs.par_chunks(p)).zip(dy.par_chunks(p)).enumerate().for_each(|(plane, ((d, x), g))| {
+                let a = slope_of(plane);
+                for ((d, &x), &g) in d.iter_mut().zip(x).zip(g) {
+                    *d = if x > 0.0 { g } else { a * g };
+                }
+            });
+            Tensor::from_shape_vec(shape, dx).unwrap()
+        });
+        let da = wants[1].then(|| {
+            let mut da = vec![0.0f64; k];
+            for (plane, (x, g)) in xs.chunks(p).zip(dy.chunks(p)).enumerate() {
+                let s: f64 = x.iter().zip(g).filter(|(x, _)| **x <= 0.0).map(|(&x, &g)| x as f64 * g as f64).sum();
+                da[if k == 1 { 0 } else { plane % c }] += s;
+            }
+            Tensor::from_shape_vec(IxDyn(&[k]), da.into_iter().map(|v| v as f32).collect()).unwrap()
+        });
+        vec![dx, da]
+    })
+}
