@@ -9,7 +9,10 @@ pub enum Error {
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("could not start the thread pool: {0}")]
     ThreadPool(String),
 }

@@ -14,7 +14,10 @@ pub struct Param {
 
 impl Param {
     pub fn new(value: Tensor) -> Self {
-        Param { id: NEXT_PARAM_ID.fetch_add(1, Ordering::Relaxed), value: Arc::new(value) }
+        Param {
+            id: NEXT_PARAM_ID.fetch_add(1, Ordering::Relaxed),
+            value: Arc::new(value),
+        }
     }
 
     pub fn id(&self) -> u64 {

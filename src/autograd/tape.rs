@@ -40,7 +40,9 @@ impl Default for Tape {
 impl Tape {
     /// A tape that records operations for a backward pass.
     pub fn new() -> Tape {
-        Tape { inner: Some(Rc::new(RefCell::new(Inner::default()))) }
+        Tape {
+            inner: Some(Rc::new(RefCell::new(Inner::default()))),
+        }
     }
 
     /// Inference mode: leaves and parameters become constants, nothing is recorded.
@@ -71,8 +73,14 @@ impl Tape {
     pub(crate) fn push_node(&self, inputs: Vec<Option<usize>>, backward: BackwardFn) -> usize {
         let inner = self.inner.as_ref().expect("push_node on a no-grad tape");
         let mut inner = inner.borrow_mut();
-        assert!(!inner.spent, "this tape was already used for a backward pass");
-        inner.nodes.push(Node { inputs, backward: Some(backward) });
+        assert!(
+            !inner.spent,
+            "this tape was already used for a backward pass"
+        );
+        inner.nodes.push(Node {
+            inputs,
+            backward: Some(backward),
+        });
         inner.nodes.len() - 1
     }
 
@@ -82,7 +90,10 @@ impl Tape {
             Some(inner) => {
                 let mut i = inner.borrow_mut();
                 assert!(!i.spent, "this tape was already used for a backward pass");
-                i.nodes.push(Node { inputs: vec![], backward: None });
+                i.nodes.push(Node {
+                    inputs: vec![],
+                    backward: None,
+                });
                 let id = i.nodes.len() - 1;
                 Var::from_parts(value, Some((self.clone(), id)))
             }
@@ -114,17 +125,31 @@ impl Tape {
 
     /// Backpropagates from a scalar loss (seed gradient 1).
     pub fn backward(&self, loss: &Var) -> Gradients {
-        assert_eq!(loss.value().len(), 1, "backward() needs a scalar loss; use backward_with for shape {:?}", loss.shape());
+        assert_eq!(
+            loss.value().len(),
+            1,
+            "backward() needs a scalar loss; use backward_with for shape {:?}",
+            loss.shape()
+        );
         self.backward_with(loss, Tensor::ones(loss.value().raw_dim()))
     }
 
     /// Backpropagates from `out` with an explicit upstream gradient `seed` of its shape.
     /// Consumes the recorded closures: a tape supports one backward pass.
     pub fn backward_with(&self, out: &Var, seed: Tensor) -> Gradients {
-        assert_eq!(seed.shape(), out.shape(), "seed gradient shape differs from the output's");
+        assert_eq!(
+            seed.shape(),
+            out.shape(),
+            "seed gradient shape differs from the output's"
+        );
         let inner = self.inner.as_ref().expect("backward on a no-grad tape");
-        let (tape, out_id) = out.node().expect("backward from a value that is not on the tape");
-        assert!(tape.same_as(self), "backward from a value recorded on another tape");
+        let (tape, out_id) = out
+            .node()
+            .expect("backward from a value that is not on the tape");
+        assert!(
+            tape.same_as(self),
+            "backward from a value recorded on another tape"
+        );
         let (mut nodes, params) = {
             let mut i = inner.borrow_mut();
             assert!(!i.spent, "this tape was already used for a backward pass");
@@ -134,12 +159,18 @@ impl Tape {
         let mut grads: Vec<Option<Tensor>> = (0..nodes.len()).map(|_| None).collect();
         grads[*out_id] = Some(seed);
         for id in (0..=*out_id).rev() {
-            let Some(backward) = nodes[id].backward.take() else { continue };
+            let Some(backward) = nodes[id].backward.take() else {
+                continue;
+            };
             let Some(g) = grads[id].take() else { continue };
             let inputs = std::mem::take(&mut nodes[id].inputs);
             let wants: Vec<bool> = inputs.iter().map(Option::is_some).collect();
             let input_grads = backward(&g, &wants);
-            assert_eq!(input_grads.len(), inputs.len(), "backward returned the wrong number of gradients");
+            assert_eq!(
+                input_grads.len(),
+                inputs.len(),
+                "backward returned the wrong number of gradients"
+            );
             for (input, ig) in inputs.into_iter().zip(input_grads) {
                 if let (Some(input), Some(ig)) = (input, ig) {
                     match &mut grads[input] {
@@ -170,5 +201,78 @@ impl Gradients {
     pub fn param(&self, p: &Param) -> Option<&Tensor> {
         let id = self.params.get(&p.id())?;
         self.grads[*id].as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops;
+    use ndarray::IxDyn;
+
+    fn t(v: &[f32]) -> Tensor {
+        Tensor::from_shape_vec(IxDyn(&[v.len()]), v.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn no_grad_records_nothing() {
+        let tape = Tape::no_grad();
+        let p = Param::new(t(&[1.0, 2.0]));
+        let x = tape.leaf(t(&[3.0, 4.0]));
+        let y = ops::sum(&ops::mul(&tape.param(&p), &x));
+        assert_eq!(y.item(), 11.0);
+        assert!(!y.is_tracked());
+        assert_eq!(tape.len(), 0);
+    }
+
+    #[test]
+    fn parameter_used_twice_gets_both_contributions() {
+        let tape = Tape::new();
+        let p = Param::new(t(&[1.0, 2.0]));
+        let x = Var::constant(t(&[3.0, 4.0]));
+        // loss = sum(p*x) + sum(p*p): d/dp = x + 2p
+        let a = ops::sum(&ops::mul(&tape.param(&p), &x));
+        let b = ops::sum(&ops::mul(&tape.param(&p), &tape.param(&p)));
+        let g = tape.backward(&ops::add(&a, &b));
+        assert_eq!(g.param(&p).unwrap(), &t(&[5.0, 8.0]));
+    }
+
+    #[test]
+    fn constants_get_no_gradient_and_are_not_recorded() {
+        let tape = Tape::new();
+        let x = tape.leaf(t(&[1.0]));
+        let c = Var::constant(t(&[2.0]));
+        let before = tape.len();
+        let cc = ops::scale(&c, 3.0);
+        assert_eq!(
+            tape.len(),
+            before,
+            "an op on constants only must not record a node"
+        );
+        let g = tape.backward(&ops::sum(&ops::mul(&x, &cc)));
+        assert_eq!(g.get(&x).unwrap(), &t(&[6.0]));
+        assert!(g.get(&c).is_none());
+    }
+
+    #[test]
+    fn deep_chains_backpropagate_without_recursion() {
+        let tape = Tape::new();
+        let x = tape.leaf(t(&[1.0]));
+        let mut y = x.clone();
+        for _ in 0..200_000 {
+            y = ops::scale(&y, 1.0);
+        }
+        let g = tape.backward(&ops::sum(&y));
+        assert_eq!(g.get(&x).unwrap(), &t(&[1.0]));
+    }
+
+    #[test]
+    #[should_panic(expected = "already used")]
+    fn a_tape_supports_one_backward_pass() {
+        let tape = Tape::new();
+        let x = tape.leaf(t(&[1.0]));
+        let y = ops::sum(&x);
+        tape.backward(&y);
+        tape.backward(&y);
     }
 }

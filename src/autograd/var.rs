@@ -13,7 +13,10 @@ pub struct Var {
 impl Var {
     /// A value that no gradient flows into (data, targets, noise).
     pub fn constant(value: Tensor) -> Var {
-        Var { value: Arc::new(value), node: None }
+        Var {
+            value: Arc::new(value),
+            node: None,
+        }
     }
 
     pub(crate) fn from_parts(value: Arc<Tensor>, node: Option<(Tape, usize)>) -> Var {
@@ -35,7 +38,12 @@ impl Var {
 
     /// The single number of a one-element tensor (a loss).
     pub fn item(&self) -> f32 {
-        assert_eq!(self.value.len(), 1, "item() on a tensor of shape {:?}", self.shape());
+        assert_eq!(
+            self.value.len(),
+            1,
+            "item() on a tensor of shape {:?}",
+            self.shape()
+        );
         *self.value.iter().next().unwrap()
     }
 
@@ -52,22 +60,36 @@ impl Var {
     /// for each input, whether that input wants a gradient; it returns one optional
     /// gradient per input, each with that input's shape. When no input is tracked the
     /// result is a constant and `backward` is dropped unused.
-    pub fn record(inputs: &[&Var], value: impl Into<Arc<Tensor>>, backward: impl FnOnce(&Tensor, &[bool]) -> Vec<Option<Tensor>> + 'static) -> Var {
+    pub fn record(
+        inputs: &[&Var],
+        value: impl Into<Arc<Tensor>>,
+        backward: impl FnOnce(&Tensor, &[bool]) -> Vec<Option<Tensor>> + 'static,
+    ) -> Var {
         let value = value.into();
-        let tape = inputs.iter().find_map(|v| v.node.as_ref().map(|(t, _)| t.clone()));
+        let tape = inputs
+            .iter()
+            .find_map(|v| v.node.as_ref().map(|(t, _)| t.clone()));
         match tape {
             None => Var { value, node: None },
             Some(tape) => {
                 let ids: Vec<Option<usize>> = inputs
                     .iter()
-                    .map(|v| v.node.as_ref().map(|(t, id)| {
-                        assert!(t.same_as(&tape), "an op mixes values from two different tapes");
-                        *id
-                    }))
+                    .map(|v| {
+                        v.node.as_ref().map(|(t, id)| {
+                            assert!(
+                                t.same_as(&tape),
+                                "an op mixes values from two different tapes"
+                            );
+                            *id
+                        })
+                    })
                     .collect();
                 let boxed: BackwardFn = Box::new(backward);
                 let id = tape.push_node(ids, boxed);
-                Var { value, node: Some((tape, id)) }
+                Var {
+                    value,
+                    node: Some((tape, id)),
+                }
             }
         }
     }
@@ -75,6 +97,9 @@ impl Var {
 
 impl std::fmt::Debug for Var {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Var").field("shape", &self.shape()).field("tracked", &self.is_tracked()).finish()
+        f.debug_struct("Var")
+            .field("shape", &self.shape())
+            .field("tracked", &self.is_tracked())
+            .finish()
     }
 }

@@ -9,7 +9,10 @@ use super::im2col::ConvGeom;
 pub fn col2im(g: &ConvGeom, col: &[f32], ld: usize, x: &mut [f32]) {
     assert_eq!(x.len(), g.image_len(), "col2im: image has the wrong size");
     let p = g.out_positions();
-    assert!(ld >= p && col.len() >= (g.col_rows() - 1) * ld + p, "col2im: column buffer too small");
+    assert!(
+        ld >= p && col.len() >= (g.col_rows() - 1) * ld + p,
+        "col2im: column buffer too small"
+    );
     let mut row = 0;
     for c in 0..g.c {
         let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
@@ -49,15 +52,42 @@ mod tests {
     use proptest::prelude::*;
 
     fn geom() -> impl Strategy<Value = ConvGeom> {
-        (1usize..4, 1usize..9, 1usize..9, 1usize..5, 1usize..5, 1usize..4, 1usize..4, 0usize..3, 0usize..3, 0usize..3, 0usize..3)
-            .prop_filter_map("kernel larger than padded input", |(c, h, w, kh, kw, sh, sw, pt, pb, pl, pr)| {
-                if h + pt + pb < kh || w + pl + pr < kw {
-                    return None;
-                }
-                let oh = (h + pt + pb - kh) / sh + 1;
-                let ow = (w + pl + pr - kw) / sw + 1;
-                Some(ConvGeom { c, h, w, kh, kw, sh, sw, pad_top: pt, pad_left: pl, oh, ow })
-            })
+        (
+            1usize..4,
+            1usize..9,
+            1usize..9,
+            1usize..5,
+            1usize..5,
+            1usize..4,
+            1usize..4,
+            0usize..3,
+            0usize..3,
+            0usize..3,
+            0usize..3,
+        )
+            .prop_filter_map(
+                "kernel larger than padded input",
+                |(c, h, w, kh, kw, sh, sw, pt, pb, pl, pr)| {
+                    if h + pt + pb < kh || w + pl + pr < kw {
+                        return None;
+                    }
+                    let oh = (h + pt + pb - kh) / sh + 1;
+                    let ow = (w + pl + pr - kw) / sw + 1;
+                    Some(ConvGeom {
+                        c,
+                        h,
+                        w,
+                        kh,
+                        kw,
+                        sh,
+                        sw,
+                        pad_top: pt,
+                        pad_left: pl,
+                        oh,
+                        ow,
+                    })
+                },
+            )
     }
 
     proptest! {

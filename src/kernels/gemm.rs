@@ -18,20 +18,41 @@ pub struct MatRef<'a> {
 impl<'a> MatRef<'a> {
     /// A contiguous row-major `rows x cols` matrix.
     pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        assert!(data.len() >= rows * cols, "matrix {rows}x{cols} needs {} values, slice has {}", rows * cols, data.len());
-        MatRef { data, rows, cols, rs: cols, cs: 1 }
+        assert!(
+            data.len() >= rows * cols,
+            "matrix {rows}x{cols} needs {} values, slice has {}",
+            rows * cols,
+            data.len()
+        );
+        MatRef {
+            data,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
     }
 
     /// The transpose, as a view (no copy).
     pub fn t(self) -> Self {
-        MatRef { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
+        MatRef {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
     }
 
     /// Rows `start..start+len` of this matrix.
     pub fn rows_range(self, start: usize, len: usize) -> Self {
         assert!(start + len <= self.rows);
         let offset = (start * self.rs).min(self.data.len());
-        MatRef { data: &self.data[offset..], rows: len, ..self }
+        MatRef {
+            data: &self.data[offset..],
+            rows: len,
+            ..self
+        }
     }
 
     fn check(&self) {
@@ -45,7 +66,11 @@ impl<'a> MatRef<'a> {
 /// `C = alpha * A * B + beta * C`, with C a contiguous row-major `A.rows x B.cols` slice.
 /// When `beta == 0`, C's previous contents are ignored (may be uninitialised garbage).
 pub fn gemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
-    assert_eq!(a.cols, b.rows, "gemm inner dimensions differ: {}x{} * {}x{}", a.rows, a.cols, b.rows, b.cols);
+    assert_eq!(
+        a.cols, b.rows,
+        "gemm inner dimensions differ: {}x{} * {}x{}",
+        a.rows, a.cols, b.rows, b.cols
+    );
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(c.len() >= m * n, "gemm output slice too short");
     if m == 0 || n == 0 {
@@ -61,10 +86,20 @@ pub fn gemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
     // in row-major order, and the three slices cannot alias (&[f32] vs &mut [f32]).
     unsafe {
         matrixmultiply::sgemm(
-            m, k, n, alpha,
-            a.data.as_ptr(), a.rs as isize, a.cs as isize,
-            b.data.as_ptr(), b.rs as isize, b.cs as isize,
-            beta, c.as_mut_ptr(), n as isize, 1,
+            m,
+            k,
+            n,
+            alpha,
+            a.data.as_ptr(),
+            a.rs as isize,
+            a.cs as isize,
+            b.data.as_ptr(),
+            b.rs as isize,
+            b.cs as isize,
+            beta,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
         );
     }
 }
@@ -80,11 +115,14 @@ pub fn gemm_par(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
     }
     let blocks = threads.min(m / 16);
     let rows_per = m.div_ceil(blocks);
-    c[..m * n].par_chunks_mut(rows_per * n).enumerate().for_each(|(i, c_block)| {
-        let start = i * rows_per;
-        let len = c_block.len() / n;
-        gemm(alpha, a.rows_range(start, len), b, beta, c_block);
-    });
+    c[..m * n]
+        .par_chunks_mut(rows_per * n)
+        .enumerate()
+        .for_each(|(i, c_block)| {
+            let start = i * rows_per;
+            let len = c_block.len() / n;
+            gemm(alpha, a.rows_range(start, len), b, beta, c_block);
+        });
 }
 
 #[cfg(test)]

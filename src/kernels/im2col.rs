@@ -37,10 +37,24 @@ impl ConvGeom {
 
     /// The output indices `ox` whose input column `ox*sw + kj - pad_left` lies in `[0, w)`,
     /// as a half-open range (same formula for rows).
-    pub(crate) fn valid_range(k: usize, stride: usize, pad: usize, size: usize, out: usize) -> (usize, usize) {
+    pub(crate) fn valid_range(
+        k: usize,
+        stride: usize,
+        pad: usize,
+        size: usize,
+        out: usize,
+    ) -> (usize, usize) {
         // need 0 <= o*stride + k - pad <= size - 1
-        let lo = if pad > k { (pad - k).div_ceil(stride) } else { 0 };
-        let hi = if size + pad > k { (size - 1 + pad - k) / stride + 1 } else { 0 };
+        let lo = if pad > k {
+            (pad - k).div_ceil(stride)
+        } else {
+            0
+        };
+        let hi = if size + pad > k {
+            (size - 1 + pad - k) / stride + 1
+        } else {
+            0
+        };
         (lo.min(out), hi.min(out).max(lo.min(out)))
     }
 }
@@ -50,7 +64,10 @@ impl ConvGeom {
 pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
     assert_eq!(x.len(), g.image_len(), "im2col: image has the wrong size");
     let p = g.out_positions();
-    assert!(ld >= p && col.len() >= (g.col_rows() - 1) * ld + p, "im2col: column buffer too small");
+    assert!(
+        ld >= p && col.len() >= (g.col_rows() - 1) * ld + p,
+        "im2col: column buffer too small"
+    );
     let mut row = 0;
     for c in 0..g.c {
         let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];

@@ -26,10 +26,19 @@ impl BatchNorm {
 
     pub fn forward(&mut self, tape: &Tape, x: &Var, mode: Mode) -> Var {
         let bn_mode = match mode {
-            Mode::Train => BatchNormMode::Train { momentum: self.momentum },
+            Mode::Train => BatchNormMode::Train {
+                momentum: self.momentum,
+            },
             Mode::Eval => BatchNormMode::Eval,
         };
-        ops::batch_norm(x, &tape.param(&self.gamma), &tape.param(&self.beta), &mut self.running, bn_mode, self.eps)
+        ops::batch_norm(
+            x,
+            &tape.param(&self.gamma),
+            &tape.param(&self.beta),
+            &mut self.running,
+            bn_mode,
+            self.eps,
+        )
     }
 }
 
@@ -37,7 +46,13 @@ impl Module for BatchNorm {
     fn visit(&mut self, prefix: &str, f: &mut dyn FnMut(&str, Slot<'_>)) {
         f(&join(prefix, "weight"), Slot::Param(&mut self.gamma));
         f(&join(prefix, "bias"), Slot::Param(&mut self.beta));
-        f(&join(prefix, "running_mean"), Slot::Buffer(&mut self.running.mean));
-        f(&join(prefix, "running_var"), Slot::Buffer(&mut self.running.var));
+        f(
+            &join(prefix, "running_mean"),
+            Slot::Buffer(&mut self.running.mean),
+        );
+        f(
+            &join(prefix, "running_var"),
+            Slot::Buffer(&mut self.running.var),
+        );
     }
 }

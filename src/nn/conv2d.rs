@@ -11,9 +11,20 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    pub fn new(in_ch: usize, out_ch: usize, kernel: usize, spec: Conv2dSpec, bias: bool, rng: &mut impl Rng) -> Self {
+    pub fn new(
+        in_ch: usize,
+        out_ch: usize,
+        kernel: usize,
+        spec: Conv2dSpec,
+        bias: bool,
+        rng: &mut impl Rng,
+    ) -> Self {
         let fan_in = in_ch * kernel * kernel;
-        let weight = Param::new(fan_in_uniform(&[out_ch, in_ch, kernel, kernel], fan_in, rng));
+        let weight = Param::new(fan_in_uniform(
+            &[out_ch, in_ch, kernel, kernel],
+            fan_in,
+            rng,
+        ));
         let bias = bias.then(|| Param::new(fan_in_uniform(&[out_ch], fan_in, rng)));
         Conv2d { weight, bias, spec }
     }

@@ -12,9 +12,20 @@ pub struct ConvTranspose2d {
 }
 
 impl ConvTranspose2d {
-    pub fn new(in_ch: usize, out_ch: usize, kernel: usize, spec: ConvTranspose2dSpec, bias: bool, rng: &mut impl Rng) -> Self {
+    pub fn new(
+        in_ch: usize,
+        out_ch: usize,
+        kernel: usize,
+        spec: ConvTranspose2dSpec,
+        bias: bool,
+        rng: &mut impl Rng,
+    ) -> Self {
         let fan_in = out_ch * kernel * kernel;
-        let weight = Param::new(fan_in_uniform(&[in_ch, out_ch, kernel, kernel], fan_in, rng));
+        let weight = Param::new(fan_in_uniform(
+            &[in_ch, out_ch, kernel, kernel],
+            fan_in,
+            rng,
+        ));
         let bias = bias.then(|| Param::new(fan_in_uniform(&[out_ch], fan_in, rng)));
         ConvTranspose2d { weight, bias, spec }
     }

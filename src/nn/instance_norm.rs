@@ -20,7 +20,12 @@ impl InstanceNorm {
     }
 
     pub fn forward(&self, tape: &Tape, x: &Var) -> Var {
-        ops::instance_norm(x, &tape.param(&self.gamma), &tape.param(&self.beta), self.eps)
+        ops::instance_norm(
+            x,
+            &tape.param(&self.gamma),
+            &tape.param(&self.beta),
+            self.eps,
+        )
     }
 }
 

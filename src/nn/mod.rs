@@ -39,7 +39,11 @@ pub trait Module {
 
 /// `prefix.name`, or `name` when the prefix is empty.
 pub fn join(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") }
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
 }
 
 /// The names and shapes of every parameter (`true`) and buffer (`false`) of a module.
@@ -54,5 +58,9 @@ pub fn named_shapes(m: &mut dyn Module) -> Vec<(String, Vec<usize>, bool)> {
 
 /// Total number of learned values.
 pub fn parameter_count(m: &mut dyn Module) -> usize {
-    named_shapes(m).iter().filter(|(_, _, learned)| *learned).map(|(_, s, _)| s.iter().product::<usize>()).sum()
+    named_shapes(m)
+        .iter()
+        .filter(|(_, _, learned)| *learned)
+        .map(|(_, s, _)| s.iter().product::<usize>())
+        .sum()
 }

@@ -10,7 +10,9 @@ pub struct PRelu {
 
 impl PRelu {
     pub fn new(slopes: usize) -> Self {
-        PRelu { slope: Param::new(Tensor::from_elem(IxDyn(&[slopes.max(1)]), 0.25)) }
+        PRelu {
+            slope: Param::new(Tensor::from_elem(IxDyn(&[slopes.max(1)]), 0.25)),
+        }
     }
 
     pub fn forward(&self, tape: &Tape, x: &Var) -> Var {

@@ -6,7 +6,9 @@
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
 use crate::kernels::gemm::{gemm, MatRef};
-use crate::kernels::layout::{add_channel_bias, as_channel_major, channel_major_to_batch, channel_sums, images_per_chunk};
+use crate::kernels::layout::{
+    add_channel_bias, as_channel_major, channel_major_to_batch, channel_sums, images_per_chunk,
+};
 use crate::kernels::{col2im::col2im, im2col::im2col, ConvGeom};
 use crate::Tensor;
 use ndarray::IxDyn;
@@ -16,7 +18,12 @@ use rayon::prelude::*;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Padding {
     /// Explicit amounts on each side (may be asymmetric).
-    Explicit { top: usize, bottom: usize, left: usize, right: usize },
+    Explicit {
+        top: usize,
+        bottom: usize,
+        left: usize,
+        right: usize,
+    },
     /// TensorFlow/Wolfram "same": output = ceil(input / stride); the total padding
     /// `max((out-1)*stride + k - in, 0)` is split with the extra pixel at the bottom/right.
     Same,
@@ -24,13 +31,31 @@ pub enum Padding {
 
 impl Padding {
     pub fn symmetric(p: usize) -> Padding {
-        Padding::Explicit { top: p, bottom: p, left: p, right: p }
+        Padding::Explicit {
+            top: p,
+            bottom: p,
+            left: p,
+            right: p,
+        }
     }
 
     /// (top, bottom, left, right) for an `h x w` input.
-    pub fn resolve(&self, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize) -> (usize, usize, usize, usize) {
+    pub fn resolve(
+        &self,
+        h: usize,
+        w: usize,
+        kh: usize,
+        kw: usize,
+        sh: usize,
+        sw: usize,
+    ) -> (usize, usize, usize, usize) {
         match *self {
-            Padding::Explicit { top, bottom, left, right } => (top, bottom, left, right),
+            Padding::Explicit {
+                top,
+                bottom,
+                left,
+                right,
+            } => (top, bottom, left, right),
             Padding::Same => {
                 let split = |size: usize, k: usize, s: usize| {
                     let out = size.div_ceil(s);
@@ -53,13 +78,22 @@ pub struct Conv2dSpec {
 
 impl Conv2dSpec {
     pub fn new(stride: usize, padding: Padding) -> Self {
-        Conv2dSpec { stride: (stride, stride), padding }
+        Conv2dSpec {
+            stride: (stride, stride),
+            padding,
+        }
     }
 }
 
 /// Output `(oh, ow)` of a convolution, or `None` when the kernel does not fit the padded
 /// input or a stride is zero.
-pub fn conv2d_output_size(h: usize, w: usize, kh: usize, kw: usize, spec: &Conv2dSpec) -> Option<(usize, usize)> {
+pub fn conv2d_output_size(
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    spec: &Conv2dSpec,
+) -> Option<(usize, usize)> {
     let (sh, sw) = spec.stride;
     if sh == 0 || sw == 0 || kh == 0 || kw == 0 {
         return None;
@@ -98,7 +132,10 @@ pub fn conv2d(x: &Var, weight: &Var, bias: Option<&Var>, spec: Conv2dSpec) -> Va
             dw.map(|d| Tensor::from_shape_vec(IxDyn(&w_shape), d).unwrap()),
         ];
         if wants.len() == 3 {
-            grads.push(wants[2].then(|| Tensor::from_shape_vec(IxDyn(&[o]), channel_sums(&dy, o, g.out_positions())).unwrap()));
+            grads.push(wants[2].then(|| {
+                Tensor::from_shape_vec(IxDyn(&[o]), channel_sums(&dy, o, g.out_positions()))
+                    .unwrap()
+            }));
         }
         grads
     })
@@ -106,13 +143,36 @@ pub fn conv2d(x: &Var, weight: &Var, bias: Option<&Var>, spec: Conv2dSpec) -> Va
 
 fn geometry(xs: &[usize], ws: &[usize], spec: &Conv2dSpec) -> (usize, ConvGeom, usize) {
     assert_eq!(xs.len(), 4, "conv2d input must be [N, C, H, W], got {xs:?}");
-    assert_eq!(ws.len(), 4, "conv2d weight must be [O, C, kh, kw], got {ws:?}");
-    assert_eq!(xs[1], ws[1], "conv2d: input has {} channels, weight expects {}", xs[1], ws[1]);
+    assert_eq!(
+        ws.len(),
+        4,
+        "conv2d weight must be [O, C, kh, kw], got {ws:?}"
+    );
+    assert_eq!(
+        xs[1], ws[1],
+        "conv2d: input has {} channels, weight expects {}",
+        xs[1], ws[1]
+    );
     let (h, w, kh, kw) = (xs[2], xs[3], ws[2], ws[3]);
-    let (oh, ow) = conv2d_output_size(h, w, kh, kw, spec)
-        .unwrap_or_else(|| panic!("conv2d: kernel {kh}x{kw} does not fit input {h}x{w} with {spec:?}"));
-    let (t, _, l, _) = spec.padding.resolve(h, w, kh, kw, spec.stride.0, spec.stride.1);
-    let g = ConvGeom { c: xs[1], h, w, kh, kw, sh: spec.stride.0, sw: spec.stride.1, pad_top: t, pad_left: l, oh, ow };
+    let (oh, ow) = conv2d_output_size(h, w, kh, kw, spec).unwrap_or_else(|| {
+        panic!("conv2d: kernel {kh}x{kw} does not fit input {h}x{w} with {spec:?}")
+    });
+    let (t, _, l, _) = spec
+        .padding
+        .resolve(h, w, kh, kw, spec.stride.0, spec.stride.1);
+    let g = ConvGeom {
+        c: xs[1],
+        h,
+        w,
+        kh,
+        kw,
+        sh: spec.stride.0,
+        sw: spec.stride.1,
+        pad_top: t,
+        pad_left: l,
+        oh,
+        ow,
+    };
     (xs[0], g, ws[0])
 }
 
@@ -122,29 +182,38 @@ pub(crate) fn forward(x: &[f32], n: usize, g: &ConvGeom, w: &[f32], o: usize) ->
     let b = images_per_chunk(n, p);
     let w_mat = MatRef::new(w, o, rows);
     let mut y = vec![0.0f32; n * o * p];
-    y.par_chunks_mut(b * o * p).zip(x.par_chunks(b * img)).for_each(|(y_c, x_c)| {
-        let bc = y_c.len() / (o * p);
-        let cols = bc * p;
-        let mut col = vec![0.0f32; rows * cols];
-        for i in 0..bc {
-            im2col(g, &x_c[i * img..(i + 1) * img], &mut col[i * p..], cols);
-        }
-        let col_mat = MatRef::new(&col, rows, cols);
-        if bc == 1 {
-            gemm(1.0, w_mat, col_mat, 0.0, y_c);
-        } else {
-            let mut y_cm = vec![0.0f32; o * cols];
-            gemm(1.0, w_mat, col_mat, 0.0, &mut y_cm);
-            channel_major_to_batch(&y_cm, bc, o, p, y_c);
-        }
-    });
+    y.par_chunks_mut(b * o * p)
+        .zip(x.par_chunks(b * img))
+        .for_each(|(y_c, x_c)| {
+            let bc = y_c.len() / (o * p);
+            let cols = bc * p;
+            let mut col = vec![0.0f32; rows * cols];
+            for i in 0..bc {
+                im2col(g, &x_c[i * img..(i + 1) * img], &mut col[i * p..], cols);
+            }
+            let col_mat = MatRef::new(&col, rows, cols);
+            if bc == 1 {
+                gemm(1.0, w_mat, col_mat, 0.0, y_c);
+            } else {
+                let mut y_cm = vec![0.0f32; o * cols];
+                gemm(1.0, w_mat, col_mat, 0.0, &mut y_cm);
+                channel_major_to_batch(&y_cm, bc, o, p, y_c);
+            }
+        });
     y
 }
 
 /// Gradients of [`forward`] with respect to x and w, each only when asked for.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
-    x: &[f32], n: usize, g: &ConvGeom, w: &[f32], o: usize, dy: &[f32], want_dx: bool, want_dw: bool,
+    x: &[f32],
+    n: usize,
+    g: &ConvGeom,
+    w: &[f32],
+    o: usize,
+    dy: &[f32],
+    want_dx: bool,
+    want_dw: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let (p, img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
@@ -166,10 +235,21 @@ pub(crate) fn backward(
             let mut col = vec![0.0f32; rows * cols];
             let dw_part = want_dw.then(|| {
                 for i in 0..bc {
-                    im2col(g, &x[(first + i) * img..(first + i + 1) * img], &mut col[i * p..], cols);
+                    im2col(
+                        g,
+                        &x[(first + i) * img..(first + i + 1) * img],
+                        &mut col[i * p..],
+                        cols,
+                    );
                 }
                 let mut part = vec![0.0f32; o * rows];
-                gemm(1.0, dy_mat, MatRef::new(&col, rows, cols).t(), 0.0, &mut part);
+                gemm(
+                    1.0,
+                    dy_mat,
+                    MatRef::new(&col, rows, cols).t(),
+                    0.0,
+                    &mut part,
+                );
                 part
             });
             if let Some(dx_c) = dx_c {
@@ -181,7 +261,10 @@ pub(crate) fn backward(
             dw_part
         })
         .reduce(|| None, sum_partials);
-    (want_dx.then_some(dx), dw.or_else(|| want_dw.then(|| vec![0.0; o * rows])))
+    (
+        want_dx.then_some(dx),
+        dw.or_else(|| want_dw.then(|| vec![0.0; o * rows])),
+    )
 }
 
 /// Adds two optional partial sums (the reduction of per-chunk weight gradients).
@@ -203,22 +286,44 @@ mod tests {
     use proptest::prelude::*;
 
     /// The definition: y[n,o,i,j] = b[o] + sum_{c,ki,kj} w[o,c,ki,kj] * x[n,c,i*s+ki-pt, j*s+kj-pl].
-    pub(crate) fn naive_conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, spec: Conv2dSpec) -> Tensor {
+    pub(crate) fn naive_conv2d(
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        spec: Conv2dSpec,
+    ) -> Tensor {
         let (xs, ws) = (x.shape(), w.shape());
         let (oh, ow) = conv2d_output_size(xs[2], xs[3], ws[2], ws[3], &spec).unwrap();
-        let (pt, _, pl, _) = spec.padding.resolve(xs[2], xs[3], ws[2], ws[3], spec.stride.0, spec.stride.1);
+        let (pt, _, pl, _) =
+            spec.padding
+                .resolve(xs[2], xs[3], ws[2], ws[3], spec.stride.0, spec.stride.1);
         let mut y = Tensor::zeros(IxDyn(&[xs[0], ws[0], oh, ow]));
-        for n in 0..xs[0] { for o in 0..ws[0] { for i in 0..oh { for j in 0..ow {
-            let mut s = b.map_or(0.0, |b| b[[o]] as f64);
-            for c in 0..xs[1] { for ki in 0..ws[2] { for kj in 0..ws[3] {
-                let yy = (i * spec.stride.0 + ki) as isize - pt as isize;
-                let xx = (j * spec.stride.1 + kj) as isize - pl as isize;
-                if yy >= 0 && xx >= 0 && (yy as usize) < xs[2] && (xx as usize) < xs[3] {
-                    s += w[[o, c, ki, kj]] as f64 * x[[n, c, yy as usize, xx as usize]] as f64;
+        for n in 0..xs[0] {
+            for o in 0..ws[0] {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let mut s = b.map_or(0.0, |b| b[[o]] as f64);
+                        for c in 0..xs[1] {
+                            for ki in 0..ws[2] {
+                                for kj in 0..ws[3] {
+                                    let yy = (i * spec.stride.0 + ki) as isize - pt as isize;
+                                    let xx = (j * spec.stride.1 + kj) as isize - pl as isize;
+                                    if yy >= 0
+                                        && xx >= 0
+                                        && (yy as usize) < xs[2]
+                                        && (xx as usize) < xs[3]
+                                    {
+                                        s += w[[o, c, ki, kj]] as f64
+                                            * x[[n, c, yy as usize, xx as usize]] as f64;
+                                    }
+                                }
+                            }
+                        }
+                        y[[n, o, i, j]] = s as f32;
+                    }
                 }
-            }}}
-            y[[n, o, i, j]] = s as f32;
-        }}}}
+            }
+        }
         y
     }
 
@@ -233,20 +338,47 @@ mod tests {
     fn padding() -> impl Strategy<Value = Padding> {
         prop_oneof![
             Just(Padding::Same),
-            (0usize..3, 0usize..3, 0usize..3, 0usize..3)
-                .prop_map(|(top, bottom, left, right)| Padding::Explicit { top, bottom, left, right }),
+            (0usize..3, 0usize..3, 0usize..3, 0usize..3).prop_map(|(top, bottom, left, right)| {
+                Padding::Explicit {
+                    top,
+                    bottom,
+                    left,
+                    right,
+                }
+            }),
         ]
     }
 
     fn problem(max_n: usize) -> impl Strategy<Value = Problem> {
-        (1..=max_n, 1usize..4, 1usize..4, 3usize..9, 3usize..9, 1usize..5, 1usize..5, 1usize..4, padding(), any::<bool>())
+        (
+            1..=max_n,
+            1usize..4,
+            1usize..4,
+            3usize..9,
+            3usize..9,
+            1usize..5,
+            1usize..5,
+            1usize..4,
+            padding(),
+            any::<bool>(),
+        )
             .prop_filter("kernel must fit", |&(_, _, _, h, w, kh, kw, s, pad, _)| {
                 conv2d_output_size(h, w, kh, kw, &Conv2dSpec::new(s, pad)).is_some()
             })
             .prop_flat_map(|(n, c, o, h, w, kh, kw, s, pad, bias)| {
-                let b = if bias { tensor(vec![o]).prop_map(Some).boxed() } else { Just(None).boxed() };
-                (tensor(vec![n, c, h, w]), tensor(vec![o, c, kh, kw]), b)
-                    .prop_map(move |(x, w, b)| Problem { x, w, b, spec: Conv2dSpec::new(s, pad) })
+                let b = if bias {
+                    tensor(vec![o]).prop_map(Some).boxed()
+                } else {
+                    Just(None).boxed()
+                };
+                (tensor(vec![n, c, h, w]), tensor(vec![o, c, kh, kw]), b).prop_map(
+                    move |(x, w, b)| Problem {
+                        x,
+                        w,
+                        b,
+                        spec: Conv2dSpec::new(s, pad),
+                    },
+                )
             })
     }
 
@@ -293,17 +425,33 @@ mod tests {
         assert_eq!(Padding::Same.resolve(32, 32, 4, 4, 2, 2), (1, 1, 1, 1));
         assert_eq!(Padding::Same.resolve(5, 6, 4, 4, 2, 2), (1, 2, 1, 1));
         assert_eq!(Padding::Same.resolve(7, 7, 3, 3, 1, 1), (1, 1, 1, 1));
-        assert_eq!(conv2d_output_size(5, 6, 4, 4, &Conv2dSpec::new(2, Padding::Same)), Some((3, 3)));
+        assert_eq!(
+            conv2d_output_size(5, 6, 4, 4, &Conv2dSpec::new(2, Padding::Same)),
+            Some((3, 3))
+        );
     }
 
     #[test]
     fn large_batch_uses_chunks_and_still_matches() {
         // 2x2 outputs force many images per GEMM chunk; run it in a 3-thread pool.
         let pool = crate::threads::thread_pool(3).unwrap();
-        let x = Tensor::from_shape_fn(IxDyn(&[37, 3, 4, 4]), |d| ((d[0] * 7 + d[1] * 3 + d[2] * 5 + d[3]) % 11) as f32 / 11.0 - 0.5);
-        let w = Tensor::from_shape_fn(IxDyn(&[5, 3, 3, 3]), |d| ((d[0] + 2 * d[1] + 3 * d[2] + 5 * d[3]) % 7) as f32 / 7.0 - 0.5);
+        let x = Tensor::from_shape_fn(IxDyn(&[37, 3, 4, 4]), |d| {
+            ((d[0] * 7 + d[1] * 3 + d[2] * 5 + d[3]) % 11) as f32 / 11.0 - 0.5
+        });
+        let w = Tensor::from_shape_fn(IxDyn(&[5, 3, 3, 3]), |d| {
+            ((d[0] + 2 * d[1] + 3 * d[2] + 5 * d[3]) % 7) as f32 / 7.0 - 0.5
+        });
         let spec = Conv2dSpec::new(2, Padding::symmetric(1));
-        let y = pool.install(|| conv2d(&Var::constant(x.clone()), &Var::constant(w.clone()), None, spec).value().clone());
+        let y = pool.install(|| {
+            conv2d(
+                &Var::constant(x.clone()),
+                &Var::constant(w.clone()),
+                None,
+                spec,
+            )
+            .value()
+            .clone()
+        });
         let expect = naive_conv2d(&x, &w, None, spec);
         for (a, e) in y.iter().zip(expect.iter()) {
             assert!((a - e).abs() < 1e-4);

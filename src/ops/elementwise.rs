@@ -19,12 +19,22 @@ pub(crate) fn map(x: &Tensor, f: impl Fn(f32) -> f32 + Sync + Send) -> Tensor {
 
 /// `out[i] = f(a[i], b[i])` for two tensors of the same shape.
 pub(crate) fn zip_map(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Tensor {
-    assert_eq!(a.shape(), b.shape(), "element-wise op on tensors of different shapes");
+    assert_eq!(
+        a.shape(),
+        b.shape(),
+        "element-wise op on tensors of different shapes"
+    );
     let mut out = Tensor::zeros(a.raw_dim());
     if a.len() >= PAR_THRESHOLD {
-        Zip::from(&mut out).and(a).and(b).par_for_each(|o, &x, &y| *o = f(x, y));
+        Zip::from(&mut out)
+            .and(a)
+            .and(b)
+            .par_for_each(|o, &x, &y| *o = f(x, y));
     } else {
-        Zip::from(&mut out).and(a).and(b).for_each(|o, &x, &y| *o = f(x, y));
+        Zip::from(&mut out)
+            .and(a)
+            .and(b)
+            .for_each(|o, &x, &y| *o = f(x, y));
     }
     out
 }

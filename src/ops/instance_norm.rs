@@ -12,28 +12,107 @@ use ndarray::IxDyn;
 
 pub fn instance_norm(x: &Var, gamma: &Var, beta: &Var, eps: f32) -> Var {
     let (n, c, p) = ncp(x.shape());
-    assert!(gamma.shape() == [c] && beta.shape() == [c], "instance_norm: gamma/beta must have shape [{c}]");
+    assert!(
+        gamma.shape() == [c] && beta.shape() == [c],
+        "instance_norm: gamma/beta must have shape [{c}]"
+    );
     let planes = n * c;
     let x_val = standard(x.shared());
-    let (mean, var): (Vec<f32>, Vec<f32>) = channel_moments(x_val.as_slice().unwrap(), 1, planes, p).into_iter().unzip();
+    let (mean, var): (Vec<f32>, Vec<f32>) =
+        channel_moments(x_val.as_slice().unwrap(), 1, planes, p)
+            .into_iter()
+            .unzip();
     let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-    let tile = |t: &Tensor| -> Vec<f32> { row_major(t).iter().copied().cycle().take(planes).collect() };
+    let tile =
+        |t: &Tensor| -> Vec<f32> { row_major(t).iter().copied().cycle().take(planes).collect() };
     let gamma_tiled = tile(gamma.value());
-    let (y, xhat) = normalize(x_val.as_slice().unwrap(), planes, p, &mean, &inv_std, &gamma_tiled, &tile(beta.value()));
+    let (y, xhat) = normalize(
+        x_val.as_slice().unwrap(),
+        planes,
+        p,
+        &mean,
+        &inv_std,
+        &gamma_tiled,
+        &tile(beta.value()),
+    );
     let shape = x.value().raw_dim();
     let y = Tensor::from_shape_vec(shape.clone(), y).unwrap();
     Var::record(&[x, gamma, beta], y, move |dy, wants| {
         let dy = row_major(dy);
         let (sum_dy, sum_dy_xhat) = grad_sums(&dy, &xhat, 1, planes, p);
         let dx = wants[0].then(|| {
-            let dx = input_grad_batch_stats(&dy, &xhat, 1, planes, p, &gamma_tiled, &inv_std, &sum_dy, &sum_dy_xhat);
+            let dx = input_grad_batch_stats(
+                &dy,
+                &xhat,
+                1,
+                planes,
+                p,
+                &gamma_tiled,
+                &inv_std,
+                &sum_dy,
+                &sum_dy_xhat,
+            );
             Tensor::from_shape_vec(shape, dx).unwrap()
         });
         let fold = |v: &[f32]| -> Tensor {
             let mut per_channel = vec![0.0f32; c];
-            v.iter().enumerate().for_each(|(i, s)| per_channel[i % c] += s);
+            v.iter()
+                .enumerate()
+                .for_each(|(i, s)| per_channel[i % c] += s);
             Tensor::from_shape_vec(IxDyn(&[c]), per_channel).unwrap()
         };
-        vec![dx, wants[1].then(|| fold(&sum_dy_xhat)), wants[2].then(|| fold(&sum_dy))]
+        vec![
+            dx,
+            wants[1].then(|| fold(&sum_dy_xhat)),
+            wants[2].then(|| fold(&sum_dy)),
+        ]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{config, tensor};
+    use super::*;
+    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use proptest::prelude::*;
+
+    fn problem() -> impl Strategy<Value = (Tensor, Tensor, Tensor)> {
+        (1usize..4, 1usize..4, 1usize..4, 2usize..4)
+            .prop_flat_map(|(n, c, h, w)| {
+                (tensor(vec![n, c, h, w]), tensor(vec![c]), tensor(vec![c]))
+            })
+            // A plane of nearly equal values has a variance near eps, where normalization is
+            // too curved for finite differences; keep planes with a real spread.
+            .prop_filter("plane variance too small", |(x, _, _)| {
+                x.outer_iter()
+                    .flat_map(|img| img.outer_iter().map(|p| p.var(0.0)).collect::<Vec<_>>())
+                    .all(|v| v > 0.01)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(config(32))]
+
+        /// Each (n, c) plane: y = gamma_c * (x - mean_plane) / sqrt(var_plane + eps) + beta_c.
+        #[test]
+        fn matches_direct_formula((x, g, b) in problem()) {
+            let y = instance_norm(&Var::constant(x.clone()), &Var::constant(g.clone()), &Var::constant(b.clone()), 1e-5);
+            let (n, c) = (x.shape()[0], x.shape()[1]);
+            for i in 0..n { for ch in 0..c {
+                let plane = x.slice(ndarray::s![i, ch, .., ..]);
+                let m = plane.iter().map(|&v| v as f64).sum::<f64>() / plane.len() as f64;
+                let var = plane.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / plane.len() as f64;
+                for (&got, &v) in y.value().slice(ndarray::s![i, ch, .., ..]).iter().zip(plane.iter()) {
+                    let want = g[[ch]] as f64 * (v as f64 - m) / (var + 1e-5).sqrt() + b[[ch]] as f64;
+                    prop_assert!((got as f64 - want).abs() < 1e-4);
+                }
+            }}
+        }
+
+        #[test]
+        fn gradients((x, g, b) in problem(), seed: u64) {
+            let tol = Tolerance { step: 3e-3, atol: 3e-3, rtol: 3e-2 };
+            check_gradients(&[x, g, b], seed, tol, |v| instance_norm(&v[0], &v[1], &v[2], 1e-5)).map_err(TestCaseError::fail)?;
+        }
+    }
 }

@@ -14,8 +14,16 @@ pub(crate) fn channel_moments(x: &[f32], n: usize, c: usize, p: usize) -> Vec<(f
         .into_par_iter()
         .map(|ch| {
             let planes = || (0..n).map(move |i| &x[(i * c + ch) * p..(i * c + ch + 1) * p]);
-            let mean = planes().flat_map(|s| s.iter()).map(|&v| v as f64).sum::<f64>() / m;
-            let var = planes().flat_map(|s| s.iter()).map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / m;
+            let mean = planes()
+                .flat_map(|s| s.iter())
+                .map(|&v| v as f64)
+                .sum::<f64>()
+                / m;
+            let var = planes()
+                .flat_map(|s| s.iter())
+                .map(|&v| (v as f64 - mean).powi(2))
+                .sum::<f64>()
+                / m;
             (mean as f32, var as f32)
         })
         .collect()
@@ -23,7 +31,13 @@ pub(crate) fn channel_moments(x: &[f32], n: usize, c: usize, p: usize) -> Vec<(f
 
 /// Returns `(y, xhat)`; `scale[ch] = 1/sqrt(var+eps)` for the statistics in use.
 pub(crate) fn normalize(
-    x: &[f32], c: usize, p: usize, mean: &[f32], inv_std: &[f32], gamma: &[f32], beta: &[f32],
+    x: &[f32],
+    c: usize,
+    p: usize,
+    mean: &[f32],
+    inv_std: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
 ) -> (Vec<f32>, Vec<f32>) {
     let mut y = vec![0.0f32; x.len()];
     let mut xhat = vec![0.0f32; x.len()];
@@ -43,7 +57,13 @@ pub(crate) fn normalize(
 }
 
 /// Per-channel `(sum dy, sum dy*xhat)`: the gradients of beta and gamma.
-pub(crate) fn grad_sums(dy: &[f32], xhat: &[f32], n: usize, c: usize, p: usize) -> (Vec<f32>, Vec<f32>) {
+pub(crate) fn grad_sums(
+    dy: &[f32],
+    xhat: &[f32],
+    n: usize,
+    c: usize,
+    p: usize,
+) -> (Vec<f32>, Vec<f32>) {
     (0..c)
         .into_par_iter()
         .map(|ch| {
@@ -63,7 +83,15 @@ pub(crate) fn grad_sums(dy: &[f32], xhat: &[f32], n: usize, c: usize, p: usize) 
 /// Input gradient when the statistics came from the batch itself (see module docs).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn input_grad_batch_stats(
-    dy: &[f32], xhat: &[f32], n: usize, c: usize, p: usize, gamma: &[f32], inv_std: &[f32], sum_dy: &[f32], sum_dy_xhat: &[f32],
+    dy: &[f32],
+    xhat: &[f32],
+    n: usize,
+    c: usize,
+    p: usize,
+    gamma: &[f32],
+    inv_std: &[f32],
+    sum_dy: &[f32],
+    sum_dy_xhat: &[f32],
 ) -> Vec<f32> {
     let m = (n * p) as f32;
     let mut dx = vec![0.0f32; dy.len()];
@@ -80,7 +108,13 @@ pub(crate) fn input_grad_batch_stats(
 }
 
 /// Input gradient when the statistics are constants (eval mode): `dx = gamma/sqrt(var+eps) * dy`.
-pub(crate) fn input_grad_fixed_stats(dy: &[f32], c: usize, p: usize, gamma: &[f32], inv_std: &[f32]) -> Vec<f32> {
+pub(crate) fn input_grad_fixed_stats(
+    dy: &[f32],
+    c: usize,
+    p: usize,
+    gamma: &[f32],
+    inv_std: &[f32],
+) -> Vec<f32> {
     let mut dx = dy.to_vec();
     dx.par_chunks_mut(p).enumerate().for_each(|(plane, dx)| {
         let k = gamma[plane % c] * inv_std[plane % c];

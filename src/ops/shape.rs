@@ -23,6 +23,29 @@ pub fn flatten(x: &Var) -> Var {
 }
 
 pub(crate) fn to_shape(t: &Tensor, shape: &[usize]) -> Tensor {
-    let data = if t.is_standard_layout() { t.as_slice().unwrap().to_vec() } else { t.iter().copied().collect() };
+    let data = if t.is_standard_layout() {
+        t.as_slice().unwrap().to_vec()
+    } else {
+        t.iter().copied().collect()
+    };
     Tensor::from_shape_vec(ndarray::IxDyn(shape), data).expect("element count checked")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::tensor;
+    use super::*;
+    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn reshape_and_flatten_gradients(x in tensor(vec![2, 3, 2, 2]), seed: u64) {
+            check_gradients(&[x.clone()], seed, Tolerance::default(), |v| reshape(&v[0], &[4, 6])).map_err(TestCaseError::fail)?;
+            check_gradients(&[x.clone()], seed, Tolerance::default(), |v| flatten(&v[0])).map_err(TestCaseError::fail)?;
+            let f = flatten(&Var::constant(x.clone()));
+            prop_assert_eq!(f.shape(), &[2, 12]);
+            prop_assert_eq!(f.value().as_slice().unwrap(), x.as_slice().unwrap());
+        }
+    }
 }

@@ -7,7 +7,8 @@ use proptest::prelude::*;
 /// A tensor of `shape` with values in `[-1, 1]`.
 pub(crate) fn tensor(shape: Vec<usize>) -> impl Strategy<Value = Tensor> {
     let len: usize = shape.iter().product();
-    proptest::collection::vec(-1.0f32..1.0, len).prop_map(move |v| Tensor::from_shape_vec(IxDyn(&shape), v).unwrap())
+    proptest::collection::vec(-1.0f32..1.0, len)
+        .prop_map(move |v| Tensor::from_shape_vec(IxDyn(&shape), v).unwrap())
 }
 
 /// Like [`tensor`] but with every |value| in `[0.1, 1]`, away from the kinks of
@@ -15,10 +16,19 @@ pub(crate) fn tensor(shape: Vec<usize>) -> impl Strategy<Value = Tensor> {
 pub(crate) fn tensor_off_zero(shape: Vec<usize>) -> impl Strategy<Value = Tensor> {
     let len: usize = shape.iter().product();
     proptest::collection::vec((0.1f32..1.0, any::<bool>()), len).prop_map(move |v| {
-        Tensor::from_shape_vec(IxDyn(&shape), v.into_iter().map(|(m, neg)| if neg { -m } else { m }).collect()).unwrap()
+        Tensor::from_shape_vec(
+            IxDyn(&shape),
+            v.into_iter()
+                .map(|(m, neg)| if neg { -m } else { m })
+                .collect(),
+        )
+        .unwrap()
     })
 }
 
 pub(crate) fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig { cases, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    }
 }

@@ -30,7 +30,14 @@ pub struct Adam {
 impl Adam {
     /// PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, no weight decay.
     pub fn new(lr: f32) -> Self {
-        Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, state: BTreeMap::new() }
+        Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            state: BTreeMap::new(),
+        }
     }
 
     pub fn with_weight_decay(mut self, weight_decay: f32) -> Self {
@@ -52,12 +59,16 @@ impl Optimizer for Adam {
             s.step += 1;
             let bc1 = 1.0 - b1.powi(s.step as i32);
             let bc2 = 1.0 - b2.powi(s.step as i32);
-            Zip::from(p).and(&mut s.m).and(&mut s.v).and(g).for_each(|p, m, v, &g| {
-                let g = g + wd * *p;
-                *m = b1 * *m + (1.0 - b1) * g;
-                *v = b2 * *v + (1.0 - b2) * g * g;
-                *p -= lr * (*m / bc1) / ((*v / bc2).sqrt() + eps);
-            });
+            Zip::from(p)
+                .and(&mut s.m)
+                .and(&mut s.v)
+                .and(g)
+                .for_each(|p, m, v, &g| {
+                    let g = g + wd * *p;
+                    *m = b1 * *m + (1.0 - b1) * g;
+                    *v = b2 * *v + (1.0 - b2) * g * g;
+                    *p -= lr * (*m / bc1) / ((*v / bc2).sqrt() + eps);
+                });
         });
     }
 

@@ -19,11 +19,19 @@ pub trait Optimizer {
 }
 
 /// Calls `f(name, value, grad)` for each parameter of `model` that received a gradient.
-pub(crate) fn for_each_with_grad(model: &mut dyn Module, grads: &Gradients, f: &mut dyn FnMut(&str, &mut Tensor, &Tensor)) {
+pub(crate) fn for_each_with_grad(
+    model: &mut dyn Module,
+    grads: &Gradients,
+    f: &mut dyn FnMut(&str, &mut Tensor, &Tensor),
+) {
     model.visit("", &mut |name, slot| {
         if let Slot::Param(p) = slot {
             if let Some(g) = grads.param(p) {
-                assert_eq!(g.shape(), p.value().shape(), "gradient of {name} has the wrong shape");
+                assert_eq!(
+                    g.shape(),
+                    p.value().shape(),
+                    "gradient of {name} has the wrong shape"
+                );
                 f(name, p.value_mut(), g);
             }
         }

@@ -21,13 +21,26 @@ pub struct Sgd {
 
 impl Sgd {
     pub fn new(lr: f32, momentum: f32) -> Self {
-        Sgd { lr, momentum, dampening: 0.0, weight_decay: 0.0, nesterov: false, buffers: BTreeMap::new() }
+        Sgd {
+            lr,
+            momentum,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+            buffers: BTreeMap::new(),
+        }
     }
 }
 
 impl Optimizer for Sgd {
     fn step(&mut self, model: &mut dyn Module, grads: &Gradients) {
-        let (lr, mom, damp, wd, nesterov) = (self.lr, self.momentum, self.dampening, self.weight_decay, self.nesterov);
+        let (lr, mom, damp, wd, nesterov) = (
+            self.lr,
+            self.momentum,
+            self.dampening,
+            self.weight_decay,
+            self.nesterov,
+        );
         let buffers = &mut self.buffers;
         for_each_with_grad(model, grads, &mut |name, p, g| {
             let mut d = g + &(&*p * wd);
@@ -36,7 +49,9 @@ impl Optimizer for Sgd {
                     None => {
                         buffers.insert(name.to_string(), d.clone());
                     }
-                    Some(buf) => Zip::from(&mut *buf).and(&d).for_each(|b, &d| *b = mom * *b + (1.0 - damp) * d),
+                    Some(buf) => Zip::from(&mut *buf)
+                        .and(&d)
+                        .for_each(|b, &d| *b = mom * *b + (1.0 - damp) * d),
                 }
                 let buf = &buffers[name];
                 if nesterov {
