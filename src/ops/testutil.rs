@@ -26,9 +26,11 @@ pub(crate) fn tensor_off_zero(shape: Vec<usize>) -> impl Strategy<Value = Tensor
     })
 }
 
+/// `cases` per property, unless `PROPTEST_CASES` is set (e.g. `PROPTEST_CASES=2000` to
+/// stress the suite locally).
 pub(crate) fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
+    match std::env::var("PROPTEST_CASES") {
+        Ok(_) => ProptestConfig::default(),
+        Err(_) => ProptestConfig { cases, ..ProptestConfig::default() },
     }
 }
