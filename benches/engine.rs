@@ -32,12 +32,20 @@ fn sgemm(n: usize) -> f64 {
     let b = filled(&[n, n]);
     let mut c = vec![0.0f32; n * n];
     let (a, b) = (a.as_slice().unwrap(), b.as_slice().unwrap());
-    let s = best_seconds(5, || gemm_par(1.0, MatRef::new(a, n, n), MatRef::new(b, n, n), 0.0, &mut c));
+    let s = best_seconds(5, || {
+        gemm_par(1.0, MatRef::new(a, n, n), MatRef::new(b, n, n), 0.0, &mut c)
+    });
     2.0 * (n as f64).powi(3) / s / 1e9
 }
 
 /// Forward + backward (input and weight gradients) of one layer; returns (ms per image, GFLOP/s).
-fn layer(batch: usize, forward_flops: f64, x: &Tensor, w: &Tensor, op: impl Fn(&vae_cpu::Var, &vae_cpu::Var) -> vae_cpu::Var) -> (f64, f64) {
+fn layer(
+    batch: usize,
+    forward_flops: f64,
+    x: &Tensor,
+    w: &Tensor,
+    op: impl Fn(&vae_cpu::Var, &vae_cpu::Var) -> vae_cpu::Var,
+) -> (f64, f64) {
     let s = best_seconds(3, || {
         let tape = Tape::new();
         let (xv, wv) = (tape.leaf(x.clone()), tape.leaf(w.clone()));

@@ -5,8 +5,10 @@
 //! parameters), [`optim`] (optimizers and schedules).
 
 pub mod autograd;
+pub mod config;
 pub mod error;
 pub mod kernels;
+pub mod model;
 pub mod nn;
 pub mod ops;
 pub mod optim;

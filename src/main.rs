@@ -4,7 +4,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "vae-cpu", version, about = "Train convolutional VAEs on CelebA on multi-core CPUs")]
+#[command(
+    name = "vae-cpu",
+    version,
+    about = "Train convolutional VAEs on CelebA on multi-core CPUs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,7 +38,8 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info { threads } => {
-            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let pool = vae_cpu::threads::thread_pool(threads)?;
             println!("vae-cpu {}", env!("CARGO_PKG_VERSION"));
             println!("threads: {}", pool.current_num_threads());

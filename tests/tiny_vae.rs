@@ -42,7 +42,13 @@ impl TinyVae {
     }
 
     /// Returns (reconstruction, mu, logvar).
-    fn forward(&mut self, tape: &Tape, x: &Var, mode: Mode, rng: &mut ChaCha8Rng) -> (Var, Var, Var) {
+    fn forward(
+        &mut self,
+        tape: &Tape,
+        x: &Var,
+        mode: Mode,
+        rng: &mut ChaCha8Rng,
+    ) -> (Var, Var, Var) {
         let n = x.shape()[0];
         let h = self.conv.forward(tape, x);
         let h = self.act1.forward(tape, &self.bn1.forward(tape, &h, mode));
@@ -78,7 +84,11 @@ fn pictures() -> Tensor {
         let (i, c, y, x) = (d[0], d[1], d[2], d[3]);
         let (qy, qx) = ((i % 4) / 2 * 4, (i % 2) * 4);
         let inside = y >= qy && y < qy + 4 && x >= qx && x < qx + 4;
-        if inside && (i / 4 + c) % 2 == 0 { 0.9 } else { 0.1 }
+        if inside && (i / 4 + c) % 2 == 0 {
+            0.9
+        } else {
+            0.1
+        }
     })
 }
 
@@ -92,7 +102,8 @@ fn train(steps: usize, threads: usize) -> Vec<f32> {
         let mut losses = vec![];
         for _ in 0..steps {
             let tape = Tape::new();
-            let (recon, mu, logvar) = model.forward(&tape, &Var::constant(data.clone()), Mode::Train, &mut rng);
+            let (recon, mu, logvar) =
+                model.forward(&tape, &Var::constant(data.clone()), Mode::Train, &mut rng);
             let rec = ops::mse(&recon, &data, Reduction::Mean);
             let loss = ops::add(&ops::scale(&rec, 200.0), &ops::kl_divergence(&mu, &logvar));
             losses.push(loss.item());
@@ -101,7 +112,8 @@ fn train(steps: usize, threads: usize) -> Vec<f32> {
             opt.step(&mut model, &grads);
         }
         // Eval mode without a tape records nothing and keeps shapes.
-        let (recon, ..) = model.forward(&Tape::no_grad(), &Var::constant(data), Mode::Eval, &mut rng);
+        let (recon, ..) =
+            model.forward(&Tape::no_grad(), &Var::constant(data), Mode::Eval, &mut rng);
         assert_eq!(recon.shape(), &[16, 3, 8, 8]);
         assert!(!recon.is_tracked());
         losses

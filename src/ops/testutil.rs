@@ -31,6 +31,9 @@ pub(crate) fn tensor_off_zero(shape: Vec<usize>) -> impl Strategy<Value = Tensor
 pub(crate) fn config(cases: u32) -> ProptestConfig {
     match std::env::var("PROPTEST_CASES") {
         Ok(_) => ProptestConfig::default(),
-        Err(_) => ProptestConfig { cases, ..ProptestConfig::default() },
+        Err(_) => ProptestConfig {
+            cases,
+            ..ProptestConfig::default()
+        },
     }
 }

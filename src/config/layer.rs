@@ -1,0 +1,205 @@
+//! One layer of an architecture as written in a model TOML file, and how it changes the
+//! shape of the values flowing through it.
+
+use crate::ops::{
+    conv2d_output_size, conv_transpose2d_output_size, Conv2dSpec, ConvTranspose2dSpec, Padding,
+};
+use serde::{Deserialize, Serialize};
+
+/// Convolution padding in a config: `"same"`, one number for every side, or
+/// `[top, bottom, left, right]`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum PaddingSpec {
+    Named(String),
+    Uniform(usize),
+    Sides([usize; 4]),
+}
+
+impl Default for PaddingSpec {
+    fn default() -> Self {
+        PaddingSpec::Uniform(0)
+    }
+}
+
+impl PaddingSpec {
+    pub fn to_padding(&self) -> Result<Padding, String> {
+        match self {
+            PaddingSpec::Named(s) if s == "same" => Ok(Padding::Same),
+            PaddingSpec::Named(s) => Err(format!(
+                "unknown padding \"{s}\" (use \"same\", a number, or [top, bottom, left, right])"
+            )),
+            PaddingSpec::Uniform(p) => Ok(Padding::symmetric(*p)),
+            PaddingSpec::Sides([top, bottom, left, right]) => Ok(Padding::Explicit {
+                top: *top,
+                bottom: *bottom,
+                left: *left,
+                right: *right,
+            }),
+        }
+    }
+}
+
+fn one() -> usize {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn leaky_default() -> f32 {
+    0.01
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerSpec {
+    // Field-less layers are written `Name {}` so that unknown keys on them are refused too.
+    Conv2d {
+        filters: usize,
+        kernel: usize,
+        #[serde(default = "one")]
+        stride: usize,
+        #[serde(default)]
+        padding: PaddingSpec,
+        #[serde(default = "yes")]
+        bias: bool,
+    },
+    ConvTranspose2d {
+        filters: usize,
+        kernel: usize,
+        #[serde(default = "one")]
+        stride: usize,
+        #[serde(default)]
+        padding: usize,
+        #[serde(default)]
+        output_padding: usize,
+        #[serde(default = "yes")]
+        bias: bool,
+    },
+    Linear {
+        units: usize,
+        #[serde(default = "yes")]
+        bias: bool,
+    },
+    BatchNorm {},
+    InstanceNorm {},
+    Relu {},
+    LeakyRelu {
+        #[serde(default = "leaky_default")]
+        alpha: f32,
+    },
+    Prelu {
+        /// One slope shared by all channels instead of one per channel.
+        #[serde(default)]
+        shared: bool,
+    },
+    Sigmoid {},
+    Tanh {},
+    Flatten {},
+    /// Reshape each sample to `[C, H, W]` (or any shape with the same size).
+    Reshape {
+        shape: Vec<usize>,
+    },
+}
+
+impl LayerSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LayerSpec::Conv2d { .. } => "conv2d",
+            LayerSpec::ConvTranspose2d { .. } => "conv_transpose2d",
+            LayerSpec::Linear { .. } => "linear",
+            LayerSpec::BatchNorm {} => "batch_norm",
+            LayerSpec::InstanceNorm {} => "instance_norm",
+            LayerSpec::Relu {} => "relu",
+            LayerSpec::LeakyRelu { .. } => "leaky_relu",
+            LayerSpec::Prelu { .. } => "prelu",
+            LayerSpec::Sigmoid {} => "sigmoid",
+            LayerSpec::Tanh {} => "tanh",
+            LayerSpec::Flatten {} => "flatten",
+            LayerSpec::Reshape { .. } => "reshape",
+        }
+    }
+
+    /// The per-sample output shape for a per-sample input shape (`[C, H, W]` or `[F]`),
+    /// or why the layer cannot take that input.
+    pub fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        let image = |what: &str| -> Result<(usize, usize, usize), String> {
+            match input {
+                [c, h, w] => Ok((*c, *h, *w)),
+                _ => Err(format!(
+                    "{what} needs an image input [C, H, W], got {input:?} (add a reshape layer)"
+                )),
+            }
+        };
+        let positive = |name: &str, v: usize| {
+            if v == 0 {
+                Err(format!("{name} must be at least 1"))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            LayerSpec::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                ..
+            } => {
+                let (_, h, w) = image("conv2d")?;
+                positive("filters", *filters)?;
+                positive("kernel", *kernel)?;
+                positive("stride", *stride)?;
+                let spec = Conv2dSpec::new(*stride, padding.to_padding()?);
+                let (oh, ow) = conv2d_output_size(h, w, *kernel, *kernel, &spec)
+                    .ok_or_else(|| format!("kernel {kernel}x{kernel} does not fit the {h}x{w} input with this padding"))?;
+                Ok(vec![*filters, oh, ow])
+            }
+            LayerSpec::ConvTranspose2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                output_padding,
+                ..
+            } => {
+                let (_, h, w) = image("conv_transpose2d")?;
+                positive("filters", *filters)?;
+                positive("kernel", *kernel)?;
+                positive("stride", *stride)?;
+                let spec = ConvTranspose2dSpec::new(*stride, *padding, *output_padding);
+                let (oh, ow) = conv_transpose2d_output_size(h, w, *kernel, *kernel, &spec).ok_or_else(|| {
+                    format!("no valid output for a {h}x{w} input (output_padding must be < stride, and padding small enough)")
+                })?;
+                Ok(vec![*filters, oh, ow])
+            }
+            LayerSpec::Linear { units, .. } => match input {
+                [_] => {
+                    positive("units", *units)?;
+                    Ok(vec![*units])
+                }
+                _ => Err(format!(
+                    "linear needs a flat input [F], got {input:?} (add a flatten layer)"
+                )),
+            },
+            LayerSpec::InstanceNorm {} => image("instance_norm").map(|_| input.to_vec()),
+            LayerSpec::Flatten {} => Ok(vec![input.iter().product()]),
+            LayerSpec::Reshape { shape } => {
+                let (from, to): (usize, usize) = (input.iter().product(), shape.iter().product());
+                if from == to && !shape.is_empty() {
+                    Ok(shape.clone())
+                } else {
+                    Err(format!(
+                        "cannot reshape {input:?} ({from} values) to {shape:?} ({to} values)"
+                    ))
+                }
+            }
+            LayerSpec::BatchNorm {}
+            | LayerSpec::Relu {}
+            | LayerSpec::LeakyRelu { .. }
+            | LayerSpec::Prelu { .. }
+            | LayerSpec::Sigmoid {}
+            | LayerSpec::Tanh {} => Ok(input.to_vec()),
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Model configuration files (TOML, PyTorch-VAE style sections `[model]`, `[data]`,
+//! `[exp]`, `[trainer]`), parsed and validated before anything is built: a layer that
+//! cannot take its input is reported with its position in the file.
+
+mod layer;
+
+pub use layer::{LayerSpec, PaddingSpec};
+
+use crate::ops::Reduction;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub data: DataConfig,
+    #[serde(default)]
+    pub exp: ExpConfig,
+    #[serde(default)]
+    pub trainer: TrainerConfig,
+}
+
+/// A run of layers, repeated `repeat` times (e.g. 4 x [conv, batch_norm, prelu]).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    #[serde(default = "one")]
+    pub repeat: usize,
+    pub layers: Vec<LayerSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub name: String,
+    #[serde(default = "three")]
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub latent: usize,
+    /// From the image to a flat feature vector; two linear heads then give mu and logvar.
+    pub encoder: Vec<Block>,
+    /// From z (`[latent]`) back to `[channels, height, width]`, output activation included.
+    pub decoder: Vec<Block>,
+}
+
+/// Pixel range the model sees: `[0, 1]` (pair with a sigmoid output) or `[-1, 1]` (tanh).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PixelRange {
+    #[default]
+    Unit,
+    Symmetric,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub pixel_range: PixelRange,
+    /// Random horizontal flips while training.
+    pub flip: bool,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            pixel_range: PixelRange::Unit,
+            flip: true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconLoss {
+    Mse,
+    L1,
+    Bce,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReductionSpec {
+    Mean,
+    Sum,
+    BatchMean,
+}
+
+impl From<ReductionSpec> for Reduction {
+    fn from(r: ReductionSpec) -> Self {
+        match r {
+            ReductionSpec::Mean => Reduction::Mean,
+            ReductionSpec::Sum => Reduction::Sum,
+            ReductionSpec::BatchMean => Reduction::BatchMean,
+        }
+    }
+}
+
+/// loss = recon_weight * recon_loss(reduction) + kld_weight * KL, where KL is summed over
+/// latent dimensions and averaged over the batch.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpConfig {
+    pub lr: f32,
+    pub weight_decay: f32,
+    /// Multiply the learning rate by this every epoch (ExponentialLR); 1.0 keeps it fixed.
+    pub scheduler_gamma: f32,
+    pub recon_loss: ReconLoss,
+    pub recon_reduction: ReductionSpec,
+    pub recon_weight: f32,
+    pub kld_weight: f32,
+    pub seed: u64,
+}
+
+impl Default for ExpConfig {
+    fn default() -> Self {
+        ExpConfig {
+            lr: 1e-3,
+            weight_decay: 0.0,
+            scheduler_gamma: 1.0,
+            recon_loss: ReconLoss::Mse,
+            recon_reduction: ReductionSpec::Mean,
+            recon_weight: 1.0,
+            kld_weight: 1.0,
+            seed: 42,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainerConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// How many of the most recent epoch checkpoints to keep (the best is kept besides).
+    pub keep_last: usize,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        TrainerConfig {
+            epochs: 10,
+            batch_size: 64,
+            keep_last: 3,
+        }
+    }
+}
+
+fn one() -> usize {
+    1
+}
+fn three() -> usize {
+    3
+}
+
+/// The shapes a validated config produces, per sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shapes {
+    pub input: Vec<usize>,
+    /// Shape after every encoder layer, then after every decoder layer.
+    pub encoder: Vec<Vec<usize>>,
+    pub decoder: Vec<Vec<usize>>,
+    pub features: usize,
+}
+
+impl Config {
+    /// Reads and validates a config file; errors name the file and the problem.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config = Config::parse(&text).map_err(|e| Error::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Ok(config)
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<Config> {
+        let config: Config = toml::from_str(text)
+            .map_err(|e| Error::Config(e.to_string().trim_end().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a config always serializes")
+    }
+
+    /// Checks every value and walks the shapes through the architecture.
+    pub fn validate(&self) -> Result<Shapes> {
+        let m = &self.model;
+        let bad = |msg: String| Err(Error::Config(msg));
+        if m.channels == 0 || m.height == 0 || m.width == 0 {
+            return bad(format!(
+                "model input {}x{}x{} must not have a zero dimension",
+                m.channels, m.height, m.width
+            ));
+        }
+        if m.latent == 0 {
+            return bad("model.latent must be at least 1".into());
+        }
+        if !(self.exp.lr > 0.0 && self.exp.lr.is_finite()) {
+            return bad(format!(
+                "exp.lr must be a positive number, got {}",
+                self.exp.lr
+            ));
+        }
+        if self.trainer.batch_size == 0 {
+            return bad("trainer.batch_size must be at least 1".into());
+        }
+        let input = vec![m.channels, m.height, m.width];
+        let encoder = walk("model.encoder", &m.encoder, &input)?;
+        let features = match encoder.last().map(Vec::as_slice).unwrap_or(&input) {
+            [f] => *f,
+            other => return bad(format!("model.encoder must end with a flat vector (add a flatten layer), it ends with {other:?}")),
+        };
+        let decoder = walk("model.decoder", &m.decoder, &[m.latent])?;
+        let out = decoder.last().cloned().unwrap_or_else(|| vec![m.latent]);
+        if out != input {
+            return bad(format!(
+                "model.decoder produces {out:?} but the images are {input:?}"
+            ));
+        }
+        let last = m.decoder.last().and_then(|b| b.layers.last());
+        if self.exp.recon_loss == ReconLoss::Bce && !matches!(last, Some(LayerSpec::Sigmoid {})) {
+            return bad(
+                "exp.recon_loss = \"bce\" needs a decoder that ends with a sigmoid layer".into(),
+            );
+        }
+        Ok(Shapes {
+            input,
+            encoder,
+            decoder,
+            features,
+        })
+    }
+}
+
+/// The shape after each layer of `blocks` (repeats expanded), starting from `input`.
+fn walk(section: &str, blocks: &[Block], input: &[usize]) -> Result<Vec<Vec<usize>>> {
+    let mut shape = input.to_vec();
+    let mut shapes = vec![];
+    for (b, block) in blocks.iter().enumerate() {
+        if block.repeat == 0 {
+            return Err(Error::Config(format!(
+                "{section} block {}: repeat must be at least 1",
+                b + 1
+            )));
+        }
+        for r in 0..block.repeat {
+            for (l, layer) in block.layers.iter().enumerate() {
+                shape = layer.output_shape(&shape).map_err(|e| {
+                    let rep = if block.repeat > 1 {
+                        format!(" (repeat {})", r + 1)
+                    } else {
+                        String::new()
+                    };
+                    Error::Config(format!(
+                        "{section} block {} layer {}{rep} ({}): {e}",
+                        b + 1,
+                        l + 1,
+                        layer.kind()
+                    ))
+                })?;
+                shapes.push(shape.clone());
+            }
+        }
+    }
+    Ok(shapes)
+}
