@@ -58,6 +58,32 @@ fn layer(
     (s * 1e3 / batch as f64, 3.0 * forward_flops / s / 1e9)
 }
 
+/// One celeba32 training step (forward, backward, Adam) at `batch`; returns images/s.
+fn celeba32_step(batch: usize) -> f64 {
+    use rand::SeedableRng;
+    use vae_cpu::optim::Optimizer;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/celeba32.toml");
+    let config = vae_cpu::config::Config::load(&path).expect("models/celeba32.toml");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut vae = vae_cpu::model::Vae::new(&config, &mut rng).unwrap();
+    let mut adam = vae_cpu::optim::Adam::new(1e-3);
+    let x = filled(&[batch, 3, 32, 32]).mapv(|v| v + 0.5);
+    let s = best_seconds(3, || {
+        let tape = Tape::new();
+        let out = vae.forward(
+            &tape,
+            &vae_cpu::Var::constant(x.clone()),
+            vae_cpu::nn::Mode::Train,
+            &mut rng,
+        );
+        let loss = vae.loss(&out, &x);
+        let grads = tape.backward(&loss.total);
+        drop((out, loss, tape));
+        adam.step(&mut vae, &grads);
+    });
+    batch as f64 / s
+}
+
 fn main() {
     let batch = 128;
     println!("vae-cpu engine benchmark (best of repeated runs)");
@@ -81,6 +107,7 @@ fn main() {
             let x = filled(&[batch, 128, 8, 8]);
             let (ms, gf) = layer(batch, flops, &x, &w, |x, w| ops::conv_transpose2d(x, w, None, ConvTranspose2dSpec::new(2, 1, 0)));
             println!("conv_transpose2d 128->128 k4 s2 p1 8x8, batch {batch}: fwd+bwd {ms:.3} ms/image, {gf:6.1} GFLOP/s ({:.0}% of sgemm)", 100.0 * gf / gemm_best);
+            println!("celeba32 training step (forward, backward, Adam), batch {batch}: {:.1} images/s", celeba32_step(batch));
         });
     }
 }

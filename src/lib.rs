@@ -5,6 +5,7 @@
 //! parameters), [`optim`] (optimizers and schedules).
 
 pub mod autograd;
+pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod kernels;
