@@ -47,6 +47,22 @@ fn trained() -> (Vae, Adam) {
     (vae, adam)
 }
 
+/// Trains a model briefly and saves it at epoch 1, step `step`.
+fn write_trained(path: &std::path::Path, step: u64) -> (Vae, Adam) {
+    let (mut vae, adam) = trained();
+    save(
+        path,
+        &vae.config.clone(),
+        &mut vae,
+        &adam,
+        1,
+        step,
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    (vae, adam)
+}
+
 fn eval_recon(vae: &mut Vae) -> Tensor {
     let (mu, _) = vae.encode(&Tape::no_grad(), &Var::constant(data()), Mode::Eval);
     vae.decode(&Tape::no_grad(), &mu, Mode::Eval)
@@ -80,17 +96,7 @@ fn round_trip_restores_weights_buffers_optimizer_and_position() {
 fn checkpoint_of_another_architecture_is_refused_without_changes() {
     let dir = tempdir();
     let path = dir.join("other.safetensors");
-    let (mut vae, adam) = trained();
-    save(
-        &path,
-        &vae.config.clone(),
-        &mut vae,
-        &adam,
-        1,
-        1,
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    write_trained(&path, 1);
     let mut other = Vae::new(&config(9), &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
     let before = eval_recon(&mut other);
     let err = Checkpoint::load(&path)
@@ -140,9 +146,8 @@ fn garbage_and_foreign_files_are_clear_errors() {
 fn a_failed_write_leaves_the_previous_checkpoint_intact() {
     let dir = tempdir();
     let path = dir.join("last.safetensors");
-    let (mut vae, adam) = trained();
+    let (mut vae, adam) = write_trained(&path, 10);
     let cfg = vae.config.clone();
-    save(&path, &cfg, &mut vae, &adam, 1, 10, &BTreeMap::new()).unwrap();
     let before = std::fs::read(&path).unwrap();
     // Writing into a folder that does not exist fails, and touches nothing else.
     assert!(save(
@@ -186,17 +191,7 @@ fn checkpoint_bytes() -> Vec<u8> {
         .get_or_init(|| {
             let dir = tempdir();
             let path = dir.join("c.safetensors");
-            let (mut vae, adam) = trained();
-            save(
-                &path,
-                &vae.config.clone(),
-                &mut vae,
-                &adam,
-                1,
-                1,
-                &BTreeMap::new(),
-            )
-            .unwrap();
+            write_trained(&path, 1);
             std::fs::read(path).unwrap()
         })
         .clone()

@@ -23,24 +23,6 @@ pub fn channel_major_to_batch(src: &[f32], b: usize, c: usize, p: usize, dst: &m
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layouts_round_trip_and_place_values() {
-        let (b, c, p) = (3, 4, 5);
-        let src: Vec<f32> = (0..b * c * p).map(|i| i as f32).collect();
-        let mut cm = vec![0.0; b * c * p];
-        batch_to_channel_major(&src, b, c, p, &mut cm);
-        // element (image 2, channel 1, position 3) lands at row 1, column 2*p+3
-        assert_eq!(cm[1 * b * p + 2 * p + 3], src[(2 * c + 1) * p + 3]);
-        let mut back = vec![0.0; b * c * p];
-        channel_major_to_batch(&cm, b, c, p, &mut back);
-        assert_eq!(back, src);
-    }
-}
-
 /// How many images one GEMM should cover: enough columns (`b*p`) for the micro-kernel
 /// to run at speed, but at least one chunk per thread of the current pool.
 pub fn images_per_chunk(n: usize, p: usize) -> usize {
@@ -77,5 +59,23 @@ pub fn as_channel_major(src: &[f32], b: usize, c: usize, p: usize) -> std::borro
         let mut t = vec![0.0f32; b * c * p];
         batch_to_channel_major(src, b, c, p, &mut t);
         t.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_round_trip_and_place_values() {
+        let (b, c, p) = (3, 4, 5);
+        let src: Vec<f32> = (0..b * c * p).map(|i| i as f32).collect();
+        let mut cm = vec![0.0; b * c * p];
+        batch_to_channel_major(&src, b, c, p, &mut cm);
+        // element (image 2, channel 1, position 3) lands at row 1, column 2*p+3
+        assert_eq!(cm[b * p + 2 * p + 3], src[(2 * c + 1) * p + 3]);
+        let mut back = vec![0.0; b * c * p];
+        channel_major_to_batch(&cm, b, c, p, &mut back);
+        assert_eq!(back, src);
     }
 }
