@@ -3,7 +3,7 @@
 //! `recon_weight * recon(x_hat, x) + kld_weight * KL(q(z|x) || N(0, I))`.
 
 use super::Layer;
-use crate::config::{Config, ReconLoss};
+use crate::config::{Block, Config, ReconLoss};
 use crate::nn::{join, Linear, Mode, Module, Slot};
 use crate::{ops, Result, Tape, Tensor, Var};
 use rand::Rng;
@@ -34,23 +34,21 @@ impl Vae {
     pub fn new(config: &Config, rng: &mut impl Rng) -> Result<Vae> {
         let shapes = config.validate()?;
         let m = &config.model;
-        let build = |blocks: &[crate::config::Block], input: Vec<usize>, rng: &mut _| {
-            let mut shape = input;
-            let mut layers = vec![];
-            for block in blocks {
-                for _ in 0..block.repeat {
-                    for spec in &block.layers {
-                        layers.push(Layer::build(spec, &shape, rng));
-                        shape = spec.output_shape(&shape).expect("validated config");
-                    }
-                }
-            }
-            layers
+        // One layer per expanded spec, each built for the input shape validation found.
+        let build = |blocks: &[Block], input: &[usize], outputs: &[Vec<usize>], rng: &mut _| {
+            let specs = blocks
+                .iter()
+                .flat_map(|b| std::iter::repeat_n(&b.layers, b.repeat).flatten());
+            let inputs = std::iter::once(input).chain(outputs.iter().map(Vec::as_slice));
+            specs
+                .zip(inputs)
+                .map(|(spec, shape)| Layer::build(spec, shape, rng))
+                .collect::<Vec<_>>()
         };
-        let encoder = build(&m.encoder, shapes.input.clone(), rng);
+        let encoder = build(&m.encoder, &shapes.input, &shapes.encoder, rng);
         let mu = Linear::new(shapes.features, m.latent, true, rng);
         let logvar = Linear::new(shapes.features, m.latent, true, rng);
-        let decoder = build(&m.decoder, vec![m.latent], rng);
+        let decoder = build(&m.decoder, &[m.latent], &shapes.decoder, rng);
         Ok(Vae {
             config: config.clone(),
             encoder,

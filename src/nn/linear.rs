@@ -1,4 +1,4 @@
-use super::{init::fan_in_uniform, join, Module, Slot};
+use super::{init::fan_in_uniform, visit_weight_and_bias, Module, Slot};
 use crate::{ops, Param, Tape, Var};
 use rand::Rng;
 
@@ -23,9 +23,6 @@ impl Linear {
 
 impl Module for Linear {
     fn visit(&mut self, prefix: &str, f: &mut dyn FnMut(&str, Slot<'_>)) {
-        f(&join(prefix, "weight"), Slot::Param(&mut self.weight));
-        if let Some(b) = &mut self.bias {
-            f(&join(prefix, "bias"), Slot::Param(b));
-        }
+        visit_weight_and_bias(prefix, &mut self.weight, &mut self.bias, f);
     }
 }

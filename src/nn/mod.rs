@@ -46,6 +46,19 @@ pub fn join(prefix: &str, name: &str) -> String {
     }
 }
 
+/// Visits a layer's `weight` and, when it has one, its `bias` (Linear and convolutions).
+pub(crate) fn visit_weight_and_bias(
+    prefix: &str,
+    weight: &mut Param,
+    bias: &mut Option<Param>,
+    f: &mut dyn FnMut(&str, Slot<'_>),
+) {
+    f(&join(prefix, "weight"), Slot::Param(weight));
+    if let Some(b) = bias {
+        f(&join(prefix, "bias"), Slot::Param(b));
+    }
+}
+
 /// The names and shapes of every parameter (`true`) and buffer (`false`) of a module.
 pub fn named_shapes(m: &mut dyn Module) -> Vec<(String, Vec<usize>, bool)> {
     let mut out = vec![];

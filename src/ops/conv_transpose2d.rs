@@ -136,8 +136,7 @@ pub fn conv_transpose2d(
         ];
         if wants.len() == 3 {
             grads.push(wants[2].then(|| {
-                Tensor::from_shape_vec(IxDyn(&[o]), channel_sums(&dy, o, g.image_len() / o))
-                    .unwrap()
+                Tensor::from_shape_vec(IxDyn(&[o]), channel_sums(&dy, o, g.h * g.w)).unwrap()
             }));
         }
         grads

@@ -1,7 +1,7 @@
 //! Losses between a prediction (on the tape) and a constant target, plus the closed-form
 //! KL divergence of a diagonal Gaussian from the standard normal.
 
-use super::elementwise::{map, zip_map};
+use super::elementwise::{map, sum_f64, zip_map};
 use crate::autograd::Var;
 use crate::Tensor;
 use ndarray::IxDyn;
@@ -42,10 +42,7 @@ fn pointwise(
         "loss: prediction and target shapes differ"
     );
     let factor = reduction.factor(pred.shape());
-    let total: f64 = zip_map(pred.value(), target, loss)
-        .iter()
-        .map(|&v| v as f64)
-        .sum();
+    let total = sum_f64(&zip_map(pred.value(), target, loss));
     let y = Tensor::from_elem(IxDyn(&[1]), (total * factor as f64) as f32);
     let (p, t) = (pred.shared(), target.clone());
     Var::record(&[pred], y, move |g, _| {
@@ -123,7 +120,7 @@ pub fn kl_divergence(mu: &Var, logvar: &Var) -> Var {
     let terms = zip_map(mu.value(), logvar.value(), |m, lv| {
         -0.5 * (1.0 + lv - m * m - lv.exp())
     });
-    let total: f64 = terms.iter().map(|&v| v as f64).sum();
+    let total = sum_f64(&terms);
     let y = Tensor::from_elem(IxDyn(&[1]), (total / n as f64) as f32);
     let (m, lv) = (mu.shared(), logvar.shared());
     Var::record(&[mu, logvar], y, move |g, wants| {
