@@ -12,7 +12,6 @@ use ndarray::IxDyn;
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const FORMAT: &str = "vae-cpu-checkpoint-1";
@@ -105,30 +104,7 @@ pub fn save(
     });
     let bytes = safetensors::serialize(views, &Some(meta))
         .map_err(|e| file_error(path, format!("cannot encode: {e}")))?;
-    write_atomically(path, &bytes)
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it into place.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| file_error(path, "not a file name".into()))?
-        .to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io)
+    crate::atomic_file::write(path, &bytes)
 }
 
 fn file_error(path: &Path, message: String) -> Error {

@@ -4,6 +4,7 @@
 //! [`autograd`] (the tape), [`ops`] (differentiable operations), [`nn`] (layers with
 //! parameters), [`optim`] (optimizers and schedules).
 
+pub mod atomic_file;
 pub mod autograd;
 pub mod checkpoint;
 pub mod config;
@@ -14,7 +15,9 @@ pub mod model;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod progress;
 pub mod threads;
+pub mod viz;
 
 /// Every tensor of the engine: f32, dynamic rank, NCHW for images.
 pub type Tensor = ndarray::ArrayD<f32>;

@@ -1,3 +1,12 @@
-//! The CelebA data set: annotation files (`celeba`), and later preparation and loading.
+//! The CelebA data set: annotation files (`celeba`), the image cache (`cache`), building
+//! it from a folder (`prepare`), batches for training (`loader`) and procedurally drawn
+//! faces in CelebA's layout for demos and tests (`synthetic`).
 
+pub mod cache;
 pub mod celeba;
+pub mod loader;
+pub mod prepare;
+pub mod synthetic;
+
+pub use cache::{CacheContents, Dataset};
+pub use celeba::Split;

@@ -1,0 +1,340 @@
+//! `prepare`: a CelebA-layout folder -> an image cache. JPEGs are decoded in parallel,
+//! center-cropped (CelebA's customary 148x148 of 178x218, proportionally for other sizes
+//! and aspect ratios) and resized with a Lanczos-3 filter. A file that cannot be decoded is
+//! skipped and reported; malformed annotation files are errors naming file and line.
+
+use super::cache::CacheContents;
+use super::celeba::{load_attributes, load_partition, Split};
+use crate::{Error, Result};
+use image::imageops::FilterType;
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// CelebA's customary crop: 148 pixels of the 178-pixel-wide aligned images.
+pub const CELEBA_CROP_FRACTION: f32 = 148.0 / 178.0;
+
+#[derive(Clone, Debug)]
+pub struct PrepareOptions {
+    pub width: usize,
+    pub height: usize,
+    /// Width of the center crop as a fraction of the image width.
+    pub crop_fraction: f32,
+}
+
+/// What `prepare` found, beyond the cache itself.
+#[derive(Debug, Default)]
+pub struct PrepareReport {
+    pub images_found: usize,
+    /// `(file name, reason)` of every image that could not be used.
+    pub skipped: Vec<(String, String)>,
+    pub without_attributes: usize,
+    pub attribute_rows_without_images: usize,
+    pub without_partition: usize,
+    /// Whether the split came from `list_eval_partition.txt`.
+    pub partition_file: bool,
+    pub attribute_file: bool,
+    pub seconds: f64,
+}
+
+/// Parses "32" (square) or "64x48" (width x height).
+pub fn parse_size(s: &str) -> Result<(usize, usize)> {
+    let bad = || {
+        Error::Config(format!(
+            "size \"{s}\" is not N or WIDTHxHEIGHT (e.g. 32 or 64x48)"
+        ))
+    };
+    let parse = |t: &str| {
+        t.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&v| (1..=4096).contains(&v))
+    };
+    match s.split_once(['x', 'X']) {
+        Some((w, h)) => Ok((parse(w).ok_or_else(bad)?, parse(h).ok_or_else(bad)?)),
+        None => parse(s).map(|v| (v, v)).ok_or_else(bad),
+    }
+}
+
+/// The centered crop `(x0, y0, width, height)` of a `w x h` image for a `tw x th` target:
+/// `fraction` of the width, the target's aspect ratio, shrunk to fit.
+pub fn crop_box(w: u32, h: u32, tw: usize, th: usize, fraction: f32) -> (u32, u32, u32, u32) {
+    let aspect = th as f64 / tw as f64;
+    let mut cw = (w as f64 * fraction as f64).round().max(1.0);
+    let mut ch = (cw * aspect).round().max(1.0);
+    if ch > h as f64 {
+        ch = h as f64;
+        cw = (ch / aspect).round().clamp(1.0, w as f64);
+    }
+    let (cw, ch) = (cw.min(w as f64) as u32, ch as u32);
+    ((w - cw) / 2, (h - ch) / 2, cw, ch)
+}
+
+/// Decodes, crops and resizes one image into `out` (HWC RGB bytes).
+pub fn load_image(path: &Path, opts: &PrepareOptions, out: &mut [u8]) -> Result<(), String> {
+    let img = image::ImageReader::open(path)
+        .map_err(|e| e.to_string())?
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?
+        .decode()
+        .map_err(|e| e.to_string())?
+        .to_rgb8();
+    let (x, y, cw, ch) = crop_box(
+        img.width(),
+        img.height(),
+        opts.width,
+        opts.height,
+        opts.crop_fraction,
+    );
+    let cropped = image::imageops::crop_imm(&img, x, y, cw, ch).to_image();
+    let resized = image::imageops::resize(
+        &cropped,
+        opts.width as u32,
+        opts.height as u32,
+        FilterType::Lanczos3,
+    );
+    out.copy_from_slice(resized.as_raw());
+    Ok(())
+}
+
+/// The folder holding the images: `DIR/img_align_celeba` (CelebA's layout) or `DIR`.
+pub fn image_folder(dir: &Path) -> Result<PathBuf> {
+    if !dir.is_dir() {
+        return Err(Error::File {
+            path: dir.to_path_buf(),
+            message: "no such folder (expected a CelebA folder with img_align_celeba/)".into(),
+        });
+    }
+    let celeba = dir.join("img_align_celeba");
+    Ok(if celeba.is_dir() {
+        celeba
+    } else {
+        dir.to_path_buf()
+    })
+}
+
+/// Image files (jpg, jpeg, png) of a folder, sorted by name.
+pub fn list_images(folder: &Path) -> Result<Vec<String>> {
+    let io = |source| Error::Io {
+        path: folder.to_path_buf(),
+        source,
+    };
+    let mut names = vec![];
+    for entry in std::fs::read_dir(folder).map_err(io)? {
+        let name = entry
+            .map_err(io)?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+        if matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png")) {
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
+        return Err(Error::File {
+            path: folder.to_path_buf(),
+            message: "no images (.jpg, .jpeg or .png) in this folder".into(),
+        });
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// The split of an image not listed in a partition file: 80% train, 10% val, 10% test by a
+/// hash of its name, so it does not depend on which other files are present.
+pub fn deterministic_split(name: &str) -> Split {
+    // FNV-1a, 64 bit.
+    let hash = name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    match hash % 10 {
+        0 => Split::Val,
+        1 => Split::Test,
+        _ => Split::Train,
+    }
+}
+
+/// Reads the folder `dir` and builds the cache contents. Runs on the current rayon pool.
+pub fn prepare(
+    dir: &Path,
+    opts: &PrepareOptions,
+    bar: &ProgressBar,
+) -> Result<(CacheContents, PrepareReport)> {
+    let start = std::time::Instant::now();
+    let folder = image_folder(dir)?;
+    let names = list_images(&folder)?;
+    let mut report = PrepareReport {
+        images_found: names.len(),
+        ..Default::default()
+    };
+
+    let attr_path = dir.join("list_attr_celeba.txt");
+    let attributes = if attr_path.exists() {
+        report.attribute_file = true;
+        Some(load_attributes(&attr_path)?)
+    } else {
+        None
+    };
+    let part_path = dir.join("list_eval_partition.txt");
+    let partition: Option<HashMap<String, Split>> = if part_path.exists() {
+        report.partition_file = true;
+        Some(load_partition(&part_path)?.into_iter().collect())
+    } else {
+        None
+    };
+
+    let image_len = opts.width * opts.height * 3;
+    let mut pixels = vec![0u8; names.len() * image_len];
+    bar.set_length(names.len() as u64);
+    let outcomes: Vec<Result<(), String>> = pixels
+        .par_chunks_mut(image_len)
+        .zip(names.par_iter())
+        .map(|(out, name)| {
+            let r = load_image(&folder.join(name), opts, out);
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
+
+    // Keep the decoded images, compacting the pixel buffer over the skipped ones.
+    let mut kept = vec![];
+    for (i, (name, outcome)) in names.iter().zip(outcomes).enumerate() {
+        match outcome {
+            Ok(()) => {
+                let k = kept.len();
+                pixels.copy_within(i * image_len..(i + 1) * image_len, k * image_len);
+                kept.push(name.clone());
+            }
+            Err(reason) => report.skipped.push((name.clone(), reason)),
+        }
+    }
+    pixels.truncate(kept.len() * image_len);
+    if kept.is_empty() {
+        return Err(Error::File {
+            path: folder,
+            message: format!("none of the {} images could be decoded", names.len()),
+        });
+    }
+
+    let (attribute_names, attribute_values) = match &attributes {
+        None => (vec![], vec![]),
+        Some(a) => {
+            let rows: HashMap<&str, &Vec<i8>> =
+                a.rows.iter().map(|(n, v)| (n.as_str(), v)).collect();
+            let mut values = Vec::with_capacity(kept.len() * a.names.len());
+            for name in &kept {
+                match rows.get(name.as_str()) {
+                    Some(v) => values.extend_from_slice(v),
+                    None => {
+                        report.without_attributes += 1;
+                        values.extend(std::iter::repeat_n(0, a.names.len()));
+                    }
+                }
+            }
+            let present: std::collections::HashSet<&str> =
+                names.iter().map(String::as_str).collect();
+            report.attribute_rows_without_images = a
+                .rows
+                .iter()
+                .filter(|(n, _)| !present.contains(n.as_str()))
+                .count();
+            (a.names.clone(), values)
+        }
+    };
+    let splits = kept
+        .iter()
+        .map(|name| match partition.as_ref().and_then(|p| p.get(name)) {
+            Some(&s) => s,
+            None => {
+                report.without_partition += usize::from(partition.is_some());
+                deterministic_split(name)
+            }
+        })
+        .collect();
+    report.seconds = start.elapsed().as_secs_f64();
+    let contents = CacheContents {
+        height: opts.height,
+        width: opts.width,
+        channels: 3,
+        names: kept,
+        attribute_names,
+        attributes: attribute_values,
+        splits,
+        pixels,
+        source: format!(
+            "{} cropped to {:.4} of the width, resized to {}x{} (Lanczos3)",
+            dir.display(),
+            opts.crop_fraction,
+            opts.width,
+            opts.height
+        ),
+    };
+    Ok((contents, report))
+}
+
+/// Writes the names and reasons of skipped images, one per line.
+pub fn write_skipped_log(path: &Path, skipped: &[(String, String)]) -> Result<()> {
+    let text: String = skipped.iter().map(|(n, r)| format!("{n}\t{r}\n")).collect();
+    crate::atomic_file::write(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn celeba_images_get_the_customary_148_square() {
+        assert_eq!(
+            crop_box(178, 218, 32, 32, CELEBA_CROP_FRACTION),
+            (15, 35, 148, 148)
+        );
+        assert_eq!(
+            crop_box(178, 218, 64, 64, CELEBA_CROP_FRACTION),
+            (15, 35, 148, 148)
+        );
+        // Twice the size: twice the crop.
+        assert_eq!(
+            crop_box(356, 436, 32, 32, CELEBA_CROP_FRACTION),
+            (30, 70, 296, 296)
+        );
+        // 64 wide by 48 high keeps the target's aspect ratio.
+        assert_eq!(
+            crop_box(178, 218, 64, 48, CELEBA_CROP_FRACTION),
+            (15, 53, 148, 111)
+        );
+    }
+
+    #[test]
+    fn crops_always_fit_the_image() {
+        for (w, h) in [(1, 1), (1, 1000), (1000, 1), (178, 20), (3, 7)] {
+            for (tw, th) in [(32, 32), (64, 48), (16, 64)] {
+                let (x, y, cw, ch) = crop_box(w, h, tw, th, CELEBA_CROP_FRACTION);
+                assert!(
+                    cw >= 1 && ch >= 1 && x + cw <= w && y + ch <= h,
+                    "{w}x{h} -> {tw}x{th}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sizes_parse_square_and_rectangular() {
+        assert_eq!(parse_size("32").unwrap(), (32, 32));
+        assert_eq!(parse_size("64x48").unwrap(), (64, 48));
+        for bad in ["", "0", "x", "64x", "-3", "32x0", "99999"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn deterministic_split_is_roughly_80_10_10() {
+        let names: Vec<String> = (1..=10000).map(|i| format!("{i:06}.jpg")).collect();
+        let count = |s| names.iter().filter(|n| deterministic_split(n) == s).count();
+        assert!((7500..8500).contains(&count(Split::Train)));
+        assert!((700..1300).contains(&count(Split::Val)));
+        assert!((700..1300).contains(&count(Split::Test)));
+    }
+}

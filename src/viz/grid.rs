@@ -1,0 +1,171 @@
+//! Image grids: model outputs (`[N, C, H, W]` tensors) to pictures, laid out in rows with
+//! optional row labels, upscaled for viewing, saved as PNG atomically.
+
+use super::font::{draw_text, text_width, LINE_HEIGHT};
+use crate::config::PixelRange;
+use crate::{Error, Result, Tensor};
+use image::{imageops::FilterType, Rgb, RgbImage};
+use std::path::Path;
+
+const PAD: u32 = 2;
+const BACKGROUND: [u8; 3] = [255, 255, 255];
+const INK: [u8; 3] = [20, 20, 20];
+
+/// One picture per image of a `[N, C, H, W]` batch (C = 1 or 3), mapping the pixel range
+/// back to bytes and clamping.
+pub fn to_images(batch: &Tensor, range: PixelRange) -> Vec<RgbImage> {
+    let (n, c, h, w) = (
+        batch.shape()[0],
+        batch.shape()[1],
+        batch.shape()[2],
+        batch.shape()[3],
+    );
+    let byte = |v: f32| {
+        let unit = match range {
+            PixelRange::Unit => v,
+            PixelRange::Symmetric => (v + 1.0) / 2.0,
+        };
+        (unit.clamp(0.0, 1.0) * 255.0).round() as u8
+    };
+    (0..n)
+        .map(|i| {
+            RgbImage::from_fn(w as u32, h as u32, |x, y| {
+                let at = |ch: usize| byte(batch[[i, ch.min(c - 1), y as usize, x as usize]]);
+                Rgb([at(0), at(1), at(2)])
+            })
+        })
+        .collect()
+}
+
+/// Enlarges `img` by an integer factor with a Catmull-Rom filter (sharp, no blockiness).
+pub fn upscale(img: &RgbImage, factor: u32) -> RgbImage {
+    if factor <= 1 {
+        return img.clone();
+    }
+    image::imageops::resize(
+        img,
+        img.width() * factor,
+        img.height() * factor,
+        FilterType::CatmullRom,
+    )
+}
+
+/// Rows of cells (each row may have its own label, drawn left of it), padded on white.
+/// Cells are scaled by `scale`; all cells must have the same size.
+pub fn labeled_rows(rows: &[(String, Vec<RgbImage>)], scale: u32) -> RgbImage {
+    let cells: Vec<&RgbImage> = rows.iter().flat_map(|(_, r)| r).collect();
+    let Some(first) = cells.first() else {
+        return RgbImage::from_pixel(1, 1, Rgb(BACKGROUND));
+    };
+    let (cw, ch) = (first.width() * scale.max(1), first.height() * scale.max(1));
+    let cols = rows.iter().map(|(_, r)| r.len()).max().unwrap_or(0) as u32;
+    let label_w = rows
+        .iter()
+        .map(|(l, _)| {
+            if l.is_empty() {
+                0
+            } else {
+                text_width(l, 1) + 2 * PAD
+            }
+        })
+        .max()
+        .unwrap_or(0);
+    let width = label_w + PAD + cols * (cw + PAD);
+    let height = PAD + rows.len() as u32 * (ch + PAD);
+    let mut out = RgbImage::from_pixel(width, height, Rgb(BACKGROUND));
+    for (r, (label, images)) in rows.iter().enumerate() {
+        let y = PAD + r as u32 * (ch + PAD);
+        if !label.is_empty() {
+            let ty = y as i64 + (ch as i64 - LINE_HEIGHT as i64) / 2;
+            draw_text(&mut out, PAD as i64, ty, label, 1, INK);
+        }
+        for (c, img) in images.iter().enumerate() {
+            let x = label_w + PAD + c as u32 * (cw + PAD);
+            image::imageops::replace(&mut out, &upscale(img, scale), x as i64, y as i64);
+        }
+    }
+    out
+}
+
+/// `images` in rows of `cols`, without labels.
+pub fn grid(images: &[RgbImage], cols: usize, scale: u32) -> RgbImage {
+    let rows: Vec<(String, Vec<RgbImage>)> = images
+        .chunks(cols.max(1))
+        .map(|c| (String::new(), c.to_vec()))
+        .collect();
+    labeled_rows(&rows, scale)
+}
+
+/// Inputs above their reconstructions, `cols` pairs per band.
+pub fn reconstruction_grid(
+    inputs: &[RgbImage],
+    outputs: &[RgbImage],
+    cols: usize,
+    scale: u32,
+) -> RgbImage {
+    let cols = cols.max(1);
+    let mut rows = vec![];
+    for (a, b) in inputs.chunks(cols).zip(outputs.chunks(cols)) {
+        rows.push(("in".to_string(), a.to_vec()));
+        rows.push(("out".to_string(), b.to_vec()));
+    }
+    labeled_rows(&rows, scale)
+}
+
+/// Saves a PNG atomically; the parent folder must exist.
+pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut bytes, image::ImageFormat::Png)
+        .map_err(|e| Error::File {
+            path: path.to_path_buf(),
+            message: format!("cannot encode PNG: {e}"),
+        })?;
+    crate::atomic_file::write(path, bytes.get_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tensors_map_back_to_bytes_in_either_range() {
+        let mut t = Tensor::zeros(vec![2, 3, 2, 2]);
+        t[[1, 0, 1, 0]] = 1.0;
+        t[[1, 2, 0, 1]] = 2.0; // clamped
+        let imgs = to_images(&t, PixelRange::Unit);
+        assert_eq!(imgs.len(), 2);
+        assert_eq!(imgs[1].get_pixel(0, 1).0, [255, 0, 0]);
+        assert_eq!(imgs[1].get_pixel(1, 0).0, [0, 0, 255]);
+        let sym = to_images(&t, PixelRange::Symmetric);
+        assert_eq!(sym[0].get_pixel(0, 0).0, [128, 128, 128]);
+    }
+
+    #[test]
+    fn grid_places_cells_in_rows() {
+        let red = RgbImage::from_pixel(4, 3, Rgb([255, 0, 0]));
+        let blue = RgbImage::from_pixel(4, 3, Rgb([0, 0, 255]));
+        let g = grid(&[red.clone(), blue.clone(), red.clone()], 2, 1);
+        assert_eq!((g.width(), g.height()), (2 + 2 * 6, 2 + 2 * 5));
+        assert_eq!(g.get_pixel(2, 2).0, [255, 0, 0]);
+        assert_eq!(g.get_pixel(8, 2).0, [0, 0, 255]);
+        assert_eq!(g.get_pixel(2, 7).0, [255, 0, 0]);
+        assert_eq!(g.get_pixel(8, 7).0, BACKGROUND);
+        let big = grid(&[red], 1, 3);
+        assert_eq!((big.width(), big.height()), (2 + 14, 2 + 11));
+        assert_eq!(big.get_pixel(7, 6).0, [255, 0, 0]);
+    }
+
+    #[test]
+    fn pngs_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.png");
+        let img = reconstruction_grid(
+            &[RgbImage::from_pixel(8, 8, Rgb([1, 2, 3]))],
+            &[RgbImage::from_pixel(8, 8, Rgb([4, 5, 6]))],
+            4,
+            1,
+        );
+        save_png(&path, &img).unwrap();
+        assert_eq!(image::open(&path).unwrap().to_rgb8(), img);
+    }
+}
