@@ -13,6 +13,8 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("training stopped: {0}")]
+    Training(String),
     #[error("could not start the thread pool: {0}")]
     ThreadPool(String),
 }

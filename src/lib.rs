@@ -17,6 +17,7 @@ pub mod ops;
 pub mod optim;
 pub mod progress;
 pub mod threads;
+pub mod train;
 pub mod viz;
 
 /// Every tensor of the engine: f32, dynamic rank, NCHW for images.

@@ -18,7 +18,7 @@ pub struct EpochPlan {
 }
 
 /// A distinct seed per purpose so the streams never overlap.
-const SHUFFLE_STREAM_SALT: u64 = 0x5348_5546_464c_4531;
+pub const SHUFFLE_STREAM_SALT: u64 = 0x5348_5546_464c_4531;
 
 impl EpochPlan {
     /// Shuffles `indices` with ChaCha8 seeded by `seed`, stream `epoch`.

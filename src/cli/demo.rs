@@ -1,0 +1,75 @@
+use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use vae_cpu::config::Config;
+use vae_cpu::data::prepare::{PrepareOptions, CELEBA_CROP_FRACTION};
+use vae_cpu::data::{synthetic, Dataset, Split};
+use vae_cpu::train::{evaluate, Outcome, TrainOptions, Trainer};
+
+/// The whole job on generated faces, no download needed: draw a CelebA-format data set,
+/// prepare it, train `models/demo32.toml` on it, evaluate, and write the pictures.
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Folder for the generated data, the cache and the run.
+    #[arg(long, default_value = "runs/demo")]
+    out: PathBuf,
+    /// Number of faces to draw.
+    #[arg(long, default_value_t = 2000)]
+    images: usize,
+    /// Training epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub const DEMO_CONFIG: &str = include_str!("../../models/demo32.toml");
+
+pub fn run(a: DemoArgs) -> Result<()> {
+    if a.images < 20 {
+        anyhow::bail!("--images must be at least 20 (got {})", a.images);
+    }
+    let pool = super::pool(a.threads)?;
+    let mut config = Config::parse(DEMO_CONFIG)?;
+    if let Some(e) = a.epochs {
+        config.trainer.epochs = e;
+    }
+    let data_dir = a.out.join("data");
+    let cache = a.out.join(format!("faces-{}.vaecache", a.images));
+    let run_dir = a.out.join("run");
+    pool.install(|| -> Result<()> {
+        if !cache.exists() {
+            eprintln!("drawing {} faces into {}", a.images, data_dir.display());
+            synthetic::write_dataset(&data_dir, a.images, 1)?;
+            let opts = PrepareOptions { width: 32, height: 32, crop_fraction: CELEBA_CROP_FRACTION };
+            super::data_source::prepare_into(&data_dir, &opts, &cache, a.quiet)?;
+        }
+        let data = Dataset::open(&cache)?;
+        let opts = TrainOptions { out: run_dir.clone(), val_limit: None, quiet: a.quiet };
+        let mut trainer = if run_dir.join("checkpoints").is_dir() {
+            Trainer::resume(&data, opts, Some(config.trainer.epochs))?
+        } else {
+            Trainer::new(&config, &data, opts)?
+        };
+        if trainer.run(&AtomicBool::new(false))? == Outcome::Finished {
+            let test = data.indices(Split::Test);
+            let bar = vae_cpu::progress::bar(0, "images", true);
+            let r = evaluate(&mut trainer.model, &data, &test, 256, 0, &bar);
+            println!(
+                "test split ({} images): MSE {:.5}, PSNR {:.1} dB, KL {:.2}, active dims {} of {}",
+                r.images, r.mse, r.psnr, r.kl, r.active_dims, r.latent
+            );
+        }
+        let r = &run_dir;
+        println!("samples:         {}", r.join("samples.png").display());
+        println!("reconstructions: {}", r.join("reconstructions.png").display());
+        println!("loss curve:      {}", r.join("loss.png").display());
+        println!("next: vae-cpu evaluate --checkpoint {} --data {}", r.join("checkpoints/best.safetensors").display(), cache.display());
+        Ok(())
+    })
+}

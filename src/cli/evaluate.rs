@@ -1,0 +1,62 @@
+use anyhow::{bail, Result};
+use clap::Args;
+use std::path::PathBuf;
+use vae_cpu::checkpoint::Checkpoint;
+use vae_cpu::data::Split;
+use vae_cpu::model::Vae;
+use vae_cpu::train::evaluate;
+
+/// Measure a checkpoint on a split: reconstruction MSE, PSNR, KL, negative ELBO, active dims.
+#[derive(Args)]
+pub struct EvaluateArgs {
+    /// A checkpoint written by `train` (e.g. runs/NAME/checkpoints/best.safetensors).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// A cache from `vae-cpu prepare`, or a CelebA folder.
+    #[arg(long)]
+    data: PathBuf,
+    /// Which split to evaluate: train, val or test.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Use at most this many images of the split.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Images per batch.
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn run(a: EvaluateArgs) -> Result<()> {
+    let Some(split) = Split::parse(&a.split) else {
+        bail!("--split must be train, val or test, not \"{}\"", a.split);
+    };
+    let pool = super::pool(a.threads)?;
+    let ckpt = Checkpoint::load(&a.checkpoint)?;
+    let m = &ckpt.config.model;
+    let data = super::data_source::open(&a.data, m.width, m.height, a.quiet)?;
+    let mut indices = data.indices(split);
+    indices.truncate(a.limit.unwrap_or(usize::MAX));
+    if indices.is_empty() {
+        bail!("{}: the {} split is empty ({})", data.path.display(), a.split, data.split_summary());
+    }
+    let mut model = Vae::new(&ckpt.config, &mut rand::thread_rng())?;
+    ckpt.restore(&mut model)?;
+    let bar = vae_cpu::progress::bar(0, "images", a.quiet);
+    let r = pool.install(|| evaluate(&mut model, &data, &indices, a.batch_size.max(1), ckpt.config.exp.seed, &bar));
+    let exp = &ckpt.config.exp;
+    println!("checkpoint:        {} (epoch {}, step {})", a.checkpoint.display(), ckpt.epoch, ckpt.step);
+    println!("split:             {} ({} images)", a.split, r.images);
+    println!("MSE per pixel:     {:.6} (on the [0, 1] scale, z = mean)", r.mse);
+    println!("PSNR:              {:.2} dB", r.psnr);
+    println!("reconstruction:    {:.6} ({:?} {:?}, z sampled)", r.recon, exp.recon_loss, exp.recon_reduction);
+    println!("KL:                {:.4} (nats per image, summed over latent dims)", r.kl);
+    println!("negative ELBO:     {:.4} (= {} * reconstruction + {} * KL, the training objective)", r.loss, exp.recon_weight, exp.kld_weight);
+    println!("active dimensions: {} of {} (Var over images of E[z_d] > 0.01)", r.active_dims, r.latent);
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! One file per subcommand; each parses its flags and calls the library.
+
+pub mod data_source;
+pub mod demo;
+pub mod evaluate;
+pub mod info;
+pub mod prepare;
+pub mod train;
+
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum Command {
+    Demo(demo::DemoArgs),
+    Prepare(prepare::PrepareArgs),
+    Train(train::TrainArgs),
+    Evaluate(evaluate::EvaluateArgs),
+    Info(info::InfoArgs),
+}
+
+pub fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Demo(a) => demo::run(a),
+        Command::Prepare(a) => prepare::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Evaluate(a) => evaluate::run(a),
+        Command::Info(a) => info::run(a),
+    }
+}
+
+/// The rayon pool of `--threads` (default: every core).
+pub fn pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
+    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    Ok(vae_cpu::threads::thread_pool(n)?)
+}

@@ -1,0 +1,48 @@
+use super::data_source::prepare_into;
+use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
+use vae_cpu::data::prepare::{parse_size, PrepareOptions, CELEBA_CROP_FRACTION};
+
+/// Decode a CelebA folder into a compact image cache for training.
+#[derive(Args)]
+pub struct PrepareArgs {
+    /// The CelebA folder: DIR/img_align_celeba/*.jpg, DIR/list_attr_celeba.txt and
+    /// DIR/list_eval_partition.txt (both files optional). A plain folder of images works too.
+    #[arg(long)]
+    data: PathBuf,
+    /// Image size: N for NxN, or WIDTHxHEIGHT (e.g. 64x48).
+    #[arg(long, default_value = "32")]
+    size: String,
+    /// Width of the center crop as a fraction of the image width (CelebA: 148 of 178).
+    #[arg(long, default_value_t = CELEBA_CROP_FRACTION)]
+    crop_fraction: f32,
+    /// The cache file to write (default: cache/<folder>-<W>x<H>.vaecache).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress bar or report.
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn run(a: PrepareArgs) -> Result<()> {
+    let (width, height) = parse_size(&a.size)?;
+    if !(a.crop_fraction > 0.0 && a.crop_fraction <= 1.0) {
+        anyhow::bail!("--crop-fraction must be in (0, 1], got {}", a.crop_fraction);
+    }
+    let out = match a.out {
+        Some(o) => o,
+        None => {
+            let name = a.data.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+            std::fs::create_dir_all("cache")?;
+            PathBuf::from("cache").join(format!("{}-{width}x{height}.vaecache", name.unwrap_or("data".into())))
+        }
+    };
+    let opts = PrepareOptions { width, height, crop_fraction: a.crop_fraction };
+    let pool = super::pool(a.threads)?;
+    pool.install(|| prepare_into(&a.data, &opts, &out, a.quiet))?;
+    Ok(())
+}

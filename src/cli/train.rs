@@ -1,0 +1,140 @@
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use vae_cpu::config::Config;
+use vae_cpu::train::{Outcome, TrainOptions, Trainer};
+
+/// Train a VAE (flags override the config file).
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Model and training config (TOML), e.g. models/celeba32.toml.
+    #[arg(long, required_unless_present = "resume")]
+    config: Option<PathBuf>,
+    /// A cache from `vae-cpu prepare`, or a CelebA folder (prepared into cache/ on first use).
+    #[arg(long)]
+    data: PathBuf,
+    /// Folder for this run's checkpoints, metrics and pictures (default: runs/<model name>).
+    #[arg(long, conflicts_with = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the run in this folder from its newest checkpoint.
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
+    /// Worker threads (default: all cores). Use the same count to resume reproducibly.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Number of epochs (with --resume: train a finished run further).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Images per batch.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Adam learning rate.
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Seed for initialization, shuffling, flips and sampling.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Use at most this many validation images per epoch (default: all).
+    #[arg(long)]
+    val_limit: Option<usize>,
+    /// No progress bars or per-epoch lines.
+    #[arg(long)]
+    quiet: bool,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+pub fn run(a: TrainArgs) -> Result<()> {
+    let pool = super::pool(a.threads)?;
+    if a.resume.is_some() && (a.batch_size.is_some() || a.lr.is_some() || a.seed.is_some() || a.config.is_some()) {
+        bail!("--config, --batch-size, --lr and --seed cannot change when resuming (the run would no longer match its checkpoints); only --epochs can");
+    }
+    let config = match &a.config {
+        Some(path) => {
+            let mut c = Config::load(path)?;
+            if let Some(v) = a.epochs {
+                c.trainer.epochs = v;
+            }
+            if let Some(v) = a.batch_size {
+                c.trainer.batch_size = v;
+            }
+            if let Some(v) = a.lr {
+                c.exp.lr = v;
+            }
+            if let Some(v) = a.seed {
+                c.exp.seed = v;
+            }
+            c.validate().with_context(|| format!("{}", path.display()))?;
+            Some(c)
+        }
+        None => None,
+    };
+    let out = match (&a.resume, &a.out, &config) {
+        (Some(r), _, _) => r.clone(),
+        (None, Some(o), _) => o.clone(),
+        (None, None, Some(c)) => PathBuf::from("runs").join(&c.model.name),
+        (None, None, None) => unreachable!("clap requires --config without --resume"),
+    };
+    let size = match &config {
+        Some(c) => (c.model.width, c.model.height),
+        None => resumed_size(&out)?,
+    };
+    let data = super::data_source::open(&a.data, size.0, size.1, a.quiet)?;
+    let opts = TrainOptions { out: out.clone(), val_limit: a.val_limit, quiet: a.quiet };
+    ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    pool.install(|| -> Result<()> {
+        let mut trainer = match &config {
+            Some(c) => Trainer::new(c, &data, opts)?,
+            None => Trainer::resume(&data, opts, a.epochs)?,
+        };
+        for note in &trainer.notes {
+            eprintln!("{note}");
+        }
+        let cfg = trainer.config().clone();
+        if !a.quiet {
+            eprintln!(
+                "training {} on {} ({}) for {} epochs, batch {}, {} threads -> {}",
+                cfg.model.name,
+                data.path.display(),
+                data.split_summary(),
+                cfg.trainer.epochs,
+                cfg.trainer.batch_size,
+                rayon::current_num_threads(),
+                out.display()
+            );
+        }
+        let outcome = trainer.run(&STOP)?;
+        for note in trainer.notes.iter().skip_while(|n| n.starts_with("resuming")) {
+            eprintln!("{note}");
+        }
+        match outcome {
+            Outcome::Interrupted => eprintln!("continue with: vae-cpu train --resume {} --data {}", out.display(), a.data.display()),
+            Outcome::Finished => {
+                if let Some(m) = trainer.history.last() {
+                    println!("trained {} epochs; last: train loss {:.4}, val loss {:.4}", m.epoch, m.train_loss, m.val_loss);
+                }
+                let r = &trainer.run.root;
+                println!("samples:         {}", r.join("samples.png").display());
+                println!("reconstructions: {}", r.join("reconstructions.png").display());
+                println!("loss curve:      {}", r.join("loss.png").display());
+                println!("metrics:         {}", r.join("metrics.csv").display());
+                println!("best checkpoint: {}", trainer.run.best().display());
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The image size of a run being resumed, from its config.toml.
+fn resumed_size(out: &Path) -> Result<(usize, usize)> {
+    let c = Config::load(&out.join("config.toml"))
+        .with_context(|| format!("{} does not look like a training run", out.display()))?;
+    Ok((c.model.width, c.model.height))
+}

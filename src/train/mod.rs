@@ -1,0 +1,11 @@
+//! Training runs: the loop (`trainer`), its folder layout (`run_dir`), the metrics file
+//! (`metrics`) and evaluation (`evaluate`).
+
+pub mod evaluate;
+pub mod metrics;
+pub mod run_dir;
+pub mod trainer;
+
+pub use evaluate::{evaluate, EvalReport};
+pub use run_dir::{Position, RunDir};
+pub use trainer::{Outcome, TrainOptions, Trainer};

@@ -1,0 +1,398 @@
+//! The training loop: seeded batches, forward/backward/Adam per step, and per epoch a
+//! validation pass, a metrics row, pictures and a checkpoint. Everything random is a pure
+//! function of `(seed, epoch)` or `(seed, step)`, so a run resumed from a checkpoint
+//! reproduces the uninterrupted run exactly (same thread count).
+
+use super::evaluate::evaluate;
+use super::metrics::{self, EpochMetrics};
+use super::run_dir::{Position, RunDir};
+use crate::config::Config;
+use crate::data::loader::{batch_tensor, EpochPlan};
+use crate::data::{Dataset, Split};
+use crate::model::Vae;
+use crate::nn::Mode;
+use crate::optim::{Adam, ExponentialLr, LrSchedule, Optimizer};
+use crate::viz::plot::{line_chart, Series};
+use crate::{checkpoint, progress, viz, Error, Result, Tape, Tensor, Var};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Salts that give each random purpose its own ChaCha8 key.
+const NOISE_SALT: u64 = 0x4e4f_4953_455f_5a31;
+const FIXED_Z_SALT: u64 = 0x4649_5845_445f_5a31;
+const VAL_SALT: u64 = 0x5641_4c5f_5a5f_3031;
+/// Images shown in the reconstruction grid, and samples in the sample grid.
+const PREVIEW_IMAGES: usize = 8;
+const SAMPLE_GRID: usize = 32;
+
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub out: PathBuf,
+    /// Use at most this many validation images per epoch.
+    pub val_limit: Option<usize>,
+    /// No progress bars or per-epoch lines.
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Finished,
+    /// Stopped on request (Ctrl-C) after a step; a checkpoint holds the position.
+    Interrupted,
+}
+
+/// Running sums over the batches of the current epoch (kept in checkpoints, so an
+/// interrupted epoch's averages come out the same after a resume).
+#[derive(Clone, Copy, Debug, Default)]
+struct EpochSums {
+    loss: f64,
+    recon: f64,
+    kl: f64,
+    images: usize,
+    seconds: f64,
+}
+
+impl EpochSums {
+    fn encode(&self) -> String {
+        format!("{} {} {} {} {}", self.loss, self.recon, self.kl, self.images, self.seconds)
+    }
+    fn decode(s: &str) -> Option<EpochSums> {
+        let v: Vec<&str> = s.split_whitespace().collect();
+        Some(EpochSums {
+            loss: v.first()?.parse().ok()?,
+            recon: v.get(1)?.parse().ok()?,
+            kl: v.get(2)?.parse().ok()?,
+            images: v.get(3)?.parse().ok()?,
+            seconds: v.get(4)?.parse().ok()?,
+        })
+    }
+}
+
+pub struct Trainer<'a> {
+    pub model: Vae,
+    adam: Adam,
+    data: &'a Dataset,
+    pub run: RunDir,
+    opts: TrainOptions,
+    train_idx: Vec<usize>,
+    val_idx: Vec<usize>,
+    preview_idx: Vec<usize>,
+    fixed_z: Tensor,
+    pub pos: Position,
+    pub step: u64,
+    sums: EpochSums,
+    best: f64,
+    pub history: Vec<EpochMetrics>,
+    /// Things the user should know (e.g. a thread count differing from the checkpoint's).
+    pub notes: Vec<String>,
+}
+
+fn threads() -> usize {
+    rayon::current_num_threads()
+}
+
+impl<'a> Trainer<'a> {
+    /// A new run in `opts.out`, which must not hold checkpoints already.
+    pub fn new(config: &Config, data: &'a Dataset, opts: TrainOptions) -> Result<Trainer<'a>> {
+        let run = RunDir::new(&opts.out);
+        if !run.list_checkpoints().is_empty() {
+            return Err(Error::File {
+                path: opts.out.clone(),
+                message: "this folder already holds a training run; continue it with \
+                          --resume, or choose another --out"
+                    .into(),
+            });
+        }
+        check_fits(config, data)?;
+        let model = Vae::new(config, &mut ChaCha8Rng::seed_from_u64(config.exp.seed))?;
+        run.create()?;
+        crate::atomic_file::write(&run.config(), config.to_toml().as_bytes())?;
+        let adam = Adam::new(config.exp.lr).with_weight_decay(config.exp.weight_decay);
+        Self::assemble(model, adam, data, run, opts, Position { epoch: 0, batch: 0 }, 0)
+    }
+
+    /// Continues the run in `opts.out` from its newest checkpoint. `epochs` replaces the
+    /// configured number of epochs (to train a finished run further).
+    pub fn resume(data: &'a Dataset, opts: TrainOptions, epochs: Option<usize>) -> Result<Trainer<'a>> {
+        let run = RunDir::new(&opts.out);
+        let Some((_, path)) = run.list_checkpoints().pop() else {
+            return Err(Error::File {
+                path: run.checkpoints(),
+                message: "no checkpoint to resume from (was the run started with --out here?)".into(),
+            });
+        };
+        let ckpt = checkpoint::Checkpoint::load(&path)?;
+        let mut config = ckpt.config.clone();
+        if let Some(e) = epochs {
+            config.trainer.epochs = e;
+        }
+        check_fits(&config, data)?;
+        let mut model = Vae::new(&config, &mut ChaCha8Rng::seed_from_u64(config.exp.seed))?;
+        ckpt.restore(&mut model)?;
+        let bad = |what: &str| Error::File { path: path.clone(), message: format!("bad {what} in checkpoint metadata") };
+        let batch = ckpt.extra.get("batch").and_then(|b| b.parse().ok()).ok_or_else(|| bad("batch"))?;
+        let pos = Position { epoch: ckpt.epoch, batch };
+        let mut t = Self::assemble(model, ckpt.adam.clone(), data, run, opts, pos, ckpt.step)?;
+        t.sums = ckpt.extra.get("epoch_sums").and_then(|s| EpochSums::decode(s)).ok_or_else(|| bad("epoch_sums"))?;
+        t.best = ckpt.extra.get("best_loss").and_then(|s| s.parse().ok()).unwrap_or(f64::INFINITY);
+        t.history = metrics::read(&t.run.metrics())?;
+        t.history.retain(|m| m.epoch <= pos.epoch);
+        if let Some(n) = ckpt.extra.get("threads").and_then(|s| s.parse::<usize>().ok()) {
+            if n != threads() {
+                t.notes.push(format!(
+                    "the run was trained with {n} threads and now runs with {}: losses will differ \
+                     in the last digits from an uninterrupted run",
+                    threads()
+                ));
+            }
+        }
+        t.notes.push(format!("resuming from {} (epoch {}, batch {}, step {})", path.display(), pos.epoch, pos.batch, ckpt.step));
+        Ok(t)
+    }
+
+    fn assemble(
+        model: Vae,
+        adam: Adam,
+        data: &'a Dataset,
+        run: RunDir,
+        opts: TrainOptions,
+        pos: Position,
+        step: u64,
+    ) -> Result<Trainer<'a>> {
+        let train_idx = data.indices(Split::Train);
+        if train_idx.is_empty() {
+            return Err(Error::File {
+                path: data.path.clone(),
+                message: format!("no training images ({})", data.split_summary()),
+            });
+        }
+        let mut val_idx = data.indices(Split::Val);
+        val_idx.truncate(opts.val_limit.unwrap_or(usize::MAX));
+        let preview_idx = if val_idx.is_empty() { &train_idx } else { &val_idx };
+        let preview_idx = preview_idx.iter().copied().take(PREVIEW_IMAGES).collect();
+        let cfg = &model.config;
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.exp.seed ^ FIXED_Z_SALT);
+        let fixed_z = Tensor::from_shape_simple_fn(vec![SAMPLE_GRID, cfg.model.latent], || rng.sample(StandardNormal));
+        Ok(Trainer {
+            model,
+            adam,
+            data,
+            run,
+            opts,
+            train_idx,
+            val_idx,
+            preview_idx,
+            fixed_z,
+            pos,
+            step,
+            sums: EpochSums::default(),
+            best: f64::INFINITY,
+            history: vec![],
+            notes: vec![],
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.model.config
+    }
+
+    /// Trains until the configured number of epochs, or until `stop` is set (checked after
+    /// every step; the position is then saved in a checkpoint).
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<Outcome> {
+        let cfg = self.model.config.clone();
+        let (epochs, bs) = (cfg.trainer.epochs, cfg.trainer.batch_size);
+        while self.pos.epoch < epochs {
+            let epoch = self.pos.epoch;
+            self.adam.set_lr(ExponentialLr { gamma: cfg.exp.scheduler_gamma }.lr_at(cfg.exp.lr, epoch));
+            let plan = EpochPlan::new(&self.train_idx, cfg.exp.seed, epoch, cfg.data.flip);
+            let batches = plan.batches(bs);
+            let bar = progress::bar(batches.len() as u64, "batches", self.opts.quiet);
+            bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
+            bar.set_position(self.pos.batch as u64);
+            for b in self.pos.batch..batches.len() {
+                let start = Instant::now();
+                let range = batches[b].clone();
+                let x = batch_tensor(self.data, &plan.order[range.clone()], &plan.flips[range.clone()], cfg.data.pixel_range);
+                let (loss, recon, kl) = self.train_step(x)?;
+                let n = range.len();
+                let s = &mut self.sums;
+                s.loss += loss as f64 * n as f64;
+                s.recon += recon as f64 * n as f64;
+                s.kl += kl as f64 * n as f64;
+                s.images += n;
+                s.seconds += start.elapsed().as_secs_f64();
+                self.pos.batch = b + 1;
+                self.step += 1;
+                bar.set_message(format!(
+                    "loss {:.3} recon {:.5} KL {:.2} {:.0} img/s",
+                    loss,
+                    recon,
+                    kl,
+                    s.images as f64 / s.seconds.max(1e-9)
+                ));
+                bar.inc(1);
+                if stop.load(Ordering::SeqCst) {
+                    bar.finish_and_clear();
+                    let path = self.run.checkpoint(self.pos);
+                    self.save(&path)?;
+                    self.run.rotate(cfg.trainer.keep_last)?;
+                    self.notes.push(format!("interrupted: saved {}", path.display()));
+                    return Ok(Outcome::Interrupted);
+                }
+            }
+            bar.finish_and_clear();
+            self.finish_epoch()?;
+        }
+        Ok(Outcome::Finished)
+    }
+
+    /// One optimization step on the batch `x`; a non-finite loss is an error and changes
+    /// no parameter.
+    fn train_step(&mut self, x: Tensor) -> Result<(f32, f32, f32)> {
+        let tape = Tape::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(self.model.config.exp.seed ^ NOISE_SALT);
+        rng.set_stream(self.step);
+        let input = Var::constant(x);
+        let out = self.model.forward(&tape, &input, Mode::Train, &mut rng);
+        let loss = self.model.loss(&out, input.value());
+        let total = loss.total.item();
+        if !total.is_finite() {
+            let last = self.run.list_checkpoints().pop().map_or_else(
+                || "no checkpoint was written yet".to_string(),
+                |(_, p)| format!("the last good checkpoint is {}", p.display()),
+            );
+            return Err(Error::Training(format!(
+                "the loss became {total} at step {} (epoch {}, batch {}); {last}. \
+                 A lower learning rate (--lr) or a smaller recon_weight may help",
+                self.step + 1,
+                self.pos.epoch + 1,
+                self.pos.batch + 1
+            )));
+        }
+        let grads = tape.backward(&loss.total);
+        self.adam.step(&mut self.model, &grads);
+        Ok((total, loss.recon, loss.kl))
+    }
+
+    fn finish_epoch(&mut self) -> Result<()> {
+        let cfg = self.model.config.clone();
+        let s = self.sums;
+        let images = s.images.max(1) as f64;
+        let val = (!self.val_idx.is_empty()).then(|| {
+            let bar = progress::bar(self.val_idx.len() as u64, "val images", self.opts.quiet);
+            evaluate(&mut self.model, self.data, &self.val_idx, cfg.trainer.batch_size, cfg.exp.seed ^ VAL_SALT, &bar)
+        });
+        let row = EpochMetrics {
+            epoch: self.pos.epoch + 1,
+            step: self.step,
+            train_loss: s.loss / images,
+            train_recon: s.recon / images,
+            train_kl: s.kl / images,
+            val_loss: val.as_ref().map_or(f64::NAN, |v| v.loss),
+            val_recon: val.as_ref().map_or(f64::NAN, |v| v.recon),
+            val_kl: val.as_ref().map_or(f64::NAN, |v| v.kl),
+            lr: self.adam.lr() as f64,
+            images_per_s: s.images as f64 / s.seconds.max(1e-9),
+            seconds: s.seconds,
+        };
+        self.pos = Position { epoch: self.pos.epoch + 1, batch: 0 };
+        self.sums = EpochSums::default();
+        self.history.push(row.clone());
+        // Order matters for crash safety: the metrics row first, then the checkpoint; a
+        // resume drops rows newer than its checkpoint.
+        metrics::write(&self.run.metrics(), &self.history)?;
+        self.write_pictures()?;
+        let path = self.run.checkpoint(self.pos);
+        let score = if row.val_loss.is_nan() { row.train_loss } else { row.val_loss };
+        let improved = score < self.best;
+        if improved {
+            self.best = score;
+        }
+        self.save(&path)?;
+        if improved {
+            crate::atomic_file::write_with(&self.run.best(), |tmp| std::fs::copy(&path, tmp).map(|_| ()))?;
+        }
+        self.run.rotate(cfg.trainer.keep_last)?;
+        if !self.opts.quiet {
+            eprintln!(
+                "epoch {:>3}  train loss {:.4} (recon {:.5}, KL {:.3})  val loss {:.4}  {:.0} img/s  {:.1}s",
+                row.epoch, row.train_loss, row.train_recon, row.train_kl, row.val_loss, row.images_per_s, row.seconds
+            );
+        }
+        Ok(())
+    }
+
+    fn save(&mut self, path: &std::path::Path) -> Result<()> {
+        let seed = self.model.config.exp.seed;
+        let extra = BTreeMap::from([
+            ("batch".to_string(), self.pos.batch.to_string()),
+            ("epoch_sums".to_string(), self.sums.encode()),
+            ("best_loss".to_string(), self.best.to_string()),
+            ("threads".to_string(), threads().to_string()),
+            ("seed".to_string(), seed.to_string()),
+            (
+                "rng".to_string(),
+                format!(
+                    "ChaCha8: shuffle and flips use key seed^{SHUFFLE:#x} with stream = epoch; \
+                     reparameterization noise uses key seed^{NOISE_SALT:#x} with stream = step; \
+                     seed {seed}, epoch {}, step {}",
+                    self.pos.epoch, self.step,
+                    SHUFFLE = crate::data::loader::SHUFFLE_STREAM_SALT
+                ),
+            ),
+        ]);
+        let cfg = self.model.config.clone();
+        checkpoint::save(path, &cfg, &mut self.model, &self.adam, self.pos.epoch, self.step, &extra)
+    }
+
+    /// Reconstructions of the preview images, samples from the fixed z, the loss curves.
+    fn write_pictures(&mut self) -> Result<()> {
+        let range = self.model.config.data.pixel_range;
+        let tape = Tape::no_grad();
+        let x = batch_tensor(self.data, &self.preview_idx, &[], range);
+        let (mu, _) = self.model.encode(&tape, &Var::constant(x.clone()), Mode::Eval);
+        let recon = self.model.decode(&tape, &mu, Mode::Eval);
+        let grid = viz::reconstruction_grid(&viz::to_images(&x, range), &viz::to_images(recon.value(), range), 8, 2);
+        let e = self.pos.epoch;
+        viz::save_png(&self.run.images().join(format!("recon_e{e:03}.png")), &grid)?;
+        viz::save_png(&self.run.root.join("reconstructions.png"), &grid)?;
+        let samples = self.model.decode(&tape, &Var::constant(self.fixed_z.clone()), Mode::Eval);
+        let grid = viz::grid(&viz::to_images(samples.value(), range), 8, 2);
+        viz::save_png(&self.run.images().join(format!("samples_e{e:03}.png")), &grid)?;
+        viz::save_png(&self.run.root.join("samples.png"), &grid)?;
+        let series = |name: &str, color, f: fn(&EpochMetrics) -> f64| Series {
+            name: name.into(),
+            points: self.history.iter().map(|m| (m.epoch as f64, f(m))).collect(),
+            color,
+        };
+        let chart = line_chart(
+            "loss (recon_weight * recon + kld_weight * KL)",
+            "epoch",
+            &[series("train", [30, 90, 200], |m| m.train_loss), series("val", [220, 80, 30], |m| m.val_loss)],
+            640,
+            400,
+        );
+        viz::save_png(&self.run.root.join("loss.png"), &chart)
+    }
+}
+
+/// The cache's images must have the model's size.
+fn check_fits(config: &Config, data: &Dataset) -> Result<()> {
+    let m = &config.model;
+    if (data.width, data.height, data.channels) != (m.width, m.height, m.channels) {
+        return Err(Error::File {
+            path: data.path.clone(),
+            message: format!(
+                "the cache holds {}x{}x{} images but model \"{}\" takes {}x{}x{}; \
+                 run `vae-cpu prepare --size {}x{}` for it",
+                data.width, data.height, data.channels, m.name, m.width, m.height, m.channels, m.width, m.height
+            ),
+        });
+    }
+    Ok(())
+}
