@@ -98,3 +98,33 @@ fn batch_norm_layer_updates_running_stats_only_in_training() {
             < 1e-5
     );
 }
+
+/// Weight gradients are summed over batch chunks in a fixed order: repeated backward passes
+/// in an oversubscribed pool (where work stealing varies) give bit-identical results.
+#[test]
+fn weight_gradients_repeat_bit_for_bit_under_work_stealing() {
+    use vae_cpu::ops::{conv2d, conv_transpose2d, sum};
+    let x = Tensor::from_shape_fn(IxDyn(&[96, 4, 8, 8]), |d| {
+        ((d[0] * 7 + d[1] * 3 + d[2] * d[3]) % 13) as f32 / 13.0 - 0.4
+    });
+    let w = Tensor::from_shape_fn(IxDyn(&[4, 4, 3, 3]), |d| {
+        ((d[0] + 2 * d[1] + d[2] * d[3]) % 5) as f32 / 5.0 - 0.3
+    });
+    let grads = || {
+        let tape = Tape::new();
+        let (xv, wv) = (tape.leaf(x.clone()), tape.leaf(w.clone()));
+        let y = conv2d(&xv, &wv, None, Conv2dSpec::new(1, Padding::symmetric(1)));
+        let z = conv_transpose2d(&y, &wv, None, ConvTranspose2dSpec::new(1, 1, 0));
+        let g = tape.backward(&sum(&z));
+        g.get(&wv)
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<u32>>()
+    };
+    let pool = vae_cpu::threads::thread_pool(6).unwrap();
+    let first = pool.install(grads);
+    for _ in 0..30 {
+        assert_eq!(pool.install(grads), first);
+    }
+}

@@ -3,7 +3,9 @@
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-use vae_cpu::data::prepare::{prepare, write_skipped_log, PrepareOptions, PrepareReport, CELEBA_CROP_FRACTION};
+use vae_cpu::data::prepare::{
+    prepare, write_skipped_log, PrepareOptions, PrepareReport, CELEBA_CROP_FRACTION,
+};
 use vae_cpu::data::Dataset;
 
 /// Opens `data` for a model of `width x height`, preparing a folder first if needed.
@@ -12,10 +14,17 @@ pub fn open(data: &Path, width: usize, height: usize, quiet: bool) -> Result<Dat
         return Ok(Dataset::open(data)?);
     }
     if !data.exists() {
-        anyhow::bail!("{}: no such file or folder (give a cache from `vae-cpu prepare` or a CelebA folder)", data.display());
+        anyhow::bail!(
+            "{}: no such file or folder (give a cache from `vae-cpu prepare` or a CelebA folder)",
+            data.display()
+        );
     }
-    let canonical = data.canonicalize().with_context(|| format!("{}", data.display()))?;
-    let name = canonical.file_name().map_or("data".into(), |n| n.to_string_lossy().into_owned());
+    let canonical = data
+        .canonicalize()
+        .with_context(|| format!("{}", data.display()))?;
+    let name = canonical
+        .file_name()
+        .map_or("data".into(), |n| n.to_string_lossy().into_owned());
     let cache = PathBuf::from("cache").join(format!("{name}-{width}x{height}.vaecache"));
     if let Ok(ds) = Dataset::open(&cache) {
         if ds.source.starts_with(&format!("{} ", canonical.display())) {
@@ -26,13 +35,22 @@ pub fn open(data: &Path, width: usize, height: usize, quiet: bool) -> Result<Dat
         }
     }
     std::fs::create_dir_all("cache").context("cannot create the cache/ folder")?;
-    let opts = PrepareOptions { width, height, crop_fraction: CELEBA_CROP_FRACTION };
+    let opts = PrepareOptions {
+        width,
+        height,
+        crop_fraction: CELEBA_CROP_FRACTION,
+    };
     prepare_into(&canonical, &opts, &cache, quiet)?;
     Ok(Dataset::open(&cache)?)
 }
 
 /// Prepares `dir` into the cache file `out`, printing what was found.
-pub fn prepare_into(dir: &Path, opts: &PrepareOptions, out: &Path, quiet: bool) -> Result<PrepareReport> {
+pub fn prepare_into(
+    dir: &Path,
+    opts: &PrepareOptions,
+    out: &Path,
+    quiet: bool,
+) -> Result<PrepareReport> {
     let bar = vae_cpu::progress::bar(0, "images", quiet);
     bar.set_prefix("decoding");
     let (contents, report) = prepare(dir, opts, &bar)?;
@@ -53,22 +71,35 @@ pub fn prepare_into(dir: &Path, opts: &PrepareOptions, out: &Path, quiet: bool) 
             out.display()
         );
         if !report.skipped.is_empty() {
-            eprintln!("skipped {} unreadable images, listed in {}", report.skipped.len(), log.display());
+            eprintln!(
+                "skipped {} unreadable images, listed in {}",
+                report.skipped.len(),
+                log.display()
+            );
         }
         if !report.attribute_file {
             eprintln!("no list_attr_celeba.txt: the cache has no attributes");
         } else {
             if report.without_attributes > 0 {
-                eprintln!("{} images have no attribute row (their attributes are 0)", report.without_attributes);
+                eprintln!(
+                    "{} images have no attribute row (their attributes are 0)",
+                    report.without_attributes
+                );
             }
             if report.attribute_rows_without_images > 0 {
-                eprintln!("{} attribute rows name images that are not in the folder", report.attribute_rows_without_images);
+                eprintln!(
+                    "{} attribute rows name images that are not in the folder",
+                    report.attribute_rows_without_images
+                );
             }
         }
         if !report.partition_file {
             eprintln!("no list_eval_partition.txt: split 80/10/10 by a hash of each file name");
         } else if report.without_partition > 0 {
-            eprintln!("{} images are not in list_eval_partition.txt: split by a hash of their names", report.without_partition);
+            eprintln!(
+                "{} images are not in list_eval_partition.txt: split by a hash of their names",
+                report.without_partition
+            );
         }
         let ds = Dataset::open(out)?;
         eprintln!("splits: {}", ds.split_summary());

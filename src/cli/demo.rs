@@ -46,11 +46,19 @@ pub fn run(a: DemoArgs) -> Result<()> {
         if !cache.exists() {
             eprintln!("drawing {} faces into {}", a.images, data_dir.display());
             synthetic::write_dataset(&data_dir, a.images, 1)?;
-            let opts = PrepareOptions { width: 32, height: 32, crop_fraction: CELEBA_CROP_FRACTION };
+            let opts = PrepareOptions {
+                width: 32,
+                height: 32,
+                crop_fraction: CELEBA_CROP_FRACTION,
+            };
             super::data_source::prepare_into(&data_dir, &opts, &cache, a.quiet)?;
         }
         let data = Dataset::open(&cache)?;
-        let opts = TrainOptions { out: run_dir.clone(), val_limit: None, quiet: a.quiet };
+        let opts = TrainOptions {
+            out: run_dir.clone(),
+            val_limit: None,
+            quiet: a.quiet,
+        };
         let mut trainer = if run_dir.join("checkpoints").is_dir() {
             Trainer::resume(&data, opts, Some(config.trainer.epochs))?
         } else {
@@ -67,9 +75,16 @@ pub fn run(a: DemoArgs) -> Result<()> {
         }
         let r = &run_dir;
         println!("samples:         {}", r.join("samples.png").display());
-        println!("reconstructions: {}", r.join("reconstructions.png").display());
+        println!(
+            "reconstructions: {}",
+            r.join("reconstructions.png").display()
+        );
         println!("loss curve:      {}", r.join("loss.png").display());
-        println!("next: vae-cpu evaluate --checkpoint {} --data {}", r.join("checkpoints/best.safetensors").display(), cache.display());
+        println!(
+            "next: vae-cpu evaluate --checkpoint {} --data {}",
+            r.join("checkpoints/best.safetensors").display(),
+            cache.display()
+        );
         Ok(())
     })
 }

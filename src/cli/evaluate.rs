@@ -43,20 +43,54 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     let mut indices = data.indices(split);
     indices.truncate(a.limit.unwrap_or(usize::MAX));
     if indices.is_empty() {
-        bail!("{}: the {} split is empty ({})", data.path.display(), a.split, data.split_summary());
+        bail!(
+            "{}: the {} split is empty ({})",
+            data.path.display(),
+            a.split,
+            data.split_summary()
+        );
     }
     let mut model = Vae::new(&ckpt.config, &mut rand::thread_rng())?;
     ckpt.restore(&mut model)?;
     let bar = vae_cpu::progress::bar(0, "images", a.quiet);
-    let r = pool.install(|| evaluate(&mut model, &data, &indices, a.batch_size.max(1), ckpt.config.exp.seed, &bar));
+    let r = pool.install(|| {
+        evaluate(
+            &mut model,
+            &data,
+            &indices,
+            a.batch_size.max(1),
+            ckpt.config.exp.seed,
+            &bar,
+        )
+    });
     let exp = &ckpt.config.exp;
-    println!("checkpoint:        {} (epoch {}, step {})", a.checkpoint.display(), ckpt.epoch, ckpt.step);
+    println!(
+        "checkpoint:        {} (epoch {}, step {})",
+        a.checkpoint.display(),
+        ckpt.epoch,
+        ckpt.step
+    );
     println!("split:             {} ({} images)", a.split, r.images);
-    println!("MSE per pixel:     {:.6} (on the [0, 1] scale, z = mean)", r.mse);
+    println!(
+        "MSE per pixel:     {:.6} (on the [0, 1] scale, z = mean)",
+        r.mse
+    );
     println!("PSNR:              {:.2} dB", r.psnr);
-    println!("reconstruction:    {:.6} ({:?} {:?}, z sampled)", r.recon, exp.recon_loss, exp.recon_reduction);
-    println!("KL:                {:.4} (nats per image, summed over latent dims)", r.kl);
-    println!("negative ELBO:     {:.4} (= {} * reconstruction + {} * KL, the training objective)", r.loss, exp.recon_weight, exp.kld_weight);
-    println!("active dimensions: {} of {} (Var over images of E[z_d] > 0.01)", r.active_dims, r.latent);
+    println!(
+        "reconstruction:    {:.6} ({:?} {:?}, z sampled)",
+        r.recon, exp.recon_loss, exp.recon_reduction
+    );
+    println!(
+        "KL:                {:.4} (nats per image, summed over latent dims)",
+        r.kl
+    );
+    println!(
+        "negative ELBO:     {:.4} (= {} * reconstruction + {} * KL, the training objective)",
+        r.loss, exp.recon_weight, exp.kld_weight
+    );
+    println!(
+        "active dimensions: {} of {} (Var over images of E[z_d] > 0.01)",
+        r.active_dims, r.latent
+    );
     Ok(())
 }

@@ -36,12 +36,23 @@ pub fn run(a: PrepareArgs) -> Result<()> {
     let out = match a.out {
         Some(o) => o,
         None => {
-            let name = a.data.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+            let name = a
+                .data
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
             std::fs::create_dir_all("cache")?;
-            PathBuf::from("cache").join(format!("{}-{width}x{height}.vaecache", name.unwrap_or("data".into())))
+            PathBuf::from("cache").join(format!(
+                "{}-{width}x{height}.vaecache",
+                name.unwrap_or("data".into())
+            ))
         }
     };
-    let opts = PrepareOptions { width, height, crop_fraction: a.crop_fraction };
+    let opts = PrepareOptions {
+        width,
+        height,
+        crop_fraction: a.crop_fraction,
+    };
     let pool = super::pool(a.threads)?;
     pool.install(|| prepare_into(&a.data, &opts, &out, a.quiet))?;
     Ok(())

@@ -47,7 +47,9 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let pool = super::pool(a.threads)?;
-    if a.resume.is_some() && (a.batch_size.is_some() || a.lr.is_some() || a.seed.is_some() || a.config.is_some()) {
+    if a.resume.is_some()
+        && (a.batch_size.is_some() || a.lr.is_some() || a.seed.is_some() || a.config.is_some())
+    {
         bail!("--config, --batch-size, --lr and --seed cannot change when resuming (the run would no longer match its checkpoints); only --epochs can");
     }
     let config = match &a.config {
@@ -65,7 +67,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
             if let Some(v) = a.seed {
                 c.exp.seed = v;
             }
-            c.validate().with_context(|| format!("{}", path.display()))?;
+            c.validate()
+                .with_context(|| format!("{}", path.display()))?;
             Some(c)
         }
         None => None,
@@ -81,12 +84,18 @@ pub fn run(a: TrainArgs) -> Result<()> {
         None => resumed_size(&out)?,
     };
     let data = super::data_source::open(&a.data, size.0, size.1, a.quiet)?;
-    let opts = TrainOptions { out: out.clone(), val_limit: a.val_limit, quiet: a.quiet };
+    let opts = TrainOptions {
+        out: out.clone(),
+        val_limit: a.val_limit,
+        quiet: a.quiet,
+    };
     ctrlc::set_handler(|| {
         if STOP.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)");
+        eprintln!(
+            "\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)"
+        );
     })
     .context("cannot install the Ctrl-C handler")?;
     pool.install(|| -> Result<()> {
@@ -111,18 +120,32 @@ pub fn run(a: TrainArgs) -> Result<()> {
             );
         }
         let outcome = trainer.run(&STOP)?;
-        for note in trainer.notes.iter().skip_while(|n| n.starts_with("resuming")) {
+        for note in trainer
+            .notes
+            .iter()
+            .skip_while(|n| n.starts_with("resuming"))
+        {
             eprintln!("{note}");
         }
         match outcome {
-            Outcome::Interrupted => eprintln!("continue with: vae-cpu train --resume {} --data {}", out.display(), a.data.display()),
+            Outcome::Interrupted => eprintln!(
+                "continue with: vae-cpu train --resume {} --data {}",
+                out.display(),
+                a.data.display()
+            ),
             Outcome::Finished => {
                 if let Some(m) = trainer.history.last() {
-                    println!("trained {} epochs; last: train loss {:.4}, val loss {:.4}", m.epoch, m.train_loss, m.val_loss);
+                    println!(
+                        "trained {} epochs; last: train loss {:.4}, val loss {:.4}",
+                        m.epoch, m.train_loss, m.val_loss
+                    );
                 }
                 let r = &trainer.run.root;
                 println!("samples:         {}", r.join("samples.png").display());
-                println!("reconstructions: {}", r.join("reconstructions.png").display());
+                println!(
+                    "reconstructions: {}",
+                    r.join("reconstructions.png").display()
+                );
                 println!("loss curve:      {}", r.join("loss.png").display());
                 println!("metrics:         {}", r.join("metrics.csv").display());
                 println!("best checkpoint: {}", trainer.run.best().display());

@@ -71,13 +71,15 @@ pub fn crop_box(w: u32, h: u32, tw: usize, th: usize, fraction: f32) -> (u32, u3
     ((w - cw) / 2, (h - ch) / 2, cw, ch)
 }
 
-/// Decodes, crops and resizes one image into `out` (HWC RGB bytes).
+/// Decodes, crops and resizes one image into `out` (HWC RGB bytes). A JPEG without its
+/// end-of-image marker (a cut-off download) is refused: decoders would fill it in gray.
 pub fn load_image(path: &Path, opts: &PrepareOptions, out: &mut [u8]) -> Result<(), String> {
-    let img = image::ImageReader::open(path)
-        .map_err(|e| e.to_string())?
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?
-        .decode()
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let format = image::guess_format(&bytes).map_err(|e| e.to_string())?;
+    if format == image::ImageFormat::Jpeg && !has_jpeg_end(&bytes) {
+        return Err("truncated JPEG (no end-of-image marker)".into());
+    }
+    let img = image::load_from_memory_with_format(&bytes, format)
         .map_err(|e| e.to_string())?
         .to_rgb8();
     let (x, y, cw, ch) = crop_box(
@@ -96,6 +98,13 @@ pub fn load_image(path: &Path, opts: &PrepareOptions, out: &mut [u8]) -> Result<
     );
     out.copy_from_slice(resized.as_raw());
     Ok(())
+}
+
+/// Whether the JPEG end-of-image marker (FF D9) is among the last bytes (some writers
+/// append padding after it).
+fn has_jpeg_end(bytes: &[u8]) -> bool {
+    let tail = &bytes[bytes.len().saturating_sub(1024)..];
+    tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 /// The folder holding the images: `DIR/img_align_celeba` (CelebA's layout) or `DIR`.

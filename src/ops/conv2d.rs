@@ -260,7 +260,11 @@ pub(crate) fn backward(
             }
             dw_part
         })
-        .reduce(|| None, sum_partials);
+        // Collected in chunk order and summed serially: a parallel `reduce` would add the
+        // partials in an order that depends on work stealing, so runs would not repeat.
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(None, sum_partials);
     (
         want_dx.then_some(dx),
         dw.or_else(|| want_dw.then(|| vec![0.0; o * rows])),

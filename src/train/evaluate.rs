@@ -64,7 +64,11 @@ pub fn evaluate(
         kl += loss.kl as f64 * n;
         let mean_recon = model.decode(&tape, &out.mu, Mode::Eval);
         // Differences on the [0, 1] scale: halve them for the [-1, 1] range.
-        let unit = if range == PixelRange::Symmetric { 0.5 } else { 1.0 };
+        let unit = if range == PixelRange::Symmetric {
+            0.5
+        } else {
+            1.0
+        };
         sq_err += mean_recon
             .value()
             .iter()

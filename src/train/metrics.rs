@@ -25,7 +25,13 @@ pub struct EpochMetrics {
 
 impl EpochMetrics {
     fn to_csv(&self) -> String {
-        let f = |v: f64| if v.is_nan() { String::new() } else { format!("{v}") };
+        let f = |v: f64| {
+            if v.is_nan() {
+                String::new()
+            } else {
+                format!("{v}")
+            }
+        };
         format!(
             "{},{},{},{},{},{},{},{},{},{:.1},{:.2}",
             self.epoch,
@@ -75,7 +81,12 @@ pub fn read(path: &Path) -> Result<Vec<EpochMetrics>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(source) => return Err(Error::Io { path: path.to_path_buf(), source }),
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     };
     text.lines()
         .enumerate()
@@ -130,6 +141,9 @@ mod tests {
         assert!(std::fs::read_to_string(&path).unwrap().starts_with(HEADER));
         std::fs::write(&path, format!("{HEADER}\n1,2,3\n")).unwrap();
         let err = read(&path).unwrap_err().to_string();
-        assert!(err.contains("metrics.csv") && err.contains("line 2"), "{err}");
+        assert!(
+            err.contains("metrics.csv") && err.contains("line 2"),
+            "{err}"
+        );
     }
 }

@@ -26,7 +26,9 @@ pub struct Position {
 
 impl RunDir {
     pub fn new(root: &Path) -> RunDir {
-        RunDir { root: root.to_path_buf() }
+        RunDir {
+            root: root.to_path_buf(),
+        }
     }
 
     /// Creates the folders; an unwritable location is an error naming it.
@@ -62,7 +64,10 @@ impl RunDir {
     pub fn parse_name(name: &str) -> Option<Position> {
         let rest = name.strip_prefix('e')?.strip_suffix(".safetensors")?;
         let (e, b) = rest.split_once("-b")?;
-        Some(Position { epoch: e.parse().ok()?, batch: b.parse().ok()? })
+        Some(Position {
+            epoch: e.parse().ok()?,
+            batch: b.parse().ok()?,
+        })
     }
 
     /// Position-named checkpoints, oldest first.
@@ -86,7 +91,10 @@ impl RunDir {
         let all = self.list_checkpoints();
         let excess = all.len().saturating_sub(keep.max(1));
         for (_, path) in &all[..excess] {
-            std::fs::remove_file(path).map_err(|source| Error::Io { path: path.clone(), source })?;
+            std::fs::remove_file(path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
         }
         Ok(())
     }
@@ -105,13 +113,25 @@ mod tests {
         for (e, b) in positions {
             let p = Position { epoch: e, batch: b };
             let path = run.checkpoint(p);
-            assert_eq!(RunDir::parse_name(path.file_name().unwrap().to_str().unwrap()), Some(p));
+            assert_eq!(
+                RunDir::parse_name(path.file_name().unwrap().to_str().unwrap()),
+                Some(p)
+            );
             std::fs::write(&path, b"x").unwrap();
         }
         std::fs::write(run.best(), b"x").unwrap();
         run.rotate(2).unwrap();
         let left: Vec<Position> = run.list_checkpoints().into_iter().map(|(p, _)| p).collect();
-        assert_eq!(left, vec![Position { epoch: 2, batch: 3 }, Position { epoch: 10, batch: 0 }]);
+        assert_eq!(
+            left,
+            vec![
+                Position { epoch: 2, batch: 3 },
+                Position {
+                    epoch: 10,
+                    batch: 0
+                }
+            ]
+        );
         assert!(run.best().exists());
         assert_eq!(RunDir::parse_name("best.safetensors"), None);
     }

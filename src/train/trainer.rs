@@ -59,7 +59,10 @@ struct EpochSums {
 
 impl EpochSums {
     fn encode(&self) -> String {
-        format!("{} {} {} {} {}", self.loss, self.recon, self.kl, self.images, self.seconds)
+        format!(
+            "{} {} {} {} {}",
+            self.loss, self.recon, self.kl, self.images, self.seconds
+        )
     }
     fn decode(s: &str) -> Option<EpochSums> {
         let v: Vec<&str> = s.split_whitespace().collect();
@@ -113,17 +116,30 @@ impl<'a> Trainer<'a> {
         run.create()?;
         crate::atomic_file::write(&run.config(), config.to_toml().as_bytes())?;
         let adam = Adam::new(config.exp.lr).with_weight_decay(config.exp.weight_decay);
-        Self::assemble(model, adam, data, run, opts, Position { epoch: 0, batch: 0 }, 0)
+        Self::assemble(
+            model,
+            adam,
+            data,
+            run,
+            opts,
+            Position { epoch: 0, batch: 0 },
+            0,
+        )
     }
 
     /// Continues the run in `opts.out` from its newest checkpoint. `epochs` replaces the
     /// configured number of epochs (to train a finished run further).
-    pub fn resume(data: &'a Dataset, opts: TrainOptions, epochs: Option<usize>) -> Result<Trainer<'a>> {
+    pub fn resume(
+        data: &'a Dataset,
+        opts: TrainOptions,
+        epochs: Option<usize>,
+    ) -> Result<Trainer<'a>> {
         let run = RunDir::new(&opts.out);
         let Some((_, path)) = run.list_checkpoints().pop() else {
             return Err(Error::File {
                 path: run.checkpoints(),
-                message: "no checkpoint to resume from (was the run started with --out here?)".into(),
+                message: "no checkpoint to resume from (was the run started with --out here?)"
+                    .into(),
             });
         };
         let ckpt = checkpoint::Checkpoint::load(&path)?;
@@ -134,15 +150,37 @@ impl<'a> Trainer<'a> {
         check_fits(&config, data)?;
         let mut model = Vae::new(&config, &mut ChaCha8Rng::seed_from_u64(config.exp.seed))?;
         ckpt.restore(&mut model)?;
-        let bad = |what: &str| Error::File { path: path.clone(), message: format!("bad {what} in checkpoint metadata") };
-        let batch = ckpt.extra.get("batch").and_then(|b| b.parse().ok()).ok_or_else(|| bad("batch"))?;
-        let pos = Position { epoch: ckpt.epoch, batch };
+        let bad = |what: &str| Error::File {
+            path: path.clone(),
+            message: format!("bad {what} in checkpoint metadata"),
+        };
+        let batch = ckpt
+            .extra
+            .get("batch")
+            .and_then(|b| b.parse().ok())
+            .ok_or_else(|| bad("batch"))?;
+        let pos = Position {
+            epoch: ckpt.epoch,
+            batch,
+        };
         let mut t = Self::assemble(model, ckpt.adam.clone(), data, run, opts, pos, ckpt.step)?;
-        t.sums = ckpt.extra.get("epoch_sums").and_then(|s| EpochSums::decode(s)).ok_or_else(|| bad("epoch_sums"))?;
-        t.best = ckpt.extra.get("best_loss").and_then(|s| s.parse().ok()).unwrap_or(f64::INFINITY);
+        t.sums = ckpt
+            .extra
+            .get("epoch_sums")
+            .and_then(|s| EpochSums::decode(s))
+            .ok_or_else(|| bad("epoch_sums"))?;
+        t.best = ckpt
+            .extra
+            .get("best_loss")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(f64::INFINITY);
         t.history = metrics::read(&t.run.metrics())?;
         t.history.retain(|m| m.epoch <= pos.epoch);
-        if let Some(n) = ckpt.extra.get("threads").and_then(|s| s.parse::<usize>().ok()) {
+        if let Some(n) = ckpt
+            .extra
+            .get("threads")
+            .and_then(|s| s.parse::<usize>().ok())
+        {
             if n != threads() {
                 t.notes.push(format!(
                     "the run was trained with {n} threads and now runs with {}: losses will differ \
@@ -151,7 +189,13 @@ impl<'a> Trainer<'a> {
                 ));
             }
         }
-        t.notes.push(format!("resuming from {} (epoch {}, batch {}, step {})", path.display(), pos.epoch, pos.batch, ckpt.step));
+        t.notes.push(format!(
+            "resuming from {} (epoch {}, batch {}, step {})",
+            path.display(),
+            pos.epoch,
+            pos.batch,
+            ckpt.step
+        ));
         Ok(t)
     }
 
@@ -173,11 +217,17 @@ impl<'a> Trainer<'a> {
         }
         let mut val_idx = data.indices(Split::Val);
         val_idx.truncate(opts.val_limit.unwrap_or(usize::MAX));
-        let preview_idx = if val_idx.is_empty() { &train_idx } else { &val_idx };
+        let preview_idx = if val_idx.is_empty() {
+            &train_idx
+        } else {
+            &val_idx
+        };
         let preview_idx = preview_idx.iter().copied().take(PREVIEW_IMAGES).collect();
         let cfg = &model.config;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.exp.seed ^ FIXED_Z_SALT);
-        let fixed_z = Tensor::from_shape_simple_fn(vec![SAMPLE_GRID, cfg.model.latent], || rng.sample(StandardNormal));
+        let fixed_z = Tensor::from_shape_simple_fn(vec![SAMPLE_GRID, cfg.model.latent], || {
+            rng.sample(StandardNormal)
+        });
         Ok(Trainer {
             model,
             adam,
@@ -208,16 +258,26 @@ impl<'a> Trainer<'a> {
         let (epochs, bs) = (cfg.trainer.epochs, cfg.trainer.batch_size);
         while self.pos.epoch < epochs {
             let epoch = self.pos.epoch;
-            self.adam.set_lr(ExponentialLr { gamma: cfg.exp.scheduler_gamma }.lr_at(cfg.exp.lr, epoch));
+            self.adam.set_lr(
+                ExponentialLr {
+                    gamma: cfg.exp.scheduler_gamma,
+                }
+                .lr_at(cfg.exp.lr, epoch),
+            );
             let plan = EpochPlan::new(&self.train_idx, cfg.exp.seed, epoch, cfg.data.flip);
             let batches = plan.batches(bs);
             let bar = progress::bar(batches.len() as u64, "batches", self.opts.quiet);
             bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
             bar.set_position(self.pos.batch as u64);
-            for b in self.pos.batch..batches.len() {
+            for (b, range) in batches.iter().enumerate().skip(self.pos.batch) {
                 let start = Instant::now();
-                let range = batches[b].clone();
-                let x = batch_tensor(self.data, &plan.order[range.clone()], &plan.flips[range.clone()], cfg.data.pixel_range);
+                let range = range.clone();
+                let x = batch_tensor(
+                    self.data,
+                    &plan.order[range.clone()],
+                    &plan.flips[range.clone()],
+                    cfg.data.pixel_range,
+                );
                 let (loss, recon, kl) = self.train_step(x)?;
                 let n = range.len();
                 let s = &mut self.sums;
@@ -241,7 +301,8 @@ impl<'a> Trainer<'a> {
                     let path = self.run.checkpoint(self.pos);
                     self.save(&path)?;
                     self.run.rotate(cfg.trainer.keep_last)?;
-                    self.notes.push(format!("interrupted: saved {}", path.display()));
+                    self.notes
+                        .push(format!("interrupted: saved {}", path.display()));
                     return Ok(Outcome::Interrupted);
                 }
             }
@@ -285,7 +346,14 @@ impl<'a> Trainer<'a> {
         let images = s.images.max(1) as f64;
         let val = (!self.val_idx.is_empty()).then(|| {
             let bar = progress::bar(self.val_idx.len() as u64, "val images", self.opts.quiet);
-            evaluate(&mut self.model, self.data, &self.val_idx, cfg.trainer.batch_size, cfg.exp.seed ^ VAL_SALT, &bar)
+            evaluate(
+                &mut self.model,
+                self.data,
+                &self.val_idx,
+                cfg.trainer.batch_size,
+                cfg.exp.seed ^ VAL_SALT,
+                &bar,
+            )
         });
         let row = EpochMetrics {
             epoch: self.pos.epoch + 1,
@@ -300,7 +368,10 @@ impl<'a> Trainer<'a> {
             images_per_s: s.images as f64 / s.seconds.max(1e-9),
             seconds: s.seconds,
         };
-        self.pos = Position { epoch: self.pos.epoch + 1, batch: 0 };
+        self.pos = Position {
+            epoch: self.pos.epoch + 1,
+            batch: 0,
+        };
         self.sums = EpochSums::default();
         self.history.push(row.clone());
         // Order matters for crash safety: the metrics row first, then the checkpoint; a
@@ -308,14 +379,20 @@ impl<'a> Trainer<'a> {
         metrics::write(&self.run.metrics(), &self.history)?;
         self.write_pictures()?;
         let path = self.run.checkpoint(self.pos);
-        let score = if row.val_loss.is_nan() { row.train_loss } else { row.val_loss };
+        let score = if row.val_loss.is_nan() {
+            row.train_loss
+        } else {
+            row.val_loss
+        };
         let improved = score < self.best;
         if improved {
             self.best = score;
         }
         self.save(&path)?;
         if improved {
-            crate::atomic_file::write_with(&self.run.best(), |tmp| std::fs::copy(&path, tmp).map(|_| ()))?;
+            crate::atomic_file::write_with(&self.run.best(), |tmp| {
+                std::fs::copy(&path, tmp).map(|_| ())
+            })?;
         }
         self.run.rotate(cfg.trainer.keep_last)?;
         if !self.opts.quiet {
@@ -341,13 +418,22 @@ impl<'a> Trainer<'a> {
                     "ChaCha8: shuffle and flips use key seed^{SHUFFLE:#x} with stream = epoch; \
                      reparameterization noise uses key seed^{NOISE_SALT:#x} with stream = step; \
                      seed {seed}, epoch {}, step {}",
-                    self.pos.epoch, self.step,
+                    self.pos.epoch,
+                    self.step,
                     SHUFFLE = crate::data::loader::SHUFFLE_STREAM_SALT
                 ),
             ),
         ]);
         let cfg = self.model.config.clone();
-        checkpoint::save(path, &cfg, &mut self.model, &self.adam, self.pos.epoch, self.step, &extra)
+        checkpoint::save(
+            path,
+            &cfg,
+            &mut self.model,
+            &self.adam,
+            self.pos.epoch,
+            self.step,
+            &extra,
+        )
     }
 
     /// Reconstructions of the preview images, samples from the fixed z, the loss curves.
@@ -355,25 +441,44 @@ impl<'a> Trainer<'a> {
         let range = self.model.config.data.pixel_range;
         let tape = Tape::no_grad();
         let x = batch_tensor(self.data, &self.preview_idx, &[], range);
-        let (mu, _) = self.model.encode(&tape, &Var::constant(x.clone()), Mode::Eval);
+        let (mu, _) = self
+            .model
+            .encode(&tape, &Var::constant(x.clone()), Mode::Eval);
         let recon = self.model.decode(&tape, &mu, Mode::Eval);
-        let grid = viz::reconstruction_grid(&viz::to_images(&x, range), &viz::to_images(recon.value(), range), 8, 2);
+        let grid = viz::reconstruction_grid(
+            &viz::to_images(&x, range),
+            &viz::to_images(recon.value(), range),
+            8,
+            2,
+        );
         let e = self.pos.epoch;
         viz::save_png(&self.run.images().join(format!("recon_e{e:03}.png")), &grid)?;
         viz::save_png(&self.run.root.join("reconstructions.png"), &grid)?;
-        let samples = self.model.decode(&tape, &Var::constant(self.fixed_z.clone()), Mode::Eval);
+        let samples = self
+            .model
+            .decode(&tape, &Var::constant(self.fixed_z.clone()), Mode::Eval);
         let grid = viz::grid(&viz::to_images(samples.value(), range), 8, 2);
-        viz::save_png(&self.run.images().join(format!("samples_e{e:03}.png")), &grid)?;
+        viz::save_png(
+            &self.run.images().join(format!("samples_e{e:03}.png")),
+            &grid,
+        )?;
         viz::save_png(&self.run.root.join("samples.png"), &grid)?;
         let series = |name: &str, color, f: fn(&EpochMetrics) -> f64| Series {
             name: name.into(),
-            points: self.history.iter().map(|m| (m.epoch as f64, f(m))).collect(),
+            points: self
+                .history
+                .iter()
+                .map(|m| (m.epoch as f64, f(m)))
+                .collect(),
             color,
         };
         let chart = line_chart(
             "loss (recon_weight * recon + kld_weight * KL)",
             "epoch",
-            &[series("train", [30, 90, 200], |m| m.train_loss), series("val", [220, 80, 30], |m| m.val_loss)],
+            &[
+                series("train", [30, 90, 200], |m| m.train_loss),
+                series("val", [220, 80, 30], |m| m.val_loss),
+            ],
             640,
             400,
         );
@@ -390,7 +495,15 @@ fn check_fits(config: &Config, data: &Dataset) -> Result<()> {
             message: format!(
                 "the cache holds {}x{}x{} images but model \"{}\" takes {}x{}x{}; \
                  run `vae-cpu prepare --size {}x{}` for it",
-                data.width, data.height, data.channels, m.name, m.width, m.height, m.channels, m.width, m.height
+                data.width,
+                data.height,
+                data.channels,
+                m.name,
+                m.width,
+                m.height,
+                m.channels,
+                m.width,
+                m.height
             ),
         });
     }

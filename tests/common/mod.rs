@@ -1,0 +1,76 @@
+//! Helpers shared by the integration tests: a small model config and generated data.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use vae_cpu::config::Config;
+use vae_cpu::data::prepare::{prepare, PrepareOptions, CELEBA_CROP_FRACTION};
+use vae_cpu::data::synthetic;
+
+/// A 16x16 model: two strided convs (BN, PReLU), latent 6, mirrored decoder.
+pub fn small_config(epochs: usize, batch_size: usize) -> Config {
+    Config::parse(&format!(
+        r#"
+[model]
+name = "small16"
+height = 16
+width = 16
+latent = 6
+
+[[model.encoder]]
+repeat = 2
+layers = [
+  {{ type = "conv2d", filters = 8, kernel = 4, stride = 2, padding = "same" }},
+  {{ type = "batch_norm" }},
+  {{ type = "prelu" }},
+]
+[[model.encoder]]
+layers = [{{ type = "flatten" }}]
+
+[[model.decoder]]
+layers = [{{ type = "linear", units = 128 }}, {{ type = "batch_norm" }}, {{ type = "prelu" }}, {{ type = "reshape", shape = [8, 4, 4] }}]
+[[model.decoder]]
+repeat = 2
+layers = [
+  {{ type = "conv_transpose2d", filters = 8, kernel = 4, stride = 2, padding = 1 }},
+  {{ type = "batch_norm" }},
+  {{ type = "prelu" }},
+]
+[[model.decoder]]
+layers = [{{ type = "conv_transpose2d", filters = 3, kernel = 3, stride = 1, padding = 1 }}, {{ type = "sigmoid" }}]
+
+[exp]
+lr = 0.003
+recon_weight = 1000.0
+seed = 11
+
+[trainer]
+epochs = {epochs}
+batch_size = {batch_size}
+keep_last = 2
+"#
+    ))
+    .unwrap()
+}
+
+/// Draws `n` faces in CelebA's layout under `dir`.
+pub fn faces_folder(dir: &Path, n: usize) -> PathBuf {
+    let data = dir.join("faces");
+    synthetic::write_dataset(&data, n, 3).unwrap();
+    data
+}
+
+/// Draws `n` faces and prepares them at `size`x`size` into `dir/faces.vaecache`.
+pub fn faces_cache(dir: &Path, n: usize, size: usize) -> PathBuf {
+    let data = faces_folder(dir, n);
+    let opts = PrepareOptions {
+        width: size,
+        height: size,
+        crop_fraction: CELEBA_CROP_FRACTION,
+    };
+    let (contents, report) = prepare(&data, &opts, &indicatif::ProgressBar::hidden()).unwrap();
+    assert!(report.skipped.is_empty());
+    let path = dir.join("faces.vaecache");
+    contents.write(&path).unwrap();
+    path
+}

@@ -1,0 +1,251 @@
+//! Training end to end on generated faces: the loss falls, an interrupted and resumed run
+//! reproduces an uninterrupted one exactly, bad inputs give the clear error or skip.
+
+mod common;
+
+use common::{faces_cache, faces_folder, small_config};
+use std::sync::atomic::AtomicBool;
+use vae_cpu::checkpoint::Checkpoint;
+use vae_cpu::data::prepare::{prepare, PrepareOptions, CELEBA_CROP_FRACTION};
+use vae_cpu::data::Dataset;
+use vae_cpu::nn::{Module, Slot};
+use vae_cpu::train::metrics::{self, EpochMetrics};
+use vae_cpu::train::{Outcome, TrainOptions, Trainer};
+
+fn options(out: &std::path::Path) -> TrainOptions {
+    TrainOptions {
+        out: out.to_path_buf(),
+        val_limit: None,
+        quiet: true,
+    }
+}
+
+fn pool() -> rayon::ThreadPool {
+    vae_cpu::threads::thread_pool(2).unwrap()
+}
+
+fn weights(t: &mut Trainer) -> Vec<Vec<f32>> {
+    let mut out = vec![];
+    t.model.visit("", &mut |_, slot| match slot {
+        Slot::Param(p) => out.push(p.value().iter().copied().collect()),
+        Slot::Buffer(b) => out.push(b.iter().copied().collect()),
+    });
+    out
+}
+
+/// Loss columns only: time and speed differ between runs.
+fn losses(rows: &[EpochMetrics]) -> Vec<[u64; 7]> {
+    rows.iter()
+        .map(|m| {
+            [
+                m.train_loss,
+                m.train_recon,
+                m.train_kl,
+                m.val_loss,
+                m.val_recon,
+                m.val_kl,
+                m.step as f64,
+            ]
+            .map(f64::to_bits)
+        })
+        .collect()
+}
+
+#[test]
+fn loss_falls_and_every_epoch_leaves_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = faces_cache(dir.path(), 160, 16);
+    let data = Dataset::open(&cache).unwrap();
+    let out = dir.path().join("run");
+    pool().install(|| {
+        let mut t = Trainer::new(&small_config(4, 16), &data, options(&out)).unwrap();
+        assert_eq!(t.run(&AtomicBool::new(false)).unwrap(), Outcome::Finished);
+        let rows = metrics::read(&out.join("metrics.csv")).unwrap();
+        assert_eq!(rows.len(), 4);
+        assert!(rows[3].train_loss < 0.8 * rows[0].train_loss, "{rows:?}");
+        assert!(rows[3].val_loss < rows[0].val_loss, "{rows:?}");
+        assert!(rows.iter().all(|r| r.train_kl > 0.0 && r.val_kl > 0.0));
+        for f in [
+            "samples.png",
+            "reconstructions.png",
+            "loss.png",
+            "config.toml",
+            "images/samples_e004.png",
+            "images/recon_e001.png",
+        ] {
+            assert!(out.join(f).is_file(), "{f}");
+        }
+        let samples = image::open(out.join("samples.png")).unwrap();
+        assert!(samples.width() >= 8 * 32);
+        // keep_last = 2, plus the best.
+        let ckpts: Vec<_> = t
+            .run
+            .list_checkpoints()
+            .into_iter()
+            .map(|(p, _)| p.epoch)
+            .collect();
+        assert_eq!(ckpts, vec![3, 4]);
+        let best = Checkpoint::load(&t.run.best()).unwrap();
+        let best_epoch = rows
+            .iter()
+            .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
+            .unwrap()
+            .epoch;
+        assert_eq!(best.epoch, best_epoch);
+        // A second run into the same folder is refused instead of overwriting it.
+        let err = Trainer::new(&small_config(4, 16), &data, options(&out))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("--resume"), "{err}");
+    });
+}
+
+#[test]
+fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = faces_cache(dir.path(), 100, 16);
+    let data = Dataset::open(&cache).unwrap();
+    let config = small_config(3, 16);
+    pool().install(|| {
+        let straight = dir.path().join("straight");
+        let mut a = Trainer::new(&config, &data, options(&straight)).unwrap();
+        a.run(&AtomicBool::new(false)).unwrap();
+
+        // Stop after the first step, then after every other step a few times (mid-epoch
+        // and across an epoch boundary), each time resuming from the saved checkpoint.
+        let broken = dir.path().join("broken");
+        let stop = AtomicBool::new(true);
+        let mut b = Trainer::new(&config, &data, options(&broken)).unwrap();
+        assert_eq!(b.run(&stop).unwrap(), Outcome::Interrupted);
+        for _ in 0..7 {
+            let mut b = Trainer::resume(&data, options(&broken), None).unwrap();
+            assert_eq!(b.run(&stop).unwrap(), Outcome::Interrupted);
+        }
+        // Train to 2 epochs, then extend to 3 with an epochs override.
+        let mut b = Trainer::resume(&data, options(&broken), Some(2)).unwrap();
+        assert_eq!(b.run(&AtomicBool::new(false)).unwrap(), Outcome::Finished);
+        let mut b = Trainer::resume(&data, options(&broken), Some(3)).unwrap();
+        assert_eq!(b.run(&AtomicBool::new(false)).unwrap(), Outcome::Finished);
+
+        assert_eq!(b.step, a.step);
+        let (ma, mb) = (
+            metrics::read(&straight.join("metrics.csv")).unwrap(),
+            metrics::read(&broken.join("metrics.csv")).unwrap(),
+        );
+        assert_eq!(ma.len(), 3);
+        assert_eq!(losses(&ma), losses(&mb));
+        assert!(
+            weights(&mut a) == weights(&mut b),
+            "weights differ after resuming"
+        );
+    });
+}
+
+#[test]
+fn a_diverging_run_stops_naming_the_step_and_keeps_its_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = faces_cache(dir.path(), 64, 16);
+    let data = Dataset::open(&cache).unwrap();
+    let out = dir.path().join("run");
+    let mut config = small_config(1, 16);
+    pool().install(|| {
+        Trainer::new(&config, &data, options(&out))
+            .unwrap()
+            .run(&AtomicBool::new(false))
+            .unwrap();
+        let before = std::fs::read(out.join("checkpoints/e0001-b000000.safetensors")).unwrap();
+        // Continue the same run with an absurd learning rate: written into the checkpoint's
+        // config the way a user editing it would.
+        config.exp.lr = 1e30;
+        config.trainer.epochs = 5;
+        let other = dir.path().join("diverge");
+        let err = Trainer::new(&config, &data, options(&other))
+            .unwrap()
+            .run(&AtomicBool::new(false))
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("at step") && msg.contains("(epoch"), "{msg}");
+        assert_eq!(
+            std::fs::read(out.join("checkpoints/e0001-b000000.safetensors")).unwrap(),
+            before
+        );
+        for (_, p) in vae_cpu::train::RunDir::new(&other).list_checkpoints() {
+            Checkpoint::load(&p).unwrap();
+        }
+    });
+}
+
+#[test]
+fn corrupt_jpegs_are_skipped_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = faces_folder(dir.path(), 12);
+    let images = data.join("img_align_celeba");
+    std::fs::write(images.join("000003.jpg"), b"not a jpeg at all").unwrap();
+    let bytes = std::fs::read(images.join("000005.jpg")).unwrap();
+    std::fs::write(images.join("000005.jpg"), &bytes[..bytes.len() / 3]).unwrap();
+    let opts = PrepareOptions {
+        width: 16,
+        height: 16,
+        crop_fraction: CELEBA_CROP_FRACTION,
+    };
+    let (contents, report) = prepare(&data, &opts, &indicatif::ProgressBar::hidden()).unwrap();
+    let skipped: Vec<&str> = report.skipped.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(skipped, vec!["000003.jpg", "000005.jpg"]);
+    assert_eq!(contents.names.len(), 10);
+    assert!(!contents.names.contains(&"000003.jpg".to_string()));
+    assert_eq!(report.attribute_rows_without_images, 0);
+}
+
+#[test]
+fn a_malformed_attribute_line_is_an_error_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = faces_folder(dir.path(), 5);
+    let attr = data.join("list_attr_celeba.txt");
+    let text = std::fs::read_to_string(&attr).unwrap();
+    let broken: Vec<String> = text
+        .split("\r\n")
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 4 {
+                l.replacen("-1", "maybe", 1)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(&attr, broken.join("\r\n")).unwrap();
+    let opts = PrepareOptions {
+        width: 16,
+        height: 16,
+        crop_fraction: CELEBA_CROP_FRACTION,
+    };
+    let err = prepare(&data, &opts, &indicatif::ProgressBar::hidden())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("list_attr_celeba.txt") && err.contains("line 5") && err.contains("maybe"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_annotations_give_a_deterministic_split_and_extra_rows_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = faces_folder(dir.path(), 30);
+    std::fs::remove_file(data.join("list_eval_partition.txt")).unwrap();
+    for i in [1, 2] {
+        std::fs::remove_file(data.join("img_align_celeba").join(format!("{i:06}.jpg"))).unwrap();
+    }
+    let opts = PrepareOptions {
+        width: 8,
+        height: 8,
+        crop_fraction: CELEBA_CROP_FRACTION,
+    };
+    let (a, report) = prepare(&data, &opts, &indicatif::ProgressBar::hidden()).unwrap();
+    let (b, _) = prepare(&data, &opts, &indicatif::ProgressBar::hidden()).unwrap();
+    assert!(!report.partition_file);
+    assert_eq!(report.attribute_rows_without_images, 2);
+    assert_eq!(a.splits, b.splits);
+    assert_eq!(a.names.len(), 28);
+}
