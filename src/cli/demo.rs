@@ -15,7 +15,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "runs/demo")]
     out: PathBuf,
     /// Number of faces to draw.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 3000)]
     images: usize,
     /// Training epochs.
     #[arg(long)]
