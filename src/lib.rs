@@ -11,6 +11,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod kernels;
+pub mod latent;
 pub mod model;
 pub mod nn;
 pub mod ops;

@@ -308,9 +308,24 @@ fn every_subcommand_explains_its_flags() {
 fn ctrl_c_finishes_the_step_saves_and_the_run_resumes() {
     let dir = tempfile::tempdir().unwrap();
     common::faces_cache(dir.path(), 200, 16);
-    std::fs::write(dir.path().join("ok.toml"), common::small_config(10_000, 8).to_toml()).unwrap();
+    std::fs::write(
+        dir.path().join("ok.toml"),
+        common::small_config(10_000, 8).to_toml(),
+    )
+    .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
-        .args(["train", "--config", "ok.toml", "--data", "faces.vaecache", "--out", "run", "--threads", "2", "--quiet"])
+        .args([
+            "train",
+            "--config",
+            "ok.toml",
+            "--data",
+            "faces.vaecache",
+            "--out",
+            "run",
+            "--threads",
+            "2",
+            "--quiet",
+        ])
         .current_dir(dir.path())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -322,17 +337,37 @@ fn ctrl_c_finishes_the_step_saves_and_the_run_resumes() {
         assert!(start.elapsed().as_secs() < 120, "no epoch finished");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("interrupted: saved") && err.contains("--resume run"), "{err}");
+    assert!(
+        err.contains("interrupted: saved") && err.contains("--resume run"),
+        "{err}"
+    );
     let run = vae_cpu::train::RunDir::new(&dir.path().join("run"));
     let (pos, path) = run.list_checkpoints().pop().unwrap();
     assert!(pos.epoch >= 1, "{pos:?}");
     vae_cpu::checkpoint::Checkpoint::load(&path).unwrap();
-    let o = vae_cpu(&["train", "--resume", "run", "--data", "faces.vaecache", "--epochs", &(pos.epoch + 1).to_string(), "--threads", "2", "--quiet"], dir.path());
+    let o = vae_cpu(
+        &[
+            "train",
+            "--resume",
+            "run",
+            "--data",
+            "faces.vaecache",
+            "--epochs",
+            &(pos.epoch + 1).to_string(),
+            "--threads",
+            "2",
+            "--quiet",
+        ],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let rows = vae_cpu::train::metrics::read(&metrics).unwrap();
     assert_eq!(rows.last().unwrap().epoch, pos.epoch + 1);

@@ -3,6 +3,7 @@
 pub mod data_source;
 pub mod demo;
 pub mod evaluate;
+pub mod explore;
 pub mod info;
 pub mod prepare;
 pub mod train;
@@ -15,6 +16,9 @@ pub enum Command {
     Prepare(prepare::PrepareArgs),
     Train(train::TrainArgs),
     Evaluate(evaluate::EvaluateArgs),
+    Sample(explore::SampleArgs),
+    Reconstruct(explore::ReconstructArgs),
+    Interpolate(explore::InterpolateArgs),
     Info(info::InfoArgs),
 }
 
@@ -24,6 +28,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Prepare(a) => prepare::run(a),
         Command::Train(a) => train::run(a),
         Command::Evaluate(a) => evaluate::run(a),
+        Command::Sample(a) => explore::sample(a),
+        Command::Reconstruct(a) => explore::reconstruct(a),
+        Command::Interpolate(a) => explore::interpolate(a),
         Command::Info(a) => info::run(a),
     }
 }

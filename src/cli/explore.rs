@@ -1,0 +1,186 @@
+//! Latent-space commands: `sample`, `reconstruct`, `interpolate`. Each reads a checkpoint
+//! and writes one PNG grid.
+
+use anyhow::{bail, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use vae_cpu::checkpoint::Checkpoint;
+use vae_cpu::data::prepare::CELEBA_CROP_FRACTION;
+use vae_cpu::data::{loader::batch_tensor, Split};
+use vae_cpu::latent;
+use vae_cpu::model::Vae;
+use vae_cpu::viz;
+
+/// Loads the model of a checkpoint.
+pub fn load_model(path: &Path) -> Result<Vae> {
+    let ckpt = Checkpoint::load(path)?;
+    let mut model = Vae::new(&ckpt.config, &mut rand::thread_rng())?;
+    ckpt.restore(&mut model)?;
+    Ok(model)
+}
+
+fn save(out: &Path, img: &image::RgbImage) -> Result<()> {
+    viz::save_png(out, img)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// Decode a grid of faces from z ~ N(0, T^2 I).
+#[derive(Args)]
+pub struct SampleArgs {
+    /// A checkpoint written by `train`.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Number of faces.
+    #[arg(long, default_value_t = 40)]
+    n: usize,
+    /// Seed of the latent samples.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Scale of z (below 1: more typical, less varied faces).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Faces per row.
+    #[arg(long, default_value_t = 8)]
+    cols: usize,
+    /// Enlarge each face by this integer factor (Catmull-Rom).
+    #[arg(long, default_value_t = 2)]
+    scale: u32,
+    /// The PNG to write.
+    #[arg(long, default_value = "samples.png")]
+    out: PathBuf,
+}
+
+pub fn sample(a: SampleArgs) -> Result<()> {
+    if a.n == 0 || a.n > 10_000 {
+        bail!("--n must be between 1 and 10000, got {}", a.n);
+    }
+    let mut model = load_model(&a.checkpoint)?;
+    let z = latent::prior_samples(a.n, model.config.model.latent, a.seed, a.temperature);
+    let images = viz::to_images(
+        &latent::decode(&mut model, &z),
+        model.config.data.pixel_range,
+    );
+    save(&a.out, &viz::grid(&images, a.cols, a.scale.clamp(1, 16)))
+}
+
+/// Inputs above their reconstructions (z = the latent mean).
+#[derive(Args)]
+pub struct ReconstructArgs {
+    /// A checkpoint written by `train`.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Image files to reconstruct (cropped like `prepare` does).
+    images: Vec<PathBuf>,
+    /// Or: the first --n images of a --split of this cache (or CelebA folder).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Split to take images from with --data: train, val or test.
+    #[arg(long, default_value = "val")]
+    split: String,
+    /// Number of images with --data.
+    #[arg(long, default_value_t = 16)]
+    n: usize,
+    /// Enlarge each face by this integer factor.
+    #[arg(long, default_value_t = 2)]
+    scale: u32,
+    /// The PNG to write.
+    #[arg(long, default_value = "reconstructions.png")]
+    out: PathBuf,
+}
+
+pub fn reconstruct(a: ReconstructArgs) -> Result<()> {
+    let mut model = load_model(&a.checkpoint)?;
+    let range = model.config.data.pixel_range;
+    let x = match (&a.data, a.images.is_empty()) {
+        (Some(_), false) => bail!("give image files or --data, not both"),
+        (None, true) => {
+            bail!("give image files to reconstruct, or --data CACHE with --split and --n")
+        }
+        (None, false) => {
+            let paths: Vec<&Path> = a.images.iter().map(PathBuf::as_path).collect();
+            latent::load_images(&model, &paths, CELEBA_CROP_FRACTION)?
+        }
+        (Some(data), true) => {
+            let Some(split) = Split::parse(&a.split) else {
+                bail!("--split must be train, val or test")
+            };
+            let m = &model.config.model;
+            let ds = super::data_source::open(data, m.width, m.height, true)?;
+            let mut idx = ds.indices(split);
+            idx.truncate(a.n.max(1));
+            if idx.is_empty() {
+                bail!(
+                    "{}: the {} split is empty ({})",
+                    ds.path.display(),
+                    a.split,
+                    ds.split_summary()
+                );
+            }
+            batch_tensor(&ds, &idx, &[], range)
+        }
+    };
+    let z = latent::encode_means(&mut model, &x);
+    let recon = latent::decode(&mut model, &z);
+    let grid = viz::reconstruction_grid(
+        &viz::to_images(&x, range),
+        &viz::to_images(&recon, range),
+        8,
+        a.scale.clamp(1, 16),
+    );
+    save(&a.out, &grid)
+}
+
+/// Decode along the path between two images' latent means.
+#[derive(Args)]
+pub struct InterpolateArgs {
+    /// A checkpoint written by `train`.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// The first image.
+    a: PathBuf,
+    /// The second image.
+    b: PathBuf,
+    /// Points on the path, both ends included.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Follow the great circle (slerp) instead of the straight line.
+    #[arg(long)]
+    spherical: bool,
+    /// Enlarge each face by this integer factor.
+    #[arg(long, default_value_t = 2)]
+    scale: u32,
+    /// The PNG to write.
+    #[arg(long, default_value = "interpolation.png")]
+    out: PathBuf,
+}
+
+pub fn interpolate(a: InterpolateArgs) -> Result<()> {
+    if !(2..=100).contains(&a.steps) {
+        bail!("--steps must be between 2 and 100, got {}", a.steps);
+    }
+    let mut model = load_model(&a.checkpoint)?;
+    let range = model.config.data.pixel_range;
+    let x = latent::load_images(
+        &model,
+        &[a.a.as_path(), a.b.as_path()],
+        CELEBA_CROP_FRACTION,
+    )?;
+    let z = latent::encode_means(&mut model, &x);
+    let path = latent::interpolate(
+        &latent::row(&z, 0),
+        &latent::row(&z, 1),
+        a.steps,
+        a.spherical,
+    );
+    let decoded = viz::to_images(&latent::decode(&mut model, &path), range);
+    let inputs = viz::to_images(&x, range);
+    let rows = vec![
+        ("A, B".to_string(), inputs),
+        (
+            if a.spherical { "slerp" } else { "lerp" }.to_string(),
+            decoded,
+        ),
+    ];
+    save(&a.out, &viz::labeled_rows(&rows, a.scale.clamp(1, 16)))
+}

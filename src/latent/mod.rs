@@ -1,0 +1,143 @@
+//! Latent-space tools over a trained model (all in eval mode, no tape): sampling from the
+//! prior, encoding to latent means, and paths between latent points.
+
+use crate::data::prepare::{load_image, PrepareOptions};
+use crate::model::Vae;
+use crate::nn::Mode;
+use crate::{Error, Result, Tape, Tensor, Var};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use std::path::Path;
+
+/// `n` latent vectors `z ~ N(0, temperature^2 I)` from ChaCha8 seeded with `seed`.
+pub fn prior_samples(n: usize, latent: usize, seed: u64, temperature: f32) -> Tensor {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    Tensor::from_shape_simple_fn(vec![n, latent], || {
+        temperature * rng.sample::<f32, _>(StandardNormal)
+    })
+}
+
+/// Decodes `z` (`[N, latent]`) to images in eval mode.
+pub fn decode(model: &mut Vae, z: &Tensor) -> Tensor {
+    let tape = Tape::no_grad();
+    model
+        .decode(&tape, &Var::constant(z.clone()), Mode::Eval)
+        .value()
+        .clone()
+}
+
+/// The latent means `E[z | x]` of a `[N, C, H, W]` batch, in eval mode.
+pub fn encode_means(model: &mut Vae, x: &Tensor) -> Tensor {
+    let tape = Tape::no_grad();
+    model
+        .encode(&tape, &Var::constant(x.clone()), Mode::Eval)
+        .0
+        .value()
+        .clone()
+}
+
+/// Image files as a `[N, C, H, W]` batch at the model's size and pixel range, cropped the
+/// way `prepare` crops (`crop_fraction` of the width).
+pub fn load_images(model: &Vae, paths: &[&Path], crop_fraction: f32) -> Result<Tensor> {
+    let m = &model.config.model;
+    let opts = PrepareOptions {
+        width: m.width,
+        height: m.height,
+        crop_fraction,
+    };
+    let (c, h, w) = (m.channels, m.height, m.width);
+    let mut out = Tensor::zeros(vec![paths.len(), c, h, w]);
+    let mut pixels = vec![0u8; h * w * 3];
+    for (i, path) in paths.iter().enumerate() {
+        load_image(path, &opts, &mut pixels).map_err(|message| Error::File {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    let v = pixels[(y * w + x) * 3 + ch.min(2)];
+                    out[[i, ch, y, x]] =
+                        crate::data::loader::to_model_range(v, model.config.data.pixel_range);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Row `i` of a `[N, D]` tensor.
+pub fn row(t: &Tensor, i: usize) -> Vec<f32> {
+    t.index_axis(ndarray::Axis(0), i).iter().copied().collect()
+}
+
+/// Points from `a` to `b` (both `[latent]`), `steps` of them including both ends: on the
+/// straight line, or with `spherical` on the great circle (slerp, Shoemake 1985):
+/// `sin((1-t)θ)/sin θ · a + sin(tθ)/sin θ · b` with `cos θ = <a,b> / (|a||b|)`.
+pub fn interpolate(a: &[f32], b: &[f32], steps: usize, spherical: bool) -> Tensor {
+    let steps = steps.max(2);
+    let d = a.len();
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let cos = (dot / (norm(a) * norm(b)).max(1e-12)).clamp(-1.0, 1.0);
+    let theta = cos.acos();
+    Tensor::from_shape_fn(vec![steps, d], |idx| {
+        let (s, j) = (idx[0], idx[1]);
+        let t = s as f64 / (steps - 1) as f64;
+        // Nearly parallel vectors: slerp tends to lerp.
+        let (wa, wb) = if spherical && theta.sin().abs() > 1e-6 {
+            (
+                ((1.0 - t) * theta).sin() / theta.sin(),
+                (t * theta).sin() / theta.sin(),
+            )
+        } else {
+            (1.0 - t, t)
+        };
+        if s == 0 {
+            a[j]
+        } else if s == steps - 1 {
+            b[j]
+        } else {
+            (wa * a[j] as f64 + wb * b[j] as f64) as f32
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_start_and_end_at_the_given_points() {
+        let (a, b) = ([1.0f32, 0.0, 2.0], [0.0f32, 3.0, -1.0]);
+        for spherical in [false, true] {
+            let p = interpolate(&a, &b, 5, spherical);
+            assert_eq!(p.shape(), &[5, 3]);
+            assert_eq!(row(&p, 0), a.to_vec());
+            assert_eq!(row(&p, 4), b.to_vec());
+        }
+        let mid = interpolate(&a, &b, 3, false);
+        assert_eq!(row(&mid, 1), vec![0.5, 1.5, 0.5]);
+    }
+
+    #[test]
+    fn slerp_between_orthogonal_unit_vectors_stays_on_the_circle() {
+        let p = interpolate(&[1.0, 0.0], &[0.0, 1.0], 7, true);
+        for i in 0..7 {
+            let r = (p[[i, 0]].powi(2) + p[[i, 1]].powi(2)).sqrt();
+            assert!((r - 1.0).abs() < 1e-6, "{r}");
+        }
+        // The middle point is at 45 degrees.
+        assert!((p[[3, 0]] - p[[3, 1]]).abs() < 1e-6);
+    }
+
+    #[test]
+    fn prior_samples_scale_with_temperature() {
+        let a = prior_samples(200, 10, 3, 1.0);
+        let b = prior_samples(200, 10, 3, 0.5);
+        assert_eq!(a.mapv(|v| v * 0.5), b);
+        let var = a.iter().map(|v| v * v).sum::<f32>() / a.len() as f32;
+        assert!((var - 1.0).abs() < 0.15, "{var}");
+    }
+}
