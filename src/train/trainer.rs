@@ -142,7 +142,16 @@ impl<'a> Trainer<'a> {
                     .into(),
             });
         };
-        let ckpt = checkpoint::Checkpoint::load(&path)?;
+        let all = run.list_checkpoints();
+        let ckpt =
+            checkpoint::Checkpoint::load(&path).map_err(|e| match all.iter().rev().nth(1) {
+                Some((_, previous)) => Error::Training(format!(
+                    "{e}. To resume from the previous checkpoint instead, move this one away; \
+                 the previous one is {}",
+                    previous.display()
+                )),
+                None => e,
+            })?;
         let mut config = ckpt.config.clone();
         if let Some(e) = epochs {
             config.trainer.epochs = e;
