@@ -183,7 +183,11 @@ fn prepare_train_resume_and_evaluate_from_the_command_line() {
     assert_clear_error(&o, &["e0002-b000000.safetensors", "truncated"]);
     assert_clear_error(
         &train(&["--resume", "runs/a", "--epochs", "3"]),
-        &["e0002-b000000.safetensors", "previous one is", "e0001-b000000"],
+        &[
+            "e0002-b000000.safetensors",
+            "previous one is",
+            "e0001-b000000",
+        ],
     );
     // The other checkpoints are untouched.
     assert!(dir

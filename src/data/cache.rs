@@ -275,15 +275,7 @@ impl Dataset {
                     .into(),
             });
         }
-        self.attribute_names
-            .iter()
-            .position(|n| n.eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "unknown attribute \"{name}\"; the attributes are: {}",
-                    self.attribute_names.join(", ")
-                ))
-            })
+        super::celeba::attribute_column(&self.attribute_names, name)
     }
 
     /// Indices of the images of one split, in file order.

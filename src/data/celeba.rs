@@ -36,16 +36,22 @@ pub struct Attributes {
 impl Attributes {
     /// The column of an attribute; an unknown name is an error listing the valid ones.
     pub fn index_of(&self, name: &str) -> Result<usize> {
-        self.names
-            .iter()
-            .position(|n| n.eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "unknown attribute \"{name}\"; the attributes are: {}",
-                    self.names.join(", ")
-                ))
-            })
+        attribute_column(&self.names, name)
     }
+}
+
+/// The position of `name` in `names` (case-insensitive); an unknown name is an error
+/// listing the valid ones.
+pub fn attribute_column(names: &[String], name: &str) -> Result<usize> {
+    names
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "unknown attribute \"{name}\"; the attributes are: {}",
+                names.join(", ")
+            ))
+        })
 }
 
 fn line_error(path: &Path, line: usize, message: String) -> Error {
