@@ -317,7 +317,7 @@ fn ctrl_c_finishes_the_step_saves_and_the_run_resumes() {
         common::small_config(10_000, 8).to_toml(),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
+    let child = Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
         .args([
             "train",
             "--config",
