@@ -5,10 +5,13 @@
 //! renamed, so a crash never leaves a half-written checkpoint under the final name.
 
 use crate::config::Config;
+use crate::model::Vae;
 use crate::nn::{Module, Slot};
 use crate::optim::{Adam, AdamState};
 use crate::{Error, Result, Tensor};
 use ndarray::IxDyn;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -194,6 +197,17 @@ impl Checkpoint {
             adam,
             model,
         })
+    }
+
+    /// The model this checkpoint holds: built from its embedded config, then restored
+    /// (the initial values drawn for it are all overwritten).
+    pub fn build_model(&self) -> Result<Vae> {
+        let mut model = Vae::new(
+            &self.config,
+            &mut ChaCha8Rng::seed_from_u64(self.config.exp.seed),
+        )?;
+        self.restore(&mut model)?;
+        Ok(model)
     }
 
     /// Copies the stored weights and buffers into `model`. Every tensor of the model must

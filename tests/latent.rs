@@ -36,8 +36,7 @@ fn interpolation_endpoints_decode_to_the_reconstructions() {
     let dir = tempfile::tempdir().unwrap();
     let (ckpt, faces) = trained(dir.path());
     let ck = vae_cpu::checkpoint::Checkpoint::load(&ckpt).unwrap();
-    let mut model = vae_cpu::model::Vae::new(&ck.config, &mut rand::thread_rng()).unwrap();
-    ck.restore(&mut model).unwrap();
+    let mut model = ck.build_model().unwrap();
     let (a, b) = (faces.join("000001.jpg"), faces.join("000002.jpg"));
     let x = latent::load_images(&model, &[a.as_path(), b.as_path()], CELEBA_CROP_FRACTION).unwrap();
     let z = latent::encode_means(&mut model, &x);

@@ -3,7 +3,6 @@ use clap::Args;
 use std::path::PathBuf;
 use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::data::Split;
-use vae_cpu::model::Vae;
 use vae_cpu::train::evaluate;
 
 /// Measure a checkpoint on a split: reconstruction MSE, PSNR, KL, negative ELBO, active dims.
@@ -50,8 +49,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
             data.split_summary()
         );
     }
-    let mut model = Vae::new(&ckpt.config, &mut rand::thread_rng())?;
-    ckpt.restore(&mut model)?;
+    let mut model = ckpt.build_model()?;
     let bar = vae_cpu::progress::bar(0, "images", a.quiet);
     let r = pool.install(|| {
         evaluate(

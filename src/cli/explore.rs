@@ -13,10 +13,7 @@ use vae_cpu::viz;
 
 /// Loads the model of a checkpoint.
 pub fn load_model(path: &Path) -> Result<Vae> {
-    let ckpt = Checkpoint::load(path)?;
-    let mut model = Vae::new(&ckpt.config, &mut rand::thread_rng())?;
-    ckpt.restore(&mut model)?;
-    Ok(model)
+    Ok(Checkpoint::load(path)?.build_model()?)
 }
 
 fn save(out: &Path, img: &image::RgbImage) -> Result<()> {

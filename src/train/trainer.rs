@@ -157,8 +157,8 @@ impl<'a> Trainer<'a> {
             config.trainer.epochs = e;
         }
         check_fits(&config, data)?;
-        let mut model = Vae::new(&config, &mut ChaCha8Rng::seed_from_u64(config.exp.seed))?;
-        ckpt.restore(&mut model)?;
+        let mut model = ckpt.build_model()?;
+        model.config = config;
         let bad = |what: &str| Error::File {
             path: path.clone(),
             message: format!("bad {what} in checkpoint metadata"),
