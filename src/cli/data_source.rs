@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use vae_cpu::data::prepare::{
     prepare, write_skipped_log, PrepareOptions, PrepareReport, CELEBA_CROP_FRACTION,
 };
-use vae_cpu::data::Dataset;
+use vae_cpu::data::{cache::split_summary, Dataset};
 
 /// Opens `data` for a model of `width x height`, preparing a folder first if needed.
 pub fn open(data: &Path, width: usize, height: usize, quiet: bool) -> Result<Dataset> {
@@ -22,10 +22,7 @@ pub fn open(data: &Path, width: usize, height: usize, quiet: bool) -> Result<Dat
     let canonical = data
         .canonicalize()
         .with_context(|| format!("{}", data.display()))?;
-    let name = canonical
-        .file_name()
-        .map_or("data".into(), |n| n.to_string_lossy().into_owned());
-    let cache = PathBuf::from("cache").join(format!("{name}-{width}x{height}.vaecache"));
+    let cache = default_cache_path(&canonical, width, height);
     if let Ok(ds) = Dataset::open(&cache) {
         if ds.source.starts_with(&format!("{} ", canonical.display())) {
             if !quiet {
@@ -42,6 +39,16 @@ pub fn open(data: &Path, width: usize, height: usize, quiet: bool) -> Result<Dat
     };
     prepare_into(&canonical, &opts, &cache, quiet)?;
     Ok(Dataset::open(&cache)?)
+}
+
+/// Where a folder's cache lives by default: `cache/<folder name>-<W>x<H>.vaecache`, the
+/// name taken from the folder's canonical path (so `.` gets its real name).
+pub fn default_cache_path(dir: &Path, width: usize, height: usize) -> PathBuf {
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let name = canonical
+        .file_name()
+        .map_or("data".into(), |n| n.to_string_lossy().into_owned());
+    PathBuf::from("cache").join(format!("{name}-{width}x{height}.vaecache"))
 }
 
 /// Prepares `dir` into the cache file `out`, printing what was found.
@@ -101,8 +108,7 @@ pub fn prepare_into(
                 report.without_partition
             );
         }
-        let ds = Dataset::open(out)?;
-        eprintln!("splits: {}", ds.split_summary());
+        eprintln!("splits: {}", split_summary(&contents.splits));
     }
     Ok(report)
 }

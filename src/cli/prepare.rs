@@ -36,16 +36,8 @@ pub fn run(a: PrepareArgs) -> Result<()> {
     let out = match a.out {
         Some(o) => o,
         None => {
-            let name = a
-                .data
-                .canonicalize()
-                .ok()
-                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
             std::fs::create_dir_all("cache")?;
-            PathBuf::from("cache").join(format!(
-                "{}-{width}x{height}.vaecache",
-                name.unwrap_or("data".into())
-            ))
+            super::data_source::default_cache_path(&a.data, width, height)
         }
     };
     let opts = PrepareOptions {

@@ -287,14 +287,19 @@ impl Dataset {
 
     /// A line such as "train 4000, val 500, test 500".
     pub fn split_summary(&self) -> String {
-        let count = |s| self.splits.iter().filter(|&&x| x == s).count();
-        format!(
-            "train {}, val {}, test {}",
-            count(Split::Train),
-            count(Split::Val),
-            count(Split::Test)
-        )
+        split_summary(&self.splits)
     }
+}
+
+/// A line such as "train 4000, val 500, test 500" for the splits of a set of images.
+pub fn split_summary(splits: &[Split]) -> String {
+    let count = |s| splits.iter().filter(|&&x| x == s).count();
+    format!(
+        "train {}, val {}, test {}",
+        count(Split::Train),
+        count(Split::Val),
+        count(Split::Test)
+    )
 }
 
 #[cfg(test)]
