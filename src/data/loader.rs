@@ -59,18 +59,34 @@ pub fn batch_tensor(ds: &Dataset, indices: &[usize], flips: &[bool], range: Pixe
     let mut out = Tensor::zeros(vec![indices.len(), c, h, w]);
     let data = out.as_slice_mut().expect("fresh tensors are contiguous");
     for (b, (&i, dst)) in indices.iter().zip(data.chunks_mut(c * h * w)).enumerate() {
-        let img = ds.image(i);
         let flip = flips.get(b).copied().unwrap_or(false);
-        for y in 0..h {
-            for x in 0..w {
-                let sx = if flip { w - 1 - x } else { x };
-                for ch in 0..c {
-                    dst[(ch * h + y) * w + x] = to_model_range(img[(y * w + sx) * c + ch], range);
-                }
+        image_to_chw(ds.image(i), c, h, w, flip, range, dst);
+    }
+    out
+}
+
+/// One HWC byte image with `src_channels` per pixel into `dst`, `[c, h, w]` floats in the
+/// model's range, mirrored left-right when `flip`. A model with fewer channels than the
+/// source takes the first ones.
+pub fn image_to_chw(
+    img: &[u8],
+    src_channels: usize,
+    h: usize,
+    w: usize,
+    flip: bool,
+    range: PixelRange,
+    dst: &mut [f32],
+) {
+    let c = dst.len() / (h * w);
+    for y in 0..h {
+        for x in 0..w {
+            let sx = if flip { w - 1 - x } else { x };
+            for ch in 0..c {
+                let v = img[(y * w + sx) * src_channels + ch.min(src_channels - 1)];
+                dst[(ch * h + y) * w + x] = to_model_range(v, range);
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Latent-space tools over a trained model (all in eval mode, no tape): sampling from the
 //! prior, encoding to latent means, and paths between latent points.
 
+use crate::data::loader::image_to_chw;
 use crate::data::prepare::{load_image, PrepareOptions};
 use crate::model::Vae;
 use crate::nn::Mode;
@@ -48,21 +49,15 @@ pub fn load_images(model: &Vae, paths: &[&Path], crop_fraction: f32) -> Result<T
     };
     let (c, h, w) = (m.channels, m.height, m.width);
     let mut out = Tensor::zeros(vec![paths.len(), c, h, w]);
+    let data = out.as_slice_mut().expect("fresh tensors are contiguous");
     let mut pixels = vec![0u8; h * w * 3];
-    for (i, path) in paths.iter().enumerate() {
+    for (path, dst) in paths.iter().zip(data.chunks_mut(c * h * w)) {
         load_image(path, &opts, &mut pixels).map_err(|message| Error::File {
             path: path.to_path_buf(),
             message,
         })?;
-        for ch in 0..c {
-            for y in 0..h {
-                for x in 0..w {
-                    let v = pixels[(y * w + x) * 3 + ch.min(2)];
-                    out[[i, ch, y, x]] =
-                        crate::data::loader::to_model_range(v, model.config.data.pixel_range);
-                }
-            }
-        }
+        let range = model.config.data.pixel_range;
+        image_to_chw(&pixels, 3, h, w, false, range, dst);
     }
     Ok(out)
 }
