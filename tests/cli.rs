@@ -38,19 +38,17 @@ fn assert_clear_error(o: &Output, needles: &[&str]) {
 #[test]
 fn the_demo_runs_end_to_end_and_writes_its_pictures() {
     let dir = tempfile::tempdir().unwrap();
-    let o = vae_cpu(
-        &[
-            "demo",
-            "--images",
-            "48",
-            "--epochs",
-            "2",
-            "--threads",
-            "2",
-            "--quiet",
-        ],
-        dir.path(),
-    );
+    let args = [
+        "demo",
+        "--images",
+        "48",
+        "--epochs",
+        "2",
+        "--threads",
+        "2",
+        "--quiet",
+    ];
+    let o = vae_cpu(&args, dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("test split") && out.contains("PSNR"), "{out}");
@@ -64,19 +62,7 @@ fn the_demo_runs_end_to_end_and_writes_its_pictures() {
         assert!(dir.path().join("runs/demo/run").join(f).is_file(), "{f}");
     }
     // Running it again continues the finished run instead of failing or starting over.
-    let again = vae_cpu(
-        &[
-            "demo",
-            "--images",
-            "48",
-            "--epochs",
-            "2",
-            "--threads",
-            "2",
-            "--quiet",
-        ],
-        dir.path(),
-    );
+    let again = vae_cpu(&args, dir.path());
     assert!(again.status.success(), "{}", stderr(&again));
 }
 
