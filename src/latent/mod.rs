@@ -1,11 +1,20 @@
 //! Latent-space tools over a trained model (all in eval mode, no tape): sampling from the
-//! prior, encoding to latent means, and paths between latent points.
+//! prior, encoding to latent means, and paths between latent points; attribute vectors,
+//! traversals, 2-D maps (PCA, t-SNE) and activation maps in the submodules.
 
-use crate::data::loader::image_to_chw;
+pub mod activations;
+pub mod attribute;
+pub mod pca;
+pub mod traverse;
+pub mod tsne;
+
+use crate::data::loader::{batch_tensor, image_to_chw};
 use crate::data::prepare::{load_image, PrepareOptions};
+use crate::data::Dataset;
 use crate::model::Vae;
 use crate::nn::Mode;
 use crate::{Error, Result, Tape, Tensor, Var};
+use indicatif::ProgressBar;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -36,6 +45,36 @@ pub fn encode_means(model: &mut Vae, x: &Tensor) -> Tensor {
         .0
         .value()
         .clone()
+}
+
+/// The latent means and log-variances (`[N, latent]` each) of images `indices` of `data`,
+/// encoded in batches of `batch_size`.
+pub fn encode_images(
+    model: &mut Vae,
+    data: &Dataset,
+    indices: &[usize],
+    batch_size: usize,
+    bar: &ProgressBar,
+) -> (Tensor, Tensor) {
+    let latent = model.config.model.latent;
+    let range = model.config.data.pixel_range;
+    let mut mu = Tensor::zeros(vec![indices.len(), latent]);
+    let mut logvar = Tensor::zeros(vec![indices.len(), latent]);
+    bar.set_length(indices.len() as u64);
+    for (b, chunk) in indices.chunks(batch_size.max(1)).enumerate() {
+        let x = batch_tensor(data, chunk, &[], range);
+        let tape = Tape::no_grad();
+        let (m, lv) = model.encode(&tape, &Var::constant(x), Mode::Eval);
+        let rows = b * batch_size.max(1)..b * batch_size.max(1) + chunk.len();
+        mu.slice_axis_mut(ndarray::Axis(0), rows.clone().into())
+            .assign(m.value());
+        logvar
+            .slice_axis_mut(ndarray::Axis(0), rows.into())
+            .assign(lv.value());
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    (mu, logvar)
 }
 
 /// Image files as a `[N, C, H, W]` batch at the model's size and pixel range, cropped the

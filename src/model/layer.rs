@@ -95,6 +95,24 @@ impl Layer {
         }
     }
 
+    /// The layer's type as the config spells it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Layer::Conv2d(_) => "conv2d",
+            Layer::ConvTranspose2d(_) => "conv_transpose2d",
+            Layer::Linear(_) => "linear",
+            Layer::BatchNorm(_) => "batch_norm",
+            Layer::InstanceNorm(_) => "instance_norm",
+            Layer::Relu => "relu",
+            Layer::LeakyRelu(_) => "leaky_relu",
+            Layer::PRelu(_) => "prelu",
+            Layer::Sigmoid => "sigmoid",
+            Layer::Tanh => "tanh",
+            Layer::Flatten => "flatten",
+            Layer::Reshape(_) => "reshape",
+        }
+    }
+
     /// True for the layers whose outputs the activation-map tools show.
     pub fn is_convolution(&self) -> bool {
         matches!(self, Layer::Conv2d(_) | Layer::ConvTranspose2d(_))

@@ -53,6 +53,12 @@ pub fn upscale(img: &RgbImage, factor: u32) -> RgbImage {
 /// Rows of cells (each row may have its own label, drawn left of it), padded on white.
 /// Cells are scaled by `scale`; all cells must have the same size.
 pub fn labeled_rows(rows: &[(String, Vec<RgbImage>)], scale: u32) -> RgbImage {
+    labeled_grid(&[], rows, scale)
+}
+
+/// Like [`labeled_rows`], with a label centered above each column (`columns` may be
+/// shorter than the widest row, or empty for no header).
+pub fn labeled_grid(columns: &[String], rows: &[(String, Vec<RgbImage>)], scale: u32) -> RgbImage {
     let cells: Vec<&RgbImage> = rows.iter().flat_map(|(_, r)| r).collect();
     let Some(first) = cells.first() else {
         return RgbImage::from_pixel(1, 1, Rgb(BACKGROUND));
@@ -70,11 +76,21 @@ pub fn labeled_rows(rows: &[(String, Vec<RgbImage>)], scale: u32) -> RgbImage {
         })
         .max()
         .unwrap_or(0);
+    let header_h = if columns.iter().any(|c| !c.is_empty()) {
+        LINE_HEIGHT + 2 * PAD
+    } else {
+        0
+    };
     let width = label_w + PAD + cols * (cw + PAD);
-    let height = PAD + rows.len() as u32 * (ch + PAD);
+    let height = header_h + PAD + rows.len() as u32 * (ch + PAD);
     let mut out = RgbImage::from_pixel(width, height, Rgb(BACKGROUND));
+    for (c, label) in columns.iter().enumerate().take(cols as usize) {
+        let center = (label_w + PAD + c as u32 * (cw + PAD) + cw / 2) as i64;
+        let tx = center - text_width(label, 1) as i64 / 2;
+        draw_text(&mut out, tx, PAD as i64 + 1, label, 1, INK);
+    }
     for (r, (label, images)) in rows.iter().enumerate() {
-        let y = PAD + r as u32 * (ch + PAD);
+        let y = header_h + PAD + r as u32 * (ch + PAD);
         if !label.is_empty() {
             let ty = y as i64 + (ch as i64 - LINE_HEIGHT as i64) / 2;
             draw_text(&mut out, PAD as i64, ty, label, 1, INK);
@@ -83,6 +99,29 @@ pub fn labeled_rows(rows: &[(String, Vec<RgbImage>)], scale: u32) -> RgbImage {
             let x = label_w + PAD + c as u32 * (cw + PAD);
             image::imageops::replace(&mut out, &upscale(img, scale), x as i64, y as i64);
         }
+    }
+    out
+}
+
+/// `img` under a line of text.
+pub fn titled(title: &str, img: &RgbImage) -> RgbImage {
+    let band = LINE_HEIGHT + 3 * PAD;
+    let width = img.width().max(text_width(title, 1) + 4 * PAD);
+    let mut out = RgbImage::from_pixel(width, img.height() + band, Rgb(BACKGROUND));
+    draw_text(&mut out, 2 * PAD as i64, 2 * PAD as i64, title, 1, INK);
+    image::imageops::replace(&mut out, img, 0, band as i64);
+    out
+}
+
+/// Pictures side by side, top-aligned, on white.
+pub fn side_by_side(images: &[RgbImage]) -> RgbImage {
+    let width = images.iter().map(|i| i.width()).sum::<u32>().max(1);
+    let height = images.iter().map(|i| i.height()).max().unwrap_or(1);
+    let mut out = RgbImage::from_pixel(width, height, Rgb(BACKGROUND));
+    let mut x = 0;
+    for img in images {
+        image::imageops::replace(&mut out, img, x, 0);
+        x += img.width() as i64;
     }
     out
 }
@@ -153,6 +192,26 @@ mod tests {
         let big = grid(&[red], 1, 3);
         assert_eq!((big.width(), big.height()), (2 + 14, 2 + 11));
         assert_eq!(big.get_pixel(7, 6).0, [255, 0, 0]);
+    }
+
+    #[test]
+    fn column_labels_add_a_header_band() {
+        let red = RgbImage::from_pixel(20, 10, Rgb([255, 0, 0]));
+        let rows = vec![("a".to_string(), vec![red.clone(), red.clone()])];
+        let plain = labeled_rows(&rows, 1);
+        let headed = labeled_grid(&["-1".into(), "+1".into()], &rows, 1);
+        assert_eq!(headed.width(), plain.width());
+        assert_eq!(headed.height(), plain.height() + LINE_HEIGHT + 2 * PAD);
+        // Ink above each column, none in the row-label gutter of the header.
+        let inked = |x0: u32, x1: u32| {
+            (x0..x1).any(|x| (0..LINE_HEIGHT + PAD).any(|y| headed.get_pixel(x, y).0 == INK))
+        };
+        let left = plain.width() - 2 * (20 + PAD);
+        assert!(inked(left, left + 20));
+        assert!(inked(left + 22, left + 42));
+        assert!(!inked(0, left - PAD));
+        // The cells moved down by the header.
+        assert_eq!(headed.get_pixel(left, LINE_HEIGHT + 3 * PAD).0, [255, 0, 0]);
     }
 
     #[test]

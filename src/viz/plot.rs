@@ -50,7 +50,7 @@ pub fn nice_step(span: f64, target: usize) -> f64 {
 }
 
 /// Bounds of the finite values, widened when empty or flat.
-fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+pub(crate) fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
