@@ -6,6 +6,9 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A bad value given on the command line or to a library call (the message says which).
+    #[error("{0}")]
+    Invalid(String),
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
     #[error("{path}: {source}")]

@@ -156,3 +156,202 @@ fn sample_reconstruct_and_interpolate_write_their_grids() {
         "{err}"
     );
 }
+
+#[test]
+fn attribute_morph_traverse_map_and_activation_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ckpt, faces) = trained(dir.path());
+    let ck = ckpt.to_str().unwrap();
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let run = |args: &[&str]| {
+        let o = cli(args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let fails_with = |args: &[&str], needle: &str| {
+        let o = cli(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(needle) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    };
+    let data = ["--data", "faces.vaecache"];
+    /// The subcommand `extra[0]` with `--checkpoint ck` and the rest of `extra`.
+    fn with_checkpoint<'a>(ck: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut v = vec![extra[0], "--checkpoint", ck];
+        v.extend_from_slice(&extra[1..]);
+        v
+    }
+    let with = |extra: &[&'static str]| with_checkpoint(ck, extra);
+    let a = faces.join("000003.jpg");
+    let a = a.to_str().unwrap();
+
+    let out = run(&[
+        with(&["attribute-vector", "--attr", "wearing_hat"]),
+        data.to_vec(),
+    ]
+    .concat()[..]);
+    assert!(out.contains("Wearing_Hat"), "{out}");
+    let v =
+        latent::attribute::AttributeVector::load(&dir.path().join("wearing_hat.attrvec")).unwrap();
+    let ds = Dataset::open(&dir.path().join("faces.vaecache")).unwrap();
+    assert_eq!(v.delta.len(), 6);
+    assert_eq!(
+        v.positives + v.negatives,
+        ds.indices(vae_cpu::data::Split::Train).len()
+    );
+
+    // Morph from the saved vector: a title band, a header band (8-pixel text) and 3 rows of
+    // 1 + 7 cells (16 px x 2).
+    run(&[
+        with(&[
+            "morph",
+            "--vector",
+            "wearing_hat.attrvec",
+            "--split",
+            "train",
+            "--n",
+            "3",
+            "--out",
+            "m.png",
+        ]),
+        data.to_vec(),
+    ]
+    .concat());
+    let m = image::open(dir.path().join("m.png")).unwrap();
+    assert_eq!(m.height(), (8 + 6) + (8 + 4) + 2 + 3 * 34);
+    // Morph computing the vector from --data, on image files.
+    run(&[
+        with_checkpoint(
+            ck,
+            &[
+                "morph", "--attr", "Male", a, "--range", "-2:2:5", "--out", "m2.png",
+            ],
+        ),
+        data.to_vec(),
+    ]
+    .concat());
+    assert!(image::open(dir.path().join("m2.png")).is_ok());
+
+    run(&[
+        with(&[
+            "traverse", "--dims", "0..3", "--range", "-2:2:5", "--out", "t.png",
+        ]),
+        data.to_vec(),
+    ]
+    .concat());
+    let t = image::open(dir.path().join("t.png")).unwrap();
+    assert_eq!(t.height(), (8 + 6) + (8 + 4) + 2 + 3 * 34);
+    let csv = std::fs::read_to_string(dir.path().join("t.csv")).unwrap();
+    let kl: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(kl.len(), 6);
+    assert!(kl.windows(2).all(|w| w[0] >= w[1]), "ranked by KL: {kl:?}");
+
+    run(&[
+        with(&[
+            "latent-map",
+            "--attr",
+            "Male",
+            "--split",
+            "train",
+            "--iterations",
+            "100",
+            "--perplexity",
+            "5",
+            "--quiet",
+            "--out",
+            "map.png",
+        ]),
+        data.to_vec(),
+    ]
+    .concat());
+    let map = image::open(dir.path().join("map.png")).unwrap();
+    assert_eq!((map.width(), map.height()), (1280, 520));
+    let rows = std::fs::read_to_string(dir.path().join("map.csv")).unwrap();
+    assert_eq!(
+        rows.lines().next().unwrap(),
+        "name,split,Male,pca1,pca2,tsne1,tsne2"
+    );
+    assert_eq!(
+        rows.lines().count(),
+        1 + ds.indices(vae_cpu::data::Split::Train).len()
+    );
+
+    run(&with_checkpoint(
+        ck,
+        &["activations", a, "--out-dir", "act"],
+    ));
+    let mut files: Vec<String> = std::fs::read_dir(dir.path().join("act"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    // Two convolutions in the encoder, three transposed ones in the decoder.
+    assert_eq!(
+        files,
+        [
+            "00-encoder-0-conv2d.png",
+            "01-encoder-3-conv2d.png",
+            "02-decoder-4-conv_transpose2d.png",
+            "03-decoder-7-conv_transpose2d.png",
+            "04-decoder-10-conv_transpose2d.png",
+            "input.png"
+        ]
+    );
+
+    // Mistakes are clear errors.
+    fails_with(
+        &[
+            with(&["attribute-vector", "--attr", "Smiley"]),
+            data.to_vec(),
+        ]
+        .concat(),
+        "Smiling",
+    );
+    fails_with(
+        &with_checkpoint(ck, &["morph", "--attr", "Male", a]),
+        "--data",
+    );
+    fails_with(
+        &with_checkpoint(ck, &["traverse", a, "--dims", "0..16"]),
+        "6 dimensions",
+    );
+    fails_with(&with(&["traverse"]), "give an image file");
+    fails_with(
+        &[with(&["traverse", "--index", "999"]), data.to_vec()].concat(),
+        "past the end",
+    );
+    fails_with(
+        &with_checkpoint(ck, &["morph", "--vector", "m.png", a]),
+        "m.png",
+    );
+    fails_with(
+        &with_checkpoint(
+            ck,
+            &[
+                "morph",
+                "--vector",
+                "wearing_hat.attrvec",
+                "--range",
+                "1:2",
+                a,
+            ],
+        ),
+        "START:END:COUNT",
+    );
+}

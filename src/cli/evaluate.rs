@@ -39,6 +39,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     let ckpt = Checkpoint::load(&a.checkpoint)?;
     let m = &ckpt.config.model;
     let data = super::data_source::open(&a.data, m.width, m.height, a.quiet)?;
+    data.check_fits(&ckpt.config)?;
     let mut indices = data.indices(split);
     indices.truncate(a.limit.unwrap_or(usize::MAX));
     if indices.is_empty() {

@@ -1,12 +1,12 @@
 //! Latent-space commands: `sample`, `reconstruct`, `interpolate`. Each reads a checkpoint
 //! and writes one PNG grid.
 
+use super::images::ImageSource;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::data::prepare::CELEBA_CROP_FRACTION;
-use vae_cpu::data::{loader::batch_tensor, Split};
 use vae_cpu::latent;
 use vae_cpu::model::Vae;
 use vae_cpu::viz;
@@ -16,7 +16,7 @@ pub fn load_model(path: &Path) -> Result<Vae> {
     Ok(Checkpoint::load(path)?.build_model()?)
 }
 
-fn save(out: &Path, img: &image::RgbImage) -> Result<()> {
+pub fn save(out: &Path, img: &image::RgbImage) -> Result<()> {
     viz::save_png(out, img)?;
     println!("wrote {}", out.display());
     Ok(())
@@ -67,17 +67,8 @@ pub struct ReconstructArgs {
     /// A checkpoint written by `train`.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// Image files to reconstruct (cropped like `prepare` does).
-    images: Vec<PathBuf>,
-    /// Or: the first --n images of a --split of this cache (or CelebA folder).
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// Split to take images from with --data: train, val or test.
-    #[arg(long, default_value = "val")]
-    split: String,
-    /// Number of images with --data.
-    #[arg(long, default_value_t = 16)]
-    n: usize,
+    #[command(flatten)]
+    source: ImageSource,
     /// Enlarge each face by this integer factor.
     #[arg(long, default_value_t = 2)]
     scale: u32,
@@ -89,34 +80,7 @@ pub struct ReconstructArgs {
 pub fn reconstruct(a: ReconstructArgs) -> Result<()> {
     let mut model = load_model(&a.checkpoint)?;
     let range = model.config.data.pixel_range;
-    let x = match (&a.data, a.images.is_empty()) {
-        (Some(_), false) => bail!("give image files or --data, not both"),
-        (None, true) => {
-            bail!("give image files to reconstruct, or --data CACHE with --split and --n")
-        }
-        (None, false) => {
-            let paths: Vec<&Path> = a.images.iter().map(PathBuf::as_path).collect();
-            latent::load_images(&model, &paths, CELEBA_CROP_FRACTION)?
-        }
-        (Some(data), true) => {
-            let Some(split) = Split::parse(&a.split) else {
-                bail!("--split must be train, val or test")
-            };
-            let m = &model.config.model;
-            let ds = super::data_source::open(data, m.width, m.height, true)?;
-            let mut idx = ds.indices(split);
-            idx.truncate(a.n.max(1));
-            if idx.is_empty() {
-                bail!(
-                    "{}: the {} split is empty ({})",
-                    ds.path.display(),
-                    a.split,
-                    ds.split_summary()
-                );
-            }
-            batch_tensor(&ds, &idx, &[], range)
-        }
-    };
+    let (x, _) = a.source.load(&model, 16)?;
     let z = latent::encode_means(&mut model, &x);
     let recon = latent::decode(&mut model, &z);
     let grid = viz::reconstruction_grid(

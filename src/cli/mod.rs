@@ -1,12 +1,17 @@
 //! One file per subcommand; each parses its flags and calls the library.
 
+pub mod activations;
+pub mod attributes;
 pub mod data_source;
 pub mod demo;
 pub mod evaluate;
 pub mod explore;
+pub mod images;
 pub mod info;
+pub mod latent_map;
 pub mod prepare;
 pub mod train;
+pub mod traverse;
 
 use clap::Subcommand;
 
@@ -19,6 +24,11 @@ pub enum Command {
     Sample(explore::SampleArgs),
     Reconstruct(explore::ReconstructArgs),
     Interpolate(explore::InterpolateArgs),
+    AttributeVector(attributes::AttributeVectorArgs),
+    Morph(attributes::MorphArgs),
+    Traverse(traverse::TraverseArgs),
+    LatentMap(latent_map::LatentMapArgs),
+    Activations(activations::ActivationsArgs),
     Info(info::InfoArgs),
 }
 
@@ -31,6 +41,11 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Sample(a) => explore::sample(a),
         Command::Reconstruct(a) => explore::reconstruct(a),
         Command::Interpolate(a) => explore::interpolate(a),
+        Command::AttributeVector(a) => attributes::attribute_vector(a),
+        Command::Morph(a) => attributes::morph(a),
+        Command::Traverse(a) => traverse::run(a),
+        Command::LatentMap(a) => latent_map::run(a),
+        Command::Activations(a) => activations::run(a),
         Command::Info(a) => info::run(a),
     }
 }

@@ -285,6 +285,30 @@ impl Dataset {
             .collect()
     }
 
+    /// The images must have the model's size.
+    pub fn check_fits(&self, config: &crate::config::Config) -> Result<()> {
+        let m = &config.model;
+        if (self.width, self.height, self.channels) == (m.width, m.height, m.channels) {
+            return Ok(());
+        }
+        Err(Error::File {
+            path: self.path.clone(),
+            message: format!(
+                "the cache holds {}x{}x{} images but model \"{}\" takes {}x{}x{}; \
+                 run `vae-cpu prepare --size {}x{}` for it",
+                self.width,
+                self.height,
+                self.channels,
+                m.name,
+                m.width,
+                m.height,
+                m.channels,
+                m.width,
+                m.height
+            ),
+        })
+    }
+
     /// A line such as "train 4000, val 500, test 500".
     pub fn split_summary(&self) -> String {
         split_summary(&self.splits)

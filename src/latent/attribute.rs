@@ -39,7 +39,7 @@ impl AttributeVector {
             }
         }
         if counts[0] == 0 || counts[1] == 0 {
-            return Err(Error::Config(format!(
+            return Err(Error::Invalid(format!(
                 "{attribute}: {} images have it and {} lack it; both kinds are needed",
                 counts[0], counts[1]
             )));

@@ -39,7 +39,7 @@ pub fn traversal(z: &[f32], dim: usize, values: &[f32]) -> Tensor {
 /// `"START:END:COUNT"`, e.g. `-3:3:7`: COUNT evenly spaced values from START to END.
 pub fn parse_range(s: &str) -> Result<Vec<f32>> {
     let bad = || {
-        Error::Config(format!(
+        Error::Invalid(format!(
             "range \"{s}\" should be START:END:COUNT with 2 <= COUNT <= 50, e.g. -3:3:7"
         ))
     };
@@ -62,7 +62,7 @@ pub fn parse_range(s: &str) -> Result<Vec<f32>> {
 
 /// `"A..B"` (ranks A to B-1) or a comma list `"0,3,5"`, each below `limit`.
 pub fn parse_ranks(s: &str, limit: usize) -> Result<Vec<usize>> {
-    let bad = |why: String| Error::Config(format!("--dims \"{s}\": {why}"));
+    let bad = |why: String| Error::Invalid(format!("--dims \"{s}\": {why}"));
     let ranks: Vec<usize> = if let Some((a, b)) = s.split_once("..") {
         let a: usize = a
             .trim()

@@ -111,7 +111,7 @@ impl<'a> Trainer<'a> {
                     .into(),
             });
         }
-        check_fits(config, data)?;
+        data.check_fits(config)?;
         let model = Vae::new(config, &mut ChaCha8Rng::seed_from_u64(config.exp.seed))?;
         run.create()?;
         crate::atomic_file::write(&run.config(), config.to_toml().as_bytes())?;
@@ -156,7 +156,7 @@ impl<'a> Trainer<'a> {
         if let Some(e) = epochs {
             config.trainer.epochs = e;
         }
-        check_fits(&config, data)?;
+        data.check_fits(&config)?;
         let mut model = ckpt.build_model()?;
         model.config = config;
         let bad = |what: &str| Error::File {
@@ -493,28 +493,4 @@ impl<'a> Trainer<'a> {
         );
         viz::save_png(&self.run.root.join("loss.png"), &chart)
     }
-}
-
-/// The cache's images must have the model's size.
-fn check_fits(config: &Config, data: &Dataset) -> Result<()> {
-    let m = &config.model;
-    if (data.width, data.height, data.channels) != (m.width, m.height, m.channels) {
-        return Err(Error::File {
-            path: data.path.clone(),
-            message: format!(
-                "the cache holds {}x{}x{} images but model \"{}\" takes {}x{}x{}; \
-                 run `vae-cpu prepare --size {}x{}` for it",
-                data.width,
-                data.height,
-                data.channels,
-                m.name,
-                m.width,
-                m.height,
-                m.channels,
-                m.width,
-                m.height
-            ),
-        });
-    }
-    Ok(())
 }

@@ -56,7 +56,8 @@ pub fn tile(maps: &Tensor, n: usize, c: usize) -> RgbImage {
     })
 }
 
-/// The first `max_maps` channels of sample `n` in rows of `cols`, under `title`.
+/// The first `max_maps` channels of sample `n` in rows of `cols`, under `title`, each tile
+/// enlarged `scale` times with nearest-neighbor sampling (a feature map's cells are its data).
 pub fn feature_map_grid(
     title: &str,
     maps: &Tensor,
@@ -66,13 +67,19 @@ pub fn feature_map_grid(
     scale: u32,
 ) -> RgbImage {
     let channels = maps.shape()[1].min(max_maps.max(1));
-    let tiles: Vec<RgbImage> = (0..channels).map(|c| tile(maps, n, c)).collect();
+    let tiles: Vec<RgbImage> = (0..channels)
+        .map(|c| {
+            let t = tile(maps, n, c);
+            let (w, h) = (t.width() * scale.max(1), t.height() * scale.max(1));
+            image::imageops::resize(&t, w, h, image::imageops::FilterType::Nearest)
+        })
+        .collect();
     let rows: Vec<(String, Vec<RgbImage>)> = tiles
         .chunks(cols.max(1))
         .enumerate()
         .map(|(r, chunk)| (format!("{}", r * cols.max(1)), chunk.to_vec()))
         .collect();
-    titled(title, &labeled_rows(&rows, scale))
+    titled(title, &labeled_rows(&rows, 1))
 }
 
 #[cfg(test)]

@@ -53,6 +53,50 @@ keep_last = 2
     .unwrap()
 }
 
+/// A 32x32 model big enough to see the generated faces' small features (mouth, glasses):
+/// three strided convs (16, 32, 32 filters, BN, PReLU), latent 16, mirrored decoder, a heavy
+/// reconstruction weight.
+pub fn faces32_config(epochs: usize, batch_size: usize) -> Config {
+    Config::parse(&format!(
+        r#"
+[model]
+name = "faces32"
+height = 32
+width = 32
+latent = 16
+
+[[model.encoder]]
+layers = [{{ type = "conv2d", filters = 16, kernel = 4, stride = 2, padding = "same" }}, {{ type = "batch_norm" }}, {{ type = "prelu" }}]
+[[model.encoder]]
+repeat = 2
+layers = [{{ type = "conv2d", filters = 32, kernel = 4, stride = 2, padding = "same" }}, {{ type = "batch_norm" }}, {{ type = "prelu" }}]
+[[model.encoder]]
+layers = [{{ type = "flatten" }}]
+
+[[model.decoder]]
+layers = [{{ type = "linear", units = 512 }}, {{ type = "batch_norm" }}, {{ type = "prelu" }}, {{ type = "reshape", shape = [32, 4, 4] }}]
+[[model.decoder]]
+repeat = 2
+layers = [{{ type = "conv_transpose2d", filters = 32, kernel = 4, stride = 2, padding = 1 }}, {{ type = "batch_norm" }}, {{ type = "prelu" }}]
+[[model.decoder]]
+layers = [{{ type = "conv_transpose2d", filters = 16, kernel = 4, stride = 2, padding = 1 }}, {{ type = "batch_norm" }}, {{ type = "prelu" }}]
+[[model.decoder]]
+layers = [{{ type = "conv_transpose2d", filters = 3, kernel = 3, stride = 1, padding = 1 }}, {{ type = "sigmoid" }}]
+
+[exp]
+lr = 0.002
+recon_weight = 10000.0
+seed = 5
+
+[trainer]
+epochs = {epochs}
+batch_size = {batch_size}
+keep_last = 1
+"#
+    ))
+    .unwrap()
+}
+
 /// Draws `n` faces in CelebA's layout under `dir`.
 pub fn faces_folder(dir: &Path, n: usize) -> PathBuf {
     let data = dir.join("faces");

@@ -1,0 +1,67 @@
+//! `activations`: the feature maps after each convolution of the encoder and each
+//! transposed convolution of the decoder for one image, one labeled grid per layer.
+
+use super::explore::{load_model, save};
+use super::images::OneImage;
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use vae_cpu::latent::activations::activation_maps;
+use vae_cpu::viz::{self, feature_maps::feature_map_grid};
+
+/// Feature maps of every convolution layer for one image.
+#[derive(Args)]
+pub struct ActivationsArgs {
+    /// A checkpoint written by `train`.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    #[command(flatten)]
+    image: OneImage,
+    /// Show at most this many channels per layer.
+    #[arg(long, default_value_t = 32)]
+    max_maps: usize,
+    /// Maps per row.
+    #[arg(long, default_value_t = 8)]
+    cols: usize,
+    /// Enlarge each map this many times (maps under 48 pixels are enlarged to about 48).
+    #[arg(long, default_value_t = 3)]
+    scale: u32,
+    /// Folder for the pictures (one PNG per layer, plus the input and its reconstruction).
+    #[arg(long, default_value = "activations")]
+    out_dir: PathBuf,
+}
+
+pub fn run(a: ActivationsArgs) -> Result<()> {
+    let mut model = load_model(&a.checkpoint)?;
+    let (x, name) = a.image.load(&model)?;
+    std::fs::create_dir_all(&a.out_dir)
+        .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
+    let layers = activation_maps(&mut model, &x);
+    let range = model.config.data.pixel_range;
+    let z = vae_cpu::latent::encode_means(&mut model, &x);
+    let recon = vae_cpu::latent::decode(&mut model, &z);
+    let mut pair = viz::to_images(&x, range);
+    pair.extend(viz::to_images(&recon, range));
+    save(
+        &a.out_dir.join("input.png"),
+        &viz::titled(&format!("{name}, reconstruction"), &viz::grid(&pair, 2, 4)),
+    )?;
+    for (i, layer) in layers.iter().enumerate() {
+        let s = layer.maps.shape();
+        let (c, h, w) = (s[1], s[2], s[3]);
+        let scale = a.scale.clamp(1, 32).max((48 / h.max(1)) as u32).min(64);
+        let title = format!(
+            "{name} {}: {c} maps of {h}x{w}{}",
+            layer.name,
+            if c > a.max_maps {
+                format!(", first {}", a.max_maps)
+            } else {
+                String::new()
+            }
+        );
+        let picture = feature_map_grid(&title, &layer.maps, 0, a.max_maps, a.cols, scale);
+        let file = format!("{i:02}-{}.png", layer.name.replace([' ', '.'], "-"));
+        save(&a.out_dir.join(file), &picture)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! `attribute-vector` (Δ = mean latent of the images with an attribute minus the mean of
+//! those without) and `morph` (decode z + nΔ for a range of n).
+
+use super::explore::{load_model, save};
+use super::images::{open_data, split_indices, ImageSource};
+use anyhow::{bail, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use vae_cpu::data::{Dataset, Split};
+use vae_cpu::latent::attribute::AttributeVector;
+use vae_cpu::latent::{self, traverse};
+use vae_cpu::model::Vae;
+use vae_cpu::{viz, Tensor};
+
+/// Compute and save the latent direction of a CelebA attribute.
+#[derive(Args)]
+pub struct AttributeVectorArgs {
+    /// A checkpoint written by `train`.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// A cache from `vae-cpu prepare` (or a CelebA folder) with attributes.
+    #[arg(long)]
+    data: PathBuf,
+    /// One of the 40 CelebA attributes, e.g. Smiling, Eyeglasses, Attractive.
+    #[arg(long)]
+    attr: String,
+    /// Split whose images are encoded (train, val or test).
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// Use at most this many images of the split (default: all).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// The file to write (default: <attr>.attrvec, lower case).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Encodes up to `limit` images of `split` and returns their latent means and labels.
+fn encode_labeled(
+    model: &mut Vae,
+    ds: &Dataset,
+    attr: usize,
+    split: &str,
+    limit: Option<usize>,
+    quiet: bool,
+) -> Result<(Tensor, Vec<i8>)> {
+    let idx = split_indices(ds, split, limit)?;
+    let bar = vae_cpu::progress::bar(0, "images", quiet);
+    bar.set_prefix(format!("encoding {split}"));
+    let (mu, _) = latent::encode_images(model, ds, &idx, 256, &bar);
+    Ok((mu, idx.iter().map(|&i| ds.attribute(i, attr)).collect()))
+}
+
+/// Δ of `attr` over a split of `ds`, with the probe accuracy on that split.
+fn compute(
+    model: &mut Vae,
+    ds: &Dataset,
+    attr: &str,
+    split: &str,
+    limit: Option<usize>,
+    quiet: bool,
+) -> Result<(AttributeVector, f64)> {
+    let column = ds.attribute_index(attr)?;
+    let name = ds.attribute_names[column].clone();
+    let (mu, labels) = encode_labeled(model, ds, column, split, limit, quiet)?;
+    let v = AttributeVector::compute(&name, &mu, &labels)?;
+    let accuracy = v.probe_accuracy(&mu, &labels);
+    Ok((v, accuracy))
+}
+
+pub fn attribute_vector(a: AttributeVectorArgs) -> Result<()> {
+    let pool = super::pool(a.threads)?;
+    let mut model = load_model(&a.checkpoint)?;
+    let ds = open_data(&a.data, &model, a.quiet)?;
+    let (v, accuracy) =
+        pool.install(|| compute(&mut model, &ds, &a.attr, &a.split, a.limit, a.quiet))?;
+    let out = a
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("{}.attrvec", v.attribute.to_lowercase())));
+    v.save(&out)?;
+    println!(
+        "{}: {} images with it, {} without ({} split); |Δ| = {:.3}",
+        v.attribute,
+        v.positives,
+        v.negatives,
+        a.split,
+        v.norm()
+    );
+    println!(
+        "linear probe (projection on Δ above the midpoint of the class means): {:.1}% right on {}",
+        100.0 * accuracy,
+        a.split
+    );
+    // The honest figure: the same probe on images Δ was not computed from.
+    let other = if a.split == "train" { "val" } else { "train" };
+    if Split::parse(other).is_some_and(|s| !ds.indices(s).is_empty()) {
+        let column = ds.attribute_index(&v.attribute)?;
+        let (mu, labels) =
+            pool.install(|| encode_labeled(&mut model, &ds, column, other, a.limit, a.quiet))?;
+        println!(
+            "                 ... and {:.1}% right on {other}",
+            100.0 * v.probe_accuracy(&mu, &labels)
+        );
+    }
+    let mut dims: Vec<usize> = (0..v.delta.len()).collect();
+    dims.sort_by(|&x, &y| v.delta[y].abs().total_cmp(&v.delta[x].abs()));
+    let top: Vec<String> = dims
+        .iter()
+        .take(5)
+        .map(|&d| format!("z{d} {:+.2}", v.delta[d]))
+        .collect();
+    println!("largest components: {}", top.join(", "));
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// Add an attribute to faces: decode z + nΔ for each n of a range.
+#[derive(Args)]
+pub struct MorphArgs {
+    /// A checkpoint written by `train`.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// The attribute (computed from the train split of --data unless --vector is given).
+    #[arg(long)]
+    attr: Option<String>,
+    /// A vector saved by `attribute-vector` (instead of computing it).
+    #[arg(long)]
+    vector: Option<PathBuf>,
+    #[command(flatten)]
+    source: ImageSource,
+    /// The values of n as START:END:COUNT.
+    #[arg(long, default_value = "-3:3:7", allow_hyphen_values = true)]
+    range: String,
+    /// Enlarge each face by this integer factor.
+    #[arg(long, default_value_t = 2)]
+    scale: u32,
+    /// The PNG to write (default: morph-<attr>.png, lower case).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn morph(a: MorphArgs) -> Result<()> {
+    let steps = traverse::parse_range(&a.range)?;
+    let mut model = load_model(&a.checkpoint)?;
+    let v = match (&a.vector, &a.attr) {
+        (Some(path), _) => load_vector(path, &model, a.attr.as_deref())?,
+        (None, Some(attr)) => {
+            let Some(data) = &a.source.data else {
+                bail!("--attr needs --data to compute the vector from (or give --vector FILE)")
+            };
+            let ds = open_data(data, &model, false)?;
+            let (v, accuracy) = compute(&mut model, &ds, attr, "train", None, false)?;
+            eprintln!(
+                "{}: {} with, {} without; probe {:.1}% right on train",
+                v.attribute,
+                v.positives,
+                v.negatives,
+                100.0 * accuracy
+            );
+            v
+        }
+        (None, None) => bail!("give --attr NAME (with --data) or --vector FILE"),
+    };
+    let range = model.config.data.pixel_range;
+    // With image files, --data only served to compute the vector.
+    let source = ImageSource {
+        data: a.source.data.clone().filter(|_| a.source.images.is_empty()),
+        ..a.source
+    };
+    let (x, names) = source.load(&model, 4)?;
+    let z = latent::encode_means(&mut model, &x);
+    let inputs = viz::to_images(&x, range);
+    let mut rows = vec![];
+    for (i, name) in names.into_iter().enumerate() {
+        let path = v.morph(&latent::row(&z, i), &steps);
+        let mut cells = vec![inputs[i].clone()];
+        cells.extend(viz::to_images(&latent::decode(&mut model, &path), range));
+        rows.push((name, cells));
+    }
+    let mut columns = vec!["input".to_string()];
+    columns.extend(steps.iter().map(|&n| traverse::value_label(n)));
+    let picture = viz::titled(
+        &format!("{}: z + n * delta", v.attribute),
+        &viz::labeled_grid(&columns, &rows, a.scale.clamp(1, 16)),
+    );
+    let out = a
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("morph-{}.png", v.attribute.to_lowercase())));
+    save(&out, &picture)
+}
+
+/// A saved vector, checked against the model's latent size (and `--attr` if given).
+fn load_vector(path: &Path, model: &Vae, attr: Option<&str>) -> Result<AttributeVector> {
+    let v = AttributeVector::load(path)?;
+    let latent = model.config.model.latent;
+    if v.delta.len() != latent {
+        bail!(
+            "{}: the vector has {} dimensions but the model's latent has {latent}",
+            path.display(),
+            v.delta.len()
+        );
+    }
+    if let Some(attr) = attr {
+        if !attr.eq_ignore_ascii_case(&v.attribute) {
+            bail!(
+                "{}: the vector is for {}, not {attr}",
+                path.display(),
+                v.attribute
+            );
+        }
+    }
+    Ok(v)
+}

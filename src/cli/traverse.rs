@@ -1,0 +1,91 @@
+//! `traverse`: one face, one latent dimension at a time swept over a range, the dimensions
+//! ranked by their average KL (most informative first).
+
+use super::explore::{load_model, save};
+use super::images::{open_data, split_indices, OneImage};
+use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
+use vae_cpu::latent::{self, traverse};
+use vae_cpu::viz;
+
+/// Vary one latent dimension at a time around one image's latent mean.
+#[derive(Args)]
+pub struct TraverseArgs {
+    /// A checkpoint written by `train`.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    #[command(flatten)]
+    image: OneImage,
+    /// Which dimensions, by KL rank (0 = the most informative): A..B or a list 0,3,5
+    /// [default: 0..16, or all of a smaller latent].
+    #[arg(long)]
+    dims: Option<String>,
+    /// The values z[d] is set to, as START:END:COUNT.
+    #[arg(long, default_value = "-3:3:9", allow_hyphen_values = true)]
+    range: String,
+    /// Rank the dimensions by their KL over this many images of --split of --data
+    /// (without --data: by the KL of the image itself).
+    #[arg(long, default_value_t = 1000)]
+    kl_images: usize,
+    /// Enlarge each face by this integer factor.
+    #[arg(long, default_value_t = 2)]
+    scale: u32,
+    /// The PNG to write; a CSV of the ranking is written beside it.
+    #[arg(long, default_value = "traverse.png")]
+    out: PathBuf,
+}
+
+pub fn run(a: TraverseArgs) -> Result<()> {
+    let values = traverse::parse_range(&a.range)?;
+    let mut model = load_model(&a.checkpoint)?;
+    let latent_size = model.config.model.latent;
+    let (x, name) = a.image.load(&model)?;
+    let dims = a
+        .dims
+        .unwrap_or_else(|| format!("0..{}", latent_size.min(16)));
+    let ranks = traverse::parse_ranks(&dims, latent_size)?;
+    let (mu, logvar) = match &a.image.data {
+        Some(data) => {
+            let ds = open_data(data, &model, true)?;
+            let idx = split_indices(&ds, &a.image.split, Some(a.kl_images.max(1)))?;
+            let bar = vae_cpu::progress::bar(0, "images", false);
+            latent::encode_images(&mut model, &ds, &idx, 256, &bar)
+        }
+        None => {
+            let tape = vae_cpu::Tape::no_grad();
+            let (m, lv) = model.encode(
+                &tape,
+                &vae_cpu::Var::constant(x.clone()),
+                vae_cpu::nn::Mode::Eval,
+            );
+            (m.value().clone(), lv.value().clone())
+        }
+    };
+    let kl = traverse::kl_per_dimension(&mu, &logvar);
+    let order = traverse::rank_by_kl(&kl);
+    let z = latent::row(&latent::encode_means(&mut model, &x), 0);
+    let range = model.config.data.pixel_range;
+    let mut rows = vec![];
+    for &rank in &ranks {
+        let d = order[rank];
+        let decoded = latent::decode(&mut model, &traverse::traversal(&z, d, &values));
+        rows.push((
+            format!("z{d} KL {:.2}", kl[d]),
+            viz::to_images(&decoded, range),
+        ));
+    }
+    let columns: Vec<String> = values.iter().map(|&v| traverse::value_label(v)).collect();
+    let picture = viz::titled(
+        &format!("{name}: one latent dimension at a time, most informative first"),
+        &viz::labeled_grid(&columns, &rows, a.scale.clamp(1, 16)),
+    );
+    let csv_path = a.out.with_extension("csv");
+    let mut csv = String::from("rank,dimension,kl,z\n");
+    for (rank, &d) in order.iter().enumerate() {
+        csv.push_str(&format!("{rank},{d},{},{}\n", kl[d], z[d]));
+    }
+    vae_cpu::atomic_file::write(&csv_path, csv.as_bytes())?;
+    println!("wrote {}", csv_path.display());
+    save(&a.out, &picture)
+}
