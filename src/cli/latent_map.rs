@@ -159,7 +159,7 @@ pub fn run(a: LatentMapArgs) -> Result<()> {
         let xy = pool.install(|| tsne(&reduced, &opts, &bar));
         panels.push(scatter::scatter(
             &format!("t-SNE of {title}, perplexity {}", a.perplexity),
-            "t-SNE 1 (t-SNE 2 upward)",
+            "t-SNE axis 1 (axis 2 vertical); only neighborhoods are meaningful",
             &classes(&attr, &xy, &labels),
             640,
             520,
