@@ -14,6 +14,7 @@ pub mod kernels;
 pub mod latent;
 pub mod model;
 pub mod nn;
+pub mod onnx;
 pub mod ops;
 pub mod optim;
 pub mod progress;
