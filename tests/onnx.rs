@@ -2,6 +2,8 @@
 //! at batch sizes 1 and 7 and matches the engine's eval-mode outputs; tract's own protobuf
 //! types decode the bytes to the same graph; the structural check catches broken files.
 
+mod common;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use vae_cpu::config::Config;
@@ -162,4 +164,83 @@ fn the_structural_check_catches_broken_graphs() {
     let mut no_output = good;
     no_output.graph.as_mut().unwrap().output[0].name = "missing".into();
     assert!(!check_model(&no_output).is_empty());
+}
+
+#[test]
+fn export_verify_and_generate_commands() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = common::faces_cache(dir.path(), 40, 16);
+    let data = vae_cpu::data::Dataset::open(&cache).unwrap();
+    let opts = vae_cpu::train::TrainOptions {
+        out: dir.path().join("run"),
+        val_limit: None,
+        quiet: true,
+    };
+    vae_cpu::train::Trainer::new(&common::small_config(1, 16), &data, opts)
+        .unwrap()
+        .run(&std::sync::atomic::AtomicBool::new(false))
+        .unwrap();
+    let ck = dir.path().join("run/checkpoints/best.safetensors");
+    let ck = ck.to_str().unwrap();
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let ok = |args: &[&str]| {
+        let o = cli(args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    ok(&["export-onnx", "dec.onnx", "--checkpoint", ck]);
+    ok(&[
+        "export-onnx",
+        "enc.onnx",
+        "--checkpoint",
+        ck,
+        "--part",
+        "encoder",
+    ]);
+    let out = ok(&["verify-onnx", "dec.onnx", "--checkpoint", ck]);
+    assert!(
+        out.contains("batch 7: max |tract - engine|") && out.contains("ok:"),
+        "{out}"
+    );
+    ok(&[
+        "generate", "--onnx", "dec.onnx", "--n", "6", "--cols", "3", "--scale", "1", "--out",
+        "g.png",
+    ]);
+    let g = image::open(dir.path().join("g.png")).unwrap();
+    assert_eq!((g.width(), g.height()), (2 + 3 * 18, 2 + 2 * 18));
+    // The same seed gives the same faces.
+    ok(&[
+        "generate", "--onnx", "dec.onnx", "--n", "6", "--cols", "3", "--scale", "1", "--out",
+        "h.png",
+    ]);
+    assert_eq!(
+        std::fs::read(dir.path().join("g.png")).unwrap(),
+        std::fs::read(dir.path().join("h.png")).unwrap()
+    );
+    for (args, needle) in [
+        (vec!["generate", "--onnx", "enc.onnx"], "not [N, latent]"),
+        (vec!["generate", "--onnx", "missing.onnx"], "missing.onnx"),
+        (
+            vec!["verify-onnx", "enc.onnx", "--checkpoint", ck],
+            "enc.onnx",
+        ),
+    ] {
+        let o = cli(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(needle) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
 }

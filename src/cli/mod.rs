@@ -9,6 +9,7 @@ pub mod explore;
 pub mod images;
 pub mod info;
 pub mod latent_map;
+pub mod onnx;
 pub mod prepare;
 pub mod train;
 pub mod traverse;
@@ -29,6 +30,9 @@ pub enum Command {
     Traverse(traverse::TraverseArgs),
     LatentMap(latent_map::LatentMapArgs),
     Activations(activations::ActivationsArgs),
+    ExportOnnx(onnx::ExportArgs),
+    VerifyOnnx(onnx::VerifyArgs),
+    Generate(onnx::GenerateArgs),
     Info(info::InfoArgs),
 }
 
@@ -46,6 +50,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Traverse(a) => traverse::run(a),
         Command::LatentMap(a) => latent_map::run(a),
         Command::Activations(a) => activations::run(a),
+        Command::ExportOnnx(a) => onnx::export_onnx(a),
+        Command::VerifyOnnx(a) => onnx::verify_onnx(a),
+        Command::Generate(a) => onnx::generate(a),
         Command::Info(a) => info::run(a),
     }
 }

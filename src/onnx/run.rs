@@ -1,7 +1,9 @@
 //! Running an ONNX model with tract (the runtime the exported files are meant for): load
 //! once with the batch dimension left symbolic, then run at any batch size.
 
+use super::proto::{DimensionValue, ModelProto};
 use crate::{Error, Result};
+use prost::Message;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -9,6 +11,8 @@ use tract_onnx::prelude::*;
 pub struct OnnxModel {
     path: PathBuf,
     plan: Arc<TypedRunnableModel>,
+    /// The file read with our own message types, for its declared shapes and metadata.
+    proto: ModelProto,
 }
 
 /// One output: its shape and values in row-major order.
@@ -24,8 +28,16 @@ impl OnnxModel {
             path: path.to_path_buf(),
             message: format!("tract cannot load this ONNX model: {e:#}"),
         };
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let proto = ModelProto::decode(bytes.as_slice()).map_err(|e| Error::File {
+            path: path.to_path_buf(),
+            message: format!("not an ONNX model (protobuf decoding failed: {e})"),
+        })?;
         let plan = tract_onnx::onnx()
-            .model_for_path(path)
+            .model_for_read(&mut bytes.as_slice())
             .map_err(bad)?
             .into_optimized()
             .map_err(bad)?
@@ -34,7 +46,38 @@ impl OnnxModel {
         Ok(OnnxModel {
             path: path.to_path_buf(),
             plan,
+            proto,
         })
+    }
+
+    /// The size of the first input's second dimension (the latent size of a decoder).
+    pub fn input_width(&self) -> Result<usize> {
+        let dims = self
+            .proto
+            .graph
+            .as_ref()
+            .and_then(|g| g.input.first())
+            .and_then(|i| i.r#type.as_ref())
+            .and_then(|t| t.tensor_type.as_ref())
+            .and_then(|t| t.shape.as_ref())
+            .map(|s| s.dim.clone())
+            .unwrap_or_default();
+        match dims.get(1).and_then(|d| d.value.clone()) {
+            Some(DimensionValue::DimValue(v)) if dims.len() == 2 && v > 0 => Ok(v as usize),
+            _ => Err(Error::File {
+                path: self.path.clone(),
+                message: "the first input is not [N, latent]: not a decoder exported by vae-cpu?"
+                    .into(),
+            }),
+        }
+    }
+
+    /// True when the exporter marked the output as in [-1, 1] (a Tanh decoder).
+    pub fn symmetric_pixels(&self) -> bool {
+        self.proto
+            .metadata_props
+            .iter()
+            .any(|p| p.key == "vae-cpu.pixel_range" && p.value == "symmetric")
     }
 
     /// Runs the model on one f32 input of `shape`.
