@@ -3,37 +3,8 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn vae_cpu(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A failure the user caused: status 1, one "error:" message containing `needles`, no panic.
-fn assert_clear_error(o: &Output, needles: &[&str]) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("error:") && !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "{err}"
-    );
-    for n in needles {
-        assert!(err.contains(n), "expected {n:?} in: {err}");
-    }
-}
+use common::{assert_clear_error, stderr, stdout, vae_cpu};
+use std::process::Command;
 
 #[test]
 fn the_demo_runs_end_to_end_and_writes_its_pictures() {

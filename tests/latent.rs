@@ -3,30 +3,16 @@
 
 mod common;
 
+use common::{assert_clear_error, run_ok, vae_cpu};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::AtomicBool;
 use vae_cpu::data::prepare::CELEBA_CROP_FRACTION;
 use vae_cpu::data::Dataset;
 use vae_cpu::latent;
-use vae_cpu::train::{TrainOptions, Trainer};
 
-/// Trains the small model for one epoch on generated faces; returns (best checkpoint, faces folder).
+/// The small model after one epoch on 48 generated faces: (best checkpoint, faces folder).
 fn trained(dir: &Path) -> (PathBuf, PathBuf) {
-    let cache = common::faces_cache(dir, 48, 16);
-    let data = Dataset::open(&cache).unwrap();
-    let out = dir.join("run");
-    let opts = TrainOptions {
-        out: out.clone(),
-        val_limit: None,
-        quiet: true,
-    };
-    Trainer::new(&common::small_config(1, 16), &data, opts)
-        .unwrap()
-        .run(&AtomicBool::new(false))
-        .unwrap();
     (
-        out.join("checkpoints/best.safetensors"),
+        common::trained_small(dir, 48),
         dir.join("faces/img_align_celeba"),
     )
 }
@@ -69,19 +55,7 @@ fn interpolation_endpoints_decode_to_the_reconstructions() {
 fn sample_reconstruct_and_interpolate_write_their_grids() {
     let dir = tempfile::tempdir().unwrap();
     let (ckpt, faces) = trained(dir.path());
-    let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        o
-    };
+    let run = |args: &[&str]| run_ok(args, dir.path());
     let ck = ckpt.to_str().unwrap();
     run(&[
         "sample",
@@ -139,22 +113,17 @@ fn sample_reconstruct_and_interpolate_write_their_grids() {
         assert!(image::open(dir.path().join(f)).is_ok(), "{f}");
     }
     // Mistakes are clear errors.
-    let o = Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
-        .args([
+    let o = vae_cpu(
+        &[
             "interpolate",
             "--checkpoint",
             ck,
             "missing.jpg",
             a.to_str().unwrap(),
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("missing.jpg") && !err.contains("panicked"),
-        "{err}"
+        ],
+        dir.path(),
     );
+    assert_clear_error(&o, &["missing.jpg"]);
 }
 
 #[test]
@@ -162,29 +131,9 @@ fn attribute_morph_traverse_map_and_activation_commands() {
     let dir = tempfile::tempdir().unwrap();
     let (ckpt, faces) = trained(dir.path());
     let ck = ckpt.to_str().unwrap();
-    let cli = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
-    };
-    let run = |args: &[&str]| {
-        let o = cli(args);
-        assert!(
-            o.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
+    let run = |args: &[&str]| run_ok(args, dir.path());
     let fails_with = |args: &[&str], needle: &str| {
-        let o = cli(args);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            !o.status.success() && err.contains(needle) && !err.contains("panicked"),
-            "{args:?}: {err}"
-        );
+        assert_clear_error(&vae_cpu(args, dir.path()), &[needle]);
     };
     let data = ["--data", "faces.vaecache"];
     /// The subcommand `extra[0]` with `--checkpoint ck` and the rest of `extra`.

@@ -168,37 +168,10 @@ fn the_structural_check_catches_broken_graphs() {
 
 #[test]
 fn export_verify_and_generate_commands() {
-    use std::process::Command;
     let dir = tempfile::tempdir().unwrap();
-    let cache = common::faces_cache(dir.path(), 40, 16);
-    let data = vae_cpu::data::Dataset::open(&cache).unwrap();
-    let opts = vae_cpu::train::TrainOptions {
-        out: dir.path().join("run"),
-        val_limit: None,
-        quiet: true,
-    };
-    vae_cpu::train::Trainer::new(&common::small_config(1, 16), &data, opts)
-        .unwrap()
-        .run(&std::sync::atomic::AtomicBool::new(false))
-        .unwrap();
-    let ck = dir.path().join("run/checkpoints/best.safetensors");
+    let ck = common::trained_small(dir.path(), 40);
     let ck = ck.to_str().unwrap();
-    let cli = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
-    };
-    let ok = |args: &[&str]| {
-        let o = cli(args);
-        assert!(
-            o.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
+    let ok = |args: &[&str]| common::run_ok(args, dir.path());
     ok(&["export-onnx", "dec.onnx", "--checkpoint", ck]);
     ok(&[
         "export-onnx",
@@ -236,11 +209,6 @@ fn export_verify_and_generate_commands() {
             "enc.onnx",
         ),
     ] {
-        let o = cli(&args);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            !o.status.success() && err.contains(needle) && !err.contains("panicked"),
-            "{args:?}: {err}"
-        );
+        common::assert_clear_error(&common::vae_cpu(&args, dir.path()), &[needle]);
     }
 }

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::AtomicBool;
 use vae_cpu::config::Config;
 use vae_cpu::data::prepare::{prepare, PrepareOptions, CELEBA_CROP_FRACTION};
 use vae_cpu::data::synthetic;
@@ -117,4 +119,59 @@ pub fn faces_cache(dir: &Path, n: usize, size: usize) -> PathBuf {
     let path = dir.join("faces.vaecache");
     contents.write(&path).unwrap();
     path
+}
+
+/// Runs the `vae-cpu` binary with `args` in `cwd`.
+pub fn vae_cpu(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs the binary, asserts it succeeded, and returns its standard output.
+pub fn run_ok(args: &[&str], cwd: &Path) -> String {
+    let o = vae_cpu(args, cwd);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// A failure the user caused: status 1, one "error:" message containing `needles`, no panic.
+pub fn assert_clear_error(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error:") && !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "expected {n:?} in: {err}");
+    }
+}
+
+/// Trains the small model for one epoch on `n` generated faces (16x16) under `dir`; returns
+/// its best checkpoint. The faces are in `dir/faces`, the cache is `dir/faces.vaecache`.
+pub fn trained_small(dir: &Path, n: usize) -> PathBuf {
+    let cache = faces_cache(dir, n, 16);
+    let data = vae_cpu::data::Dataset::open(&cache).unwrap();
+    let out = dir.join("run");
+    let opts = vae_cpu::train::TrainOptions {
+        out: out.clone(),
+        val_limit: None,
+        quiet: true,
+    };
+    vae_cpu::train::Trainer::new(&small_config(1, 16), &data, opts)
+        .unwrap()
+        .run(&AtomicBool::new(false))
+        .unwrap();
+    out.join("checkpoints/best.safetensors")
 }
