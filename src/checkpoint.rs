@@ -41,8 +41,17 @@ pub struct Checkpoint {
     model: BTreeMap<String, Tensor>,
 }
 
-fn to_bytes(t: &Tensor) -> Vec<u8> {
-    t.iter().flat_map(|v| v.to_le_bytes()).collect()
+/// f32 values as little-endian bytes (the layout of safetensors F32 and ONNX raw_data).
+pub(crate) fn f32_to_le_bytes<'a>(values: impl IntoIterator<Item = &'a f32>) -> Vec<u8> {
+    values.into_iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// The inverse of [`f32_to_le_bytes`]; a trailing partial value is ignored.
+pub(crate) fn f32_from_le_bytes(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 /// Writes `model`, `adam` and the run position to `path` atomically.
@@ -61,18 +70,22 @@ pub fn save(
             Slot::Param(p) => p.value(),
             Slot::Buffer(b) => &*b,
         };
-        tensors.push((format!("model.{name}"), t.shape().to_vec(), to_bytes(t)));
+        tensors.push((
+            format!("model.{name}"),
+            t.shape().to_vec(),
+            f32_to_le_bytes(t),
+        ));
     });
     for (name, s) in &adam.state {
         tensors.push((
             format!("adam.{name}.m"),
             s.m.shape().to_vec(),
-            to_bytes(&s.m),
+            f32_to_le_bytes(&s.m),
         ));
         tensors.push((
             format!("adam.{name}.v"),
             s.v.shape().to_vec(),
-            to_bytes(&s.v),
+            f32_to_le_bytes(&s.v),
         ));
     }
     let adam_meta = AdamMeta {
@@ -161,11 +174,7 @@ impl Checkpoint {
                     view.dtype()
                 )));
             }
-            let values: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
+            let values = f32_from_le_bytes(view.data());
             let t = Tensor::from_shape_vec(IxDyn(view.shape()), values)
                 .map_err(|e| bad(format!("tensor {name}: {e}")))?;
             if let Some(n) = name.strip_prefix("model.") {

@@ -113,7 +113,7 @@ impl AttributeVector {
 
     /// Writes Δ as a safetensors file (tensor `delta`, the counts in the metadata).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes: Vec<u8> = self.delta.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes = crate::checkpoint::f32_to_le_bytes(&self.delta);
         let view = TensorView::new(Dtype::F32, vec![self.delta.len()], &bytes)
             .expect("sizes match by construction");
         let meta = HashMap::from([
@@ -165,11 +165,7 @@ impl AttributeVector {
         }
         Ok(AttributeVector {
             attribute: meta.get("attribute").cloned().unwrap_or_default(),
-            delta: view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
+            delta: crate::checkpoint::f32_from_le_bytes(view.data()),
             positives: count("positives")?,
             negatives: count("negatives")?,
         })

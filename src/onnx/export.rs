@@ -77,7 +77,7 @@ impl Graph {
             dims: shape.iter().map(|&d| d as i64).collect(),
             data_type: FLOAT,
             name: name.into(),
-            raw_data: t.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            raw_data: crate::checkpoint::f32_to_le_bytes(t),
             ..Default::default()
         });
         name.into()
