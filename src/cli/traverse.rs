@@ -45,6 +45,13 @@ pub fn run(a: TraverseArgs) -> Result<()> {
         .dims
         .unwrap_or_else(|| format!("0..{}", latent_size.min(16)));
     let ranks = traverse::parse_ranks(&dims, latent_size)?;
+    // The image's posterior: its mean is the point traversed, and without --data its
+    // per-dimension KL ranks the dimensions.
+    let (image_mu, image_logvar) = {
+        let tape = vae_cpu::Tape::no_grad();
+        let (m, lv) = model.encode(&tape, &vae_cpu::Var::constant(x), vae_cpu::nn::Mode::Eval);
+        (m.value().clone(), lv.value().clone())
+    };
     let (mu, logvar) = match &a.image.data {
         Some(data) => {
             let ds = open_data(data, &model, true)?;
@@ -52,19 +59,11 @@ pub fn run(a: TraverseArgs) -> Result<()> {
             let bar = vae_cpu::progress::bar(0, "images", false);
             latent::encode_images(&mut model, &ds, &idx, 256, &bar)
         }
-        None => {
-            let tape = vae_cpu::Tape::no_grad();
-            let (m, lv) = model.encode(
-                &tape,
-                &vae_cpu::Var::constant(x.clone()),
-                vae_cpu::nn::Mode::Eval,
-            );
-            (m.value().clone(), lv.value().clone())
-        }
+        None => (image_mu.clone(), image_logvar),
     };
     let kl = traverse::kl_per_dimension(&mu, &logvar);
     let order = traverse::rank_by_kl(&kl);
-    let z = latent::row(&latent::encode_means(&mut model, &x), 0);
+    let z = latent::row(&image_mu, 0);
     let range = model.config.data.pixel_range;
     let mut rows = vec![];
     for &rank in &ranks {
