@@ -1,5 +1,8 @@
 //! The `vae-cpu` command line. It only parses and dispatches; the work is in the library.
 
+#[cfg(not(any(feature = "engine", feature = "onnx-runtime")))]
+compile_error!("vae-cpu needs the `engine` feature, the `edge` feature, or both");
+
 mod cli;
 
 use clap::Parser;
@@ -13,6 +16,16 @@ use clap::Parser;
         Start with `vae-cpu demo` (generated faces, no download). With CelebA: \
         `vae-cpu prepare --data DIR --size 32`, then \
         `vae-cpu train --config models/celeba32.toml --data cache/DIR-32x32.vaecache`."
+)]
+#[cfg_attr(
+    not(feature = "engine"),
+    command(
+        about = "Run vae-cpu's exported ONNX decoders (edge build: generate only)",
+        long_about = "Run vae-cpu's exported ONNX decoders with tract (the edge build: \
+            `generate` only, no training engine). Export a decoder on a bigger machine with \
+            `vae-cpu export-onnx decoder.onnx --checkpoint ...`, then \
+            `vae-cpu generate --onnx decoder.onnx --n 16 --out faces.png`."
+    )
 )]
 struct Cli {
     #[command(subcommand)]

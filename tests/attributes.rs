@@ -1,6 +1,7 @@
 //! Attribute vectors on generated faces, where the attributes are known: Δ computed on the
 //! train split points the right way on held-out images (a linear probe on z separates the
 //! classes), and decoding z + nΔ moves a face along Δ as n grows.
+#![cfg(feature = "engine")]
 
 mod common;
 

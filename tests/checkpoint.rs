@@ -1,5 +1,6 @@
 //! Checkpoints round-trip everything a run needs, and bad files are refused with a clear
 //! message (never a panic), leaving nothing half-written.
+#![cfg(feature = "engine")]
 
 use ndarray::IxDyn;
 use proptest::prelude::*;

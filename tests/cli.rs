@@ -1,5 +1,6 @@
 //! The `vae-cpu` binary as a user runs it: the demo end to end, prepare/train/evaluate on
 //! generated faces, and the clear errors (no panics) for inputs users get wrong.
+#![cfg(feature = "engine")]
 
 mod common;
 

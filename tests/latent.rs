@@ -1,5 +1,6 @@
 //! Latent-space tools on a briefly trained model: the math (interpolation endpoints are
 //! the reconstructions) and the commands' pictures.
+#![cfg(feature = "engine")]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Layers: PyTorch's initializations, stable names, and train/eval behaviour.
+#![cfg(feature = "engine")]
 
 use ndarray::IxDyn;
 use rand::SeedableRng;

@@ -1,5 +1,6 @@
 //! Model configs: the shipped files validate and build the documented architectures; bad
 //! configs are refused with the layer that causes the problem.
+#![cfg(feature = "engine")]
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

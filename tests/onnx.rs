@@ -1,12 +1,15 @@
 //! ONNX export: every config in `models/` exports decoder and encoder; tract runs the files
 //! at batch sizes 1 and 7 and matches the engine's eval-mode outputs; tract's own protobuf
 //! types decode the bytes to the same graph; the structural check catches broken files.
+#![cfg(all(feature = "engine", feature = "onnx-runtime"))]
 
 mod common;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::config::Config;
+use vae_cpu::latent;
 use vae_cpu::model::Vae;
 use vae_cpu::nn::{Mode, Module, Slot};
 use vae_cpu::onnx::check::check_model;
@@ -210,5 +213,51 @@ fn export_verify_and_generate_commands() {
         ),
     ] {
         common::assert_clear_error(&common::vae_cpu(&args, dir.path()), &[needle]);
+    }
+    raw_values_are_saved_and_compared(dir.path(), ck);
+}
+
+/// `generate --save-values` writes what the engine decodes from `sample`'s latents for the
+/// seed, and `--compare-values` accepts the same output and refuses a different one.
+fn raw_values_are_saved_and_compared(dir: &std::path::Path, ck: &str) {
+    let generate = |n: &str, seed: &str, extra: &[&str]| {
+        let mut args = vec!["generate", "--onnx", "dec.onnx", "--out", "r.png"];
+        args.extend_from_slice(&["--n", n, "--seed", seed]);
+        args.extend_from_slice(extra);
+        common::vae_cpu(&args, dir)
+    };
+    let o = generate("5", "3", &["--save-values", "a.npy"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let saved = vae_cpu::npy::read(&dir.join("a.npy")).unwrap();
+    let mut model = Checkpoint::load(std::path::Path::new(ck))
+        .unwrap()
+        .build_model()
+        .unwrap();
+    let z = latent::prior_samples(5, model.config.model.latent, 3, 1.0);
+    let want = latent::decode(&mut model, &z);
+    assert_eq!(saved.shape, want.shape());
+    let diff = saved
+        .values
+        .iter()
+        .zip(want.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff < 1e-4, "{diff}");
+
+    let o = generate("5", "3", &["--compare-values", "a.npy"]);
+    assert!(
+        common::stdout(&o).contains("ok: within"),
+        "{}",
+        common::stderr(&o)
+    );
+    std::fs::write(dir.join("garbage.npy"), b"not numpy").unwrap();
+    for (n, seed, file, needle) in [
+        ("5", "4", "a.npy", "differs from a.npy"),
+        ("4", "3", "a.npy", "shape"),
+        ("5", "3", "garbage.npy", "garbage.npy: not a .npy"),
+        ("5", "3", "none.npy", "none.npy"),
+    ] {
+        let o = generate(n, seed, &["--compare-values", file]);
+        common::assert_clear_error(&o, &[needle]);
     }
 }

@@ -1,6 +1,7 @@
 //! The engine end to end: a small convolutional VAE (the celeba32 architecture scaled down)
 //! built from the layers, trained with Adam on synthetic pictures. Its loss must fall, and
 //! two runs with the same seed and thread count must agree bit for bit.
+#![cfg(feature = "engine")]
 
 use ndarray::IxDyn;
 use rand::SeedableRng;

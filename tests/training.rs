@@ -1,5 +1,6 @@
 //! Training end to end on generated faces: the loss falls, an interrupted and resumed run
 //! reproduces an uninterrupted one exactly, bad inputs give the clear error or skip.
+#![cfg(feature = "engine")]
 
 mod common;
 

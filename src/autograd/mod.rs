@@ -2,9 +2,11 @@
 
 pub mod gradcheck;
 mod param;
+mod profile;
 mod tape;
 mod var;
 
 pub use param::Param;
+pub use profile::{Profile, UNLABELED};
 pub use tape::{BackwardFn, Gradients, Tape};
 pub use var::Var;

@@ -2,11 +2,13 @@
 //! backward closure. Nodes are appended in evaluation order, so that order is already
 //! topological and the backward pass is a single reverse loop (no recursion).
 
+use super::profile::{Profile, Recorder};
 use super::{Param, Var};
 use crate::Tensor;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Instant;
 
 /// Maps the gradient of an op's output to gradients of its inputs (see [`Var::record`]).
 pub type BackwardFn = Box<dyn FnOnce(&Tensor, &[bool]) -> Vec<Option<Tensor>>>;
@@ -22,6 +24,19 @@ struct Inner {
     nodes: Vec<Node>,
     params: HashMap<u64, usize>,
     spent: bool,
+    /// Set on a profiling tape ([`Tape::profiled`]).
+    recorder: Option<Recorder>,
+}
+
+impl Inner {
+    fn push(&mut self, node: Node) -> usize {
+        assert!(!self.spent, "this tape was already used for a backward pass");
+        if let Some(r) = &mut self.recorder {
+            r.node_labels.push(r.current);
+        }
+        self.nodes.push(node);
+        self.nodes.len() - 1
+    }
 }
 
 /// A recording of one forward computation. `Tape::no_grad()` records nothing at all:
@@ -43,6 +58,46 @@ impl Tape {
         Tape {
             inner: Some(Rc::new(RefCell::new(Inner::default()))),
         }
+    }
+
+    /// A recording tape that also times each part of the computation: run layers inside
+    /// [`Tape::span`], then read [`Tape::profile`] after the backward pass.
+    pub fn profiled() -> Tape {
+        let inner = Inner {
+            recorder: Some(Recorder::default()),
+            ..Inner::default()
+        };
+        Tape {
+            inner: Some(Rc::new(RefCell::new(inner))),
+        }
+    }
+
+    /// Runs `f` (a layer's forward) under `label`: on a profiling tape its time and the
+    /// backward time of the nodes it records count for `label`; otherwise it just runs `f`.
+    pub fn span<T>(&self, label: &'static str, f: impl FnOnce() -> T) -> T {
+        let Some(inner) = self.inner.as_ref().filter(|i| i.borrow().recorder.is_some()) else {
+            return f();
+        };
+        let outer = {
+            let mut i = inner.borrow_mut();
+            let r = i.recorder.as_mut().expect("checked above");
+            std::mem::replace(&mut r.current, label)
+        };
+        let start = Instant::now();
+        let out = f();
+        let elapsed = start.elapsed();
+        let mut i = inner.borrow_mut();
+        let r = i.recorder.as_mut().expect("checked above");
+        r.current = outer;
+        r.profile.record(label, elapsed);
+        out
+    }
+
+    /// The time per label so far (forward spans, and backward once it has run); `None` on
+    /// a tape that does not profile.
+    pub fn profile(&self) -> Option<Profile> {
+        let inner = self.inner.as_ref()?.borrow();
+        inner.recorder.as_ref().map(|r| r.profile.clone())
     }
 
     /// Inference mode: leaves and parameters become constants, nothing is recorded.
@@ -72,29 +127,20 @@ impl Tape {
 
     pub(crate) fn push_node(&self, inputs: Vec<Option<usize>>, backward: BackwardFn) -> usize {
         let inner = self.inner.as_ref().expect("push_node on a no-grad tape");
-        let mut inner = inner.borrow_mut();
-        assert!(
-            !inner.spent,
-            "this tape was already used for a backward pass"
-        );
-        inner.nodes.push(Node {
+        inner.borrow_mut().push(Node {
             inputs,
             backward: Some(backward),
-        });
-        inner.nodes.len() - 1
+        })
     }
 
     fn push_leaf(&self, value: std::sync::Arc<Tensor>) -> Var {
         match &self.inner {
             None => Var::from_parts(value, None),
             Some(inner) => {
-                let mut i = inner.borrow_mut();
-                assert!(!i.spent, "this tape was already used for a backward pass");
-                i.nodes.push(Node {
+                let id = inner.borrow_mut().push(Node {
                     inputs: vec![],
                     backward: None,
                 });
-                let id = i.nodes.len() - 1;
                 Var::from_parts(value, Some((self.clone(), id)))
             }
         }
@@ -150,11 +196,15 @@ impl Tape {
             tape.same_as(self),
             "backward from a value recorded on another tape"
         );
-        let (mut nodes, params) = {
+        let (mut nodes, params, mut recorder) = {
             let mut i = inner.borrow_mut();
             assert!(!i.spent, "this tape was already used for a backward pass");
             i.spent = true;
-            (std::mem::take(&mut i.nodes), i.params.clone())
+            (
+                std::mem::take(&mut i.nodes),
+                i.params.clone(),
+                i.recorder.take(),
+            )
         };
         let mut grads: Vec<Option<Tensor>> = (0..nodes.len()).map(|_| None).collect();
         grads[*out_id] = Some(seed);
@@ -163,6 +213,7 @@ impl Tape {
                 continue;
             };
             let Some(g) = grads[id].take() else { continue };
+            let start = recorder.as_ref().map(|_| Instant::now());
             let inputs = std::mem::take(&mut nodes[id].inputs);
             let wants: Vec<bool> = inputs.iter().map(Option::is_some).collect();
             let input_grads = backward(&g, &wants);
@@ -179,7 +230,12 @@ impl Tape {
                     }
                 }
             }
+            if let (Some(r), Some(start)) = (&mut recorder, start) {
+                let label = r.node_labels[id];
+                r.profile.record(label, start.elapsed());
+            }
         }
+        inner.borrow_mut().recorder = recorder;
         Gradients { grads, params }
     }
 }
@@ -264,6 +320,25 @@ mod tests {
         }
         let g = tape.backward(&ops::sum(&y));
         assert_eq!(g.get(&x).unwrap(), &t(&[1.0]));
+    }
+
+    #[test]
+    fn a_profiled_tape_times_spans_forward_and_backward() {
+        let tape = Tape::profiled();
+        let x = tape.leaf(t(&[1.0, 2.0]));
+        let y = tape.span("outer", || {
+            let inner = tape.span("inner", || ops::scale(&x, 2.0));
+            ops::scale(&inner, 3.0) // recorded under "outer" again
+        });
+        let labels = |p: Profile| p.parts().iter().map(|(l, _)| *l).collect::<Vec<_>>();
+        assert_eq!(labels(tape.profile().unwrap()), ["inner", "outer"]);
+        let g = tape.backward(&ops::sum(&y));
+        assert_eq!(g.get(&x).unwrap(), &t(&[6.0, 6.0]));
+        // The unlabeled sum adds "other" in the backward pass.
+        assert_eq!(labels(tape.profile().unwrap()), ["inner", "outer", "other"]);
+        assert!(Tape::new().profile().is_none());
+        assert_eq!(Tape::no_grad().span("x", || 3), 3);
+        assert_eq!(Tape::new().span("x", || 4), 4);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! and writes one PNG grid.
 
 use super::images::ImageSource;
+pub use super::save;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -14,12 +15,6 @@ use vae_cpu::viz;
 /// Loads the model of a checkpoint.
 pub fn load_model(path: &Path) -> Result<Vae> {
     Ok(Checkpoint::load(path)?.build_model()?)
-}
-
-pub fn save(out: &Path, img: &image::RgbImage) -> Result<()> {
-    viz::save_png(out, img)?;
-    println!("wrote {}", out.display());
-    Ok(())
 }
 
 /// Decode a grid of faces from z ~ N(0, T^2 I).

@@ -1,63 +1,128 @@
-//! One file per subcommand; each parses its flags and calls the library.
+//! One file per subcommand; each parses its flags and calls the library. Without the
+//! `engine` feature (the edge build) only `generate` is compiled.
 
+#[cfg(feature = "engine")]
 pub mod activations;
+#[cfg(feature = "engine")]
 pub mod attributes;
+#[cfg(feature = "engine")]
+pub mod bench;
+#[cfg(feature = "engine")]
 pub mod data_source;
+#[cfg(feature = "engine")]
 pub mod demo;
+#[cfg(feature = "engine")]
 pub mod evaluate;
+#[cfg(feature = "engine")]
 pub mod explore;
+#[cfg(feature = "onnx-runtime")]
+pub mod generate;
+#[cfg(feature = "engine")]
 pub mod images;
+#[cfg(feature = "engine")]
 pub mod info;
+#[cfg(feature = "engine")]
 pub mod latent_map;
+#[cfg(feature = "engine")]
 pub mod onnx;
+#[cfg(feature = "engine")]
 pub mod prepare;
+#[cfg(feature = "engine")]
 pub mod train;
+#[cfg(feature = "engine")]
 pub mod traverse;
+#[cfg(all(feature = "engine", feature = "onnx-runtime"))]
+pub mod verify;
 
 use clap::Subcommand;
+use std::path::Path;
 
 #[derive(Subcommand)]
 pub enum Command {
+    #[cfg(feature = "engine")]
     Demo(demo::DemoArgs),
+    #[cfg(feature = "engine")]
     Prepare(prepare::PrepareArgs),
+    #[cfg(feature = "engine")]
     Train(train::TrainArgs),
+    #[cfg(feature = "engine")]
     Evaluate(evaluate::EvaluateArgs),
+    #[cfg(feature = "engine")]
     Sample(explore::SampleArgs),
+    #[cfg(feature = "engine")]
     Reconstruct(explore::ReconstructArgs),
+    #[cfg(feature = "engine")]
     Interpolate(explore::InterpolateArgs),
+    #[cfg(feature = "engine")]
     AttributeVector(attributes::AttributeVectorArgs),
+    #[cfg(feature = "engine")]
     Morph(attributes::MorphArgs),
+    #[cfg(feature = "engine")]
     Traverse(traverse::TraverseArgs),
+    #[cfg(feature = "engine")]
     LatentMap(latent_map::LatentMapArgs),
+    #[cfg(feature = "engine")]
     Activations(activations::ActivationsArgs),
+    #[cfg(feature = "engine")]
     ExportOnnx(onnx::ExportArgs),
-    VerifyOnnx(onnx::VerifyArgs),
-    Generate(onnx::GenerateArgs),
+    #[cfg(all(feature = "engine", feature = "onnx-runtime"))]
+    VerifyOnnx(verify::VerifyArgs),
+    #[cfg(feature = "onnx-runtime")]
+    Generate(generate::GenerateArgs),
+    #[cfg(feature = "engine")]
+    Bench(bench::BenchArgs),
+    #[cfg(feature = "engine")]
     Info(info::InfoArgs),
 }
 
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        #[cfg(feature = "engine")]
         Command::Demo(a) => demo::run(a),
+        #[cfg(feature = "engine")]
         Command::Prepare(a) => prepare::run(a),
+        #[cfg(feature = "engine")]
         Command::Train(a) => train::run(a),
+        #[cfg(feature = "engine")]
         Command::Evaluate(a) => evaluate::run(a),
+        #[cfg(feature = "engine")]
         Command::Sample(a) => explore::sample(a),
+        #[cfg(feature = "engine")]
         Command::Reconstruct(a) => explore::reconstruct(a),
+        #[cfg(feature = "engine")]
         Command::Interpolate(a) => explore::interpolate(a),
+        #[cfg(feature = "engine")]
         Command::AttributeVector(a) => attributes::attribute_vector(a),
+        #[cfg(feature = "engine")]
         Command::Morph(a) => attributes::morph(a),
+        #[cfg(feature = "engine")]
         Command::Traverse(a) => traverse::run(a),
+        #[cfg(feature = "engine")]
         Command::LatentMap(a) => latent_map::run(a),
+        #[cfg(feature = "engine")]
         Command::Activations(a) => activations::run(a),
+        #[cfg(feature = "engine")]
         Command::ExportOnnx(a) => onnx::export_onnx(a),
-        Command::VerifyOnnx(a) => onnx::verify_onnx(a),
-        Command::Generate(a) => onnx::generate(a),
+        #[cfg(all(feature = "engine", feature = "onnx-runtime"))]
+        Command::VerifyOnnx(a) => verify::verify_onnx(a),
+        #[cfg(feature = "onnx-runtime")]
+        Command::Generate(a) => generate::generate(a),
+        #[cfg(feature = "engine")]
+        Command::Bench(a) => bench::run(a),
+        #[cfg(feature = "engine")]
         Command::Info(a) => info::run(a),
     }
 }
 
+/// Saves a PNG and says where.
+pub fn save(out: &Path, img: &image::RgbImage) -> anyhow::Result<()> {
+    vae_cpu::viz::save_png(out, img)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
 /// The rayon pool of `--threads` (default: every core).
+#[cfg(feature = "engine")]
 pub fn pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
     let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     Ok(vae_cpu::threads::thread_pool(n)?)

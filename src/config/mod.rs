@@ -4,6 +4,7 @@
 
 mod layer;
 
+pub use crate::pixel_range::PixelRange;
 pub use layer::{LayerSpec, PaddingSpec};
 
 use crate::ops::Reduction;
@@ -45,15 +46,6 @@ pub struct ModelConfig {
     pub encoder: Vec<Block>,
     /// From z (`[latent]`) back to `[channels, height, width]`, output activation included.
     pub decoder: Vec<Block>,
-}
-
-/// Pixel range the model sees: `[0, 1]` (pair with a sigmoid output) or `[-1, 1]` (tanh).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum PixelRange {
-    #[default]
-    Unit,
-    Symmetric,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]

@@ -15,17 +15,13 @@ use crate::model::Vae;
 use crate::nn::Mode;
 use crate::{Error, Result, Tape, Tensor, Var};
 use indicatif::ProgressBar;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
 use std::path::Path;
 
-/// `n` latent vectors `z ~ N(0, temperature^2 I)` from ChaCha8 seeded with `seed`.
+/// `n` latent vectors `z ~ N(0, temperature^2 I)` from ChaCha8 seeded with `seed`
+/// ([`crate::prior::normal_values`], which the edge build's `generate` uses too).
 pub fn prior_samples(n: usize, latent: usize, seed: u64, temperature: f32) -> Tensor {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    Tensor::from_shape_simple_fn(vec![n, latent], || {
-        temperature * rng.sample::<f32, _>(StandardNormal)
-    })
+    let values = crate::prior::normal_values(n * latent, seed, temperature);
+    Tensor::from_shape_vec(vec![n, latent], values).expect("n * latent values")
 }
 
 /// Decodes `z` (`[N, latent]`) to images in eval mode.

@@ -75,6 +75,11 @@ impl Layer {
     }
 
     pub fn forward(&mut self, tape: &Tape, x: &Var, mode: Mode) -> Var {
+        let kind = self.kind();
+        tape.span(kind, || self.forward_unlabeled(tape, x, mode))
+    }
+
+    fn forward_unlabeled(&mut self, tape: &Tape, x: &Var, mode: Mode) -> Var {
         match self {
             Layer::Conv2d(l) => l.forward(tape, x),
             Layer::ConvTranspose2d(l) => l.forward(tape, x),

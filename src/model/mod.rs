@@ -1,5 +1,6 @@
 //! A VAE built from a validated [`Config`](crate::config::Config).
 
+pub mod flops;
 mod layer;
 mod vae;
 

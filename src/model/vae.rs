@@ -64,7 +64,9 @@ impl Vae {
             .encoder
             .iter_mut()
             .fold(x.clone(), |h, l| l.forward(tape, &h, mode));
-        (self.mu.forward(tape, &h), self.logvar.forward(tape, &h))
+        tape.span("linear", || {
+            (self.mu.forward(tape, &h), self.logvar.forward(tape, &h))
+        })
     }
 
     /// `[N, latent]` -> `[N, C, H, W]`.

@@ -71,8 +71,8 @@ mod tests {
             let tol = Tolerance::default();
             check_gradients(&[a.clone(), b.clone()], seed, tol, |v| add(&v[0], &v[1])).map_err(TestCaseError::fail)?;
             check_gradients(&[a.clone(), b], seed, tol, |v| mul(&v[0], &v[1])).map_err(TestCaseError::fail)?;
-            check_gradients(&[a.clone()], seed, tol, |v| scale(&v[0], c)).map_err(TestCaseError::fail)?;
-            check_gradients(&[a.clone()], seed, tol, |v| sum(&v[0])).map_err(TestCaseError::fail)?;
+            check_gradients(std::slice::from_ref(&a), seed, tol, |v| scale(&v[0], c)).map_err(TestCaseError::fail)?;
+            check_gradients(std::slice::from_ref(&a), seed, tol, |v| sum(&v[0])).map_err(TestCaseError::fail)?;
             check_gradients(&[a], seed, tol, |v| mean(&v[0])).map_err(TestCaseError::fail)?;
         }
 

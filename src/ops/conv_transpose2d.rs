@@ -261,7 +261,7 @@ mod tests {
                         }
                     }
                 }
-                for c in 0..xs[0 + 1] {
+                for c in 0..xs[1] {
                     for i in 0..xs[2] {
                         for j in 0..xs[3] {
                             for ki in 0..ws[2] {

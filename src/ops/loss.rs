@@ -156,7 +156,7 @@ mod tests {
             for (r, div) in REDUCTIONS.iter().zip([p.len() as f64, 1.0, n]) {
                 prop_assert!((mse(&Var::constant(p.clone()), &t, *r).item() as f64 - sq / div).abs() < 1e-4);
                 prop_assert!((l1(&Var::constant(p.clone()), &t, *r).item() as f64 - ab / div).abs() < 1e-4);
-                check_gradients(&[p.clone()], seed, Tolerance::default(), |v| mse(&v[0], &t, *r)).map_err(TestCaseError::fail)?;
+                check_gradients(std::slice::from_ref(&p), seed, Tolerance::default(), |v| mse(&v[0], &t, *r)).map_err(TestCaseError::fail)?;
             }
             // L1 only where no finite-difference step crosses the kink at p == t.
             if p.iter().zip(t.iter()).all(|(a, b)| (a - b).abs() > 0.05) {

@@ -1,6 +1,7 @@
 //! Training runs: the loop (`trainer`), its folder layout (`run_dir`), the metrics file
-//! (`metrics`) and evaluation (`evaluate`).
+//! (`metrics`), evaluation (`evaluate`) and the training-step benchmark (`bench`).
 
+pub mod bench;
 pub mod evaluate;
 pub mod metrics;
 pub mod run_dir;

@@ -2,8 +2,10 @@
 //! optional row labels, upscaled for viewing, saved as PNG atomically.
 
 use super::font::{draw_text, text_width, LINE_HEIGHT};
-use crate::config::PixelRange;
-use crate::{Error, Result, Tensor};
+use crate::pixel_range::PixelRange;
+#[cfg(feature = "engine")]
+use crate::Tensor;
+use crate::{Error, Result};
 use image::{imageops::FilterType, Rgb, RgbImage};
 use std::path::Path;
 
@@ -13,28 +15,32 @@ const INK: [u8; 3] = [20, 20, 20];
 
 /// One picture per image of a `[N, C, H, W]` batch (C = 1 or 3), mapping the pixel range
 /// back to bytes and clamping.
+#[cfg(feature = "engine")]
 pub fn to_images(batch: &Tensor, range: PixelRange) -> Vec<RgbImage> {
-    let (n, c, h, w) = (
-        batch.shape()[0],
-        batch.shape()[1],
-        batch.shape()[2],
-        batch.shape()[3],
-    );
-    let byte = |v: f32| {
-        let unit = match range {
-            PixelRange::Unit => v,
-            PixelRange::Symmetric => (v + 1.0) / 2.0,
-        };
-        (unit.clamp(0.0, 1.0) * 255.0).round() as u8
+    let batch = batch.as_standard_layout();
+    let values = batch.as_slice().expect("standard layout");
+    nchw_images(batch.shape(), values, range).expect("a [N, C, H, W] tensor")
+}
+
+/// [`to_images`] over raw row-major values of `shape` (what the edge build gets from
+/// tract); `None` unless the shape is `[N, C, H, W]` with C = 1 or 3 and matches the values.
+pub fn nchw_images(shape: &[usize], values: &[f32], range: PixelRange) -> Option<Vec<RgbImage>> {
+    let &[n, c, h, w] = shape else { return None };
+    if !(c == 1 || c == 3) || n * c * h * w != values.len() || h == 0 || w == 0 {
+        return None;
+    }
+    let at = |i: usize, ch: usize, y: u32, x: u32| {
+        range.to_byte(values[((i * c + ch.min(c - 1)) * h + y as usize) * w + x as usize])
     };
-    (0..n)
-        .map(|i| {
-            RgbImage::from_fn(w as u32, h as u32, |x, y| {
-                let at = |ch: usize| byte(batch[[i, ch.min(c - 1), y as usize, x as usize]]);
-                Rgb([at(0), at(1), at(2)])
+    Some(
+        (0..n)
+            .map(|i| {
+                RgbImage::from_fn(w as u32, h as u32, |x, y| {
+                    Rgb([at(i, 0, y, x), at(i, 1, y, x), at(i, 2, y, x)])
+                })
             })
-        })
-        .collect()
+            .collect(),
+    )
 }
 
 /// Enlarges `img` by an integer factor with a Catmull-Rom filter (sharp, no blockiness).
@@ -166,6 +172,7 @@ pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "engine")]
     #[test]
     fn tensors_map_back_to_bytes_in_either_range() {
         let mut t = Tensor::zeros(vec![2, 3, 2, 2]);
@@ -177,6 +184,22 @@ mod tests {
         assert_eq!(imgs[1].get_pixel(1, 0).0, [0, 0, 255]);
         let sym = to_images(&t, PixelRange::Symmetric);
         assert_eq!(sym[0].get_pixel(0, 0).0, [128, 128, 128]);
+    }
+
+    #[test]
+    fn raw_values_need_an_image_shape() {
+        let v = vec![0.0; 2 * 3 * 4 * 5];
+        assert_eq!(
+            nchw_images(&[2, 3, 4, 5], &v, PixelRange::Unit)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(nchw_images(&[2, 3, 4, 4], &v, PixelRange::Unit).is_none());
+        assert!(nchw_images(&[3, 2, 4, 5], &v, PixelRange::Unit).is_none());
+        assert!(nchw_images(&[120], &v, PixelRange::Unit).is_none());
+        let grey = nchw_images(&[1, 1, 1, 1], &[0.5], PixelRange::Unit).unwrap();
+        assert_eq!(grey[0].get_pixel(0, 0).0, [128, 128, 128]);
     }
 
     #[test]

@@ -1,0 +1,68 @@
+//! `bench`: times full training steps (forward, backward, Adam) of a model config on a
+//! synthetic batch and prints images/s, GFLOP/s, peak memory and the time per part.
+//! One configuration per run, so the peak memory is that configuration's.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use vae_cpu::config::Config;
+use vae_cpu::train::bench::{bench_training_step, peak_memory_bytes, BenchOptions};
+
+/// Time training steps (forward, backward, Adam) of a model on synthetic data.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// The model config (TOML), e.g. models/celeba32.toml.
+    #[arg(long)]
+    config: PathBuf,
+    /// Images per step (default: the config's trainer.batch_size).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Timed steps.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Untimed steps before them (buffers, caches and the allocator warm up).
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    let config = Config::load(&a.config)?;
+    let pool = super::pool(a.threads)?;
+    let opts = BenchOptions {
+        batch: a.batch_size.unwrap_or(config.trainer.batch_size),
+        steps: a.steps,
+        warmup: a.warmup,
+    };
+    let threads = pool.current_num_threads();
+    let report = pool
+        .install(|| bench_training_step(&config, &opts))
+        .with_context(|| format!("benchmarking {}", a.config.display()))?;
+    println!(
+        "vae-cpu {}, {}, batch {}, {threads} thread{}: {} steps after {} warm-up",
+        env!("CARGO_PKG_VERSION"),
+        config.model.name,
+        opts.batch,
+        if threads == 1 { "" } else { "s" },
+        opts.steps,
+        opts.warmup
+    );
+    println!("images/s    {:.1}", report.images_per_second());
+    println!("step        {:.4} s (median)", report.median_step_seconds());
+    println!(
+        "GFLOP/s     {:.1} ({:.2} GFLOP per step)",
+        report.gflops_per_second(),
+        report.flops_per_step / 1e9
+    );
+    if let Some(peak) = peak_memory_bytes() {
+        println!("peak memory {:.0} MiB", peak as f64 / (1u64 << 20) as f64);
+    }
+    println!("time by part (forward + backward):");
+    let total = report.total_seconds();
+    for (part, seconds) in &report.by_part {
+        println!("  {part:<18} {:5.1}%", 100.0 * seconds / total);
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! `generate`: faces from an ONNX decoder with tract alone. This is the one command of the
+//! edge build (`--no-default-features --features edge`), so it uses nothing of the engine.
+//! `--save-values` / `--compare-values` carry the raw output between machines (an x86 run
+//! and an aarch64 one, say) to check that they agree number by number.
+
+use super::save;
+use anyhow::{bail, Result};
+use clap::Args;
+use std::path::PathBuf;
+use vae_cpu::npy::{self, Array};
+use vae_cpu::onnx::run::OnnxModel;
+use vae_cpu::pixel_range::PixelRange;
+use vae_cpu::{prior, viz};
+
+/// Decode random faces with an ONNX decoder, using tract only.
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// The ONNX decoder written by `export-onnx`.
+    #[arg(long)]
+    onnx: PathBuf,
+    /// Number of faces.
+    #[arg(long, default_value_t = 16)]
+    n: usize,
+    /// Seed of the latents z ~ N(0, I) (the same seed gives the same latents on every
+    /// machine, and as `vae-cpu sample` with that seed).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Faces per row.
+    #[arg(long, default_value_t = 8)]
+    cols: usize,
+    /// Enlarge each face by this integer factor.
+    #[arg(long, default_value_t = 2)]
+    scale: u32,
+    /// The PNG to write.
+    #[arg(long, default_value = "generated.png")]
+    out: PathBuf,
+    /// Also write the decoder's raw output ([N, C, H, W] f32) to this .npy file.
+    #[arg(long, value_name = "FILE.npy")]
+    save_values: Option<PathBuf>,
+    /// Compare the raw output with a .npy file saved by `--save-values` (same decoder,
+    /// --n and --seed, on another machine) and fail if they differ by more than --tolerance.
+    #[arg(long, value_name = "FILE.npy")]
+    compare_values: Option<PathBuf>,
+    /// The largest allowed absolute difference for --compare-values.
+    #[arg(long, default_value_t = 1e-4)]
+    tolerance: f32,
+}
+
+pub fn generate(a: GenerateArgs) -> Result<()> {
+    if a.n == 0 || a.n > 10_000 {
+        bail!("--n must be between 1 and 10000, got {}", a.n);
+    }
+    // Read the reference first: a wrong path should fail before the decoder runs.
+    let reference = a.compare_values.as_deref().map(npy::read).transpose()?;
+    let onnx = OnnxModel::load(&a.onnx)?;
+    let latent_size = onnx.input_width()?;
+    let z = prior::normal_values(a.n * latent_size, a.seed, 1.0);
+    let outputs = onnx.run(&[a.n, latent_size], z)?;
+    let range = if onnx.symmetric_pixels() {
+        PixelRange::Symmetric
+    } else {
+        PixelRange::Unit
+    };
+    let Some((output, images)) = outputs
+        .first()
+        .and_then(|o| viz::nchw_images(&o.shape, &o.values, range).map(|images| (o, images)))
+    else {
+        bail!(
+            "{}: expected an image output [N, C, H, W] with 1 or 3 channels",
+            a.onnx.display()
+        )
+    };
+    save(&a.out, &viz::grid(&images, a.cols, a.scale.clamp(1, 16)))?;
+    let values = Array {
+        shape: output.shape.clone(),
+        values: output.values.clone(),
+    };
+    if let Some(path) = &a.save_values {
+        npy::write(path, &values)?;
+        println!("wrote {}", path.display());
+    }
+    if let (Some(reference), Some(path)) = (reference, &a.compare_values) {
+        compare(&values, &reference, path, a.tolerance)?;
+    }
+    Ok(())
+}
+
+/// Fails unless `got` has the reference's shape and lies within `tolerance` of it.
+fn compare(got: &Array, want: &Array, path: &std::path::Path, tolerance: f32) -> Result<()> {
+    if got.shape != want.shape {
+        bail!(
+            "{}: holds shape {:?} but this output is {:?} (another decoder, --n or --seed?)",
+            path.display(),
+            want.shape,
+            got.shape
+        );
+    }
+    let diff = npy::max_abs_diff(&got.values, &want.values);
+    println!("max |output - {}| = {diff:.3e}", path.display());
+    if diff > tolerance {
+        bail!(
+            "the output differs from {} by {diff:.3e} (> {tolerance:.0e})",
+            path.display()
+        );
+    }
+    println!("ok: within {tolerance:.0e}");
+    Ok(())
+}
