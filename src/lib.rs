@@ -8,6 +8,8 @@
 //! default). Without it (`--no-default-features --features edge`) the crate keeps only what
 //! running an exported decoder with tract needs: [`onnx`], [`viz`] grids, [`npy`], [`prior`].
 
+#[cfg(feature = "engine")]
+pub mod alloc;
 pub mod atomic_file;
 #[cfg(feature = "engine")]
 pub mod autograd;

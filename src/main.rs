@@ -5,6 +5,13 @@ compile_error!("vae-cpu needs the `engine` feature, the `edge` feature, or both"
 
 mod cli;
 
+/// Large buffers are recycled across training steps instead of mapped anew (see
+/// `vae_cpu::alloc`); at most 4 GiB of free blocks are kept.
+#[cfg(feature = "engine")]
+#[global_allocator]
+static ALLOCATOR: vae_cpu::alloc::RecyclingAllocator =
+    vae_cpu::alloc::RecyclingAllocator::new(4 << 30);
+
 use clap::Parser;
 
 #[derive(Parser)]

@@ -30,7 +30,10 @@ struct Inner {
 
 impl Inner {
     fn push(&mut self, node: Node) -> usize {
-        assert!(!self.spent, "this tape was already used for a backward pass");
+        assert!(
+            !self.spent,
+            "this tape was already used for a backward pass"
+        );
         if let Some(r) = &mut self.recorder {
             r.node_labels.push(r.current);
         }
@@ -75,7 +78,11 @@ impl Tape {
     /// Runs `f` (a layer's forward) under `label`: on a profiling tape its time and the
     /// backward time of the nodes it records count for `label`; otherwise it just runs `f`.
     pub fn span<T>(&self, label: &'static str, f: impl FnOnce() -> T) -> T {
-        let Some(inner) = self.inner.as_ref().filter(|i| i.borrow().recorder.is_some()) else {
+        let Some(inner) = self
+            .inner
+            .as_ref()
+            .filter(|i| i.borrow().recorder.is_some())
+        else {
             return f();
         };
         let outer = {

@@ -45,7 +45,7 @@ pub fn add_channel_bias(data: &mut [f32], channels: usize, p: usize, bias: &[f32
 pub fn channel_sums(data: &[f32], channels: usize, p: usize) -> Vec<f32> {
     let mut sums = vec![0.0f64; channels];
     for (i, plane) in data.chunks(p).enumerate() {
-        sums[i % channels] += plane.iter().map(|&v| v as f64).sum::<f64>();
+        sums[i % channels] += super::lanes::sum(plane);
     }
     sums.into_iter().map(|s| s as f32).collect()
 }

@@ -5,6 +5,7 @@
 pub mod col2im;
 pub mod gemm;
 pub mod im2col;
+pub mod lanes;
 pub mod layout;
 
 pub use im2col::ConvGeom;

@@ -15,11 +15,10 @@ pub fn forward_flops_per_sample(config: &Config) -> Result<Vec<(&'static str, f6
     let shapes = config.validate()?;
     let m = &config.model;
     let mut totals: Vec<(&'static str, f64)> = vec![];
-    let mut add = |kind: &'static str, flops: f64| {
-        match totals.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, t)) => *t += flops,
-            None => totals.push((kind, flops)),
-        }
+    let mut add = |kind: &'static str, flops: f64| match totals.iter_mut().find(|(k, _)| *k == kind)
+    {
+        Some((_, t)) => *t += flops,
+        None => totals.push((kind, flops)),
     };
     let sections = [
         (&m.encoder, &shapes.input, &shapes.encoder),
@@ -47,7 +46,9 @@ pub fn forward_flops_per_sample(config: &Config) -> Result<Vec<(&'static str, f6
 fn layer_flops(spec: &LayerSpec, input: &[usize], output: &[usize]) -> Option<f64> {
     let size = |s: &[usize]| s.iter().product::<usize>() as f64;
     match spec {
-        LayerSpec::Conv2d { kernel, .. } => Some(2.0 * (input[0] * kernel * kernel) as f64 * size(output)),
+        LayerSpec::Conv2d { kernel, .. } => {
+            Some(2.0 * (input[0] * kernel * kernel) as f64 * size(output))
+        }
         LayerSpec::ConvTranspose2d { kernel, .. } => {
             Some(2.0 * size(input) * (output[0] * kernel * kernel) as f64)
         }

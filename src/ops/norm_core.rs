@@ -5,23 +5,19 @@
 //! With batch statistics the input gradient is (M = n*p values per channel)
 //! `dx = gamma / sqrt(var + eps) * (dy - mean(dy) - xhat * mean(dy * xhat))`.
 
+use crate::kernels::lanes;
 use rayon::prelude::*;
 
-/// Per-channel mean and biased variance, two-pass with f64 accumulation.
+/// Per-channel mean and biased variance, two-pass, planes added in f64.
 pub(crate) fn channel_moments(x: &[f32], n: usize, c: usize, p: usize) -> Vec<(f32, f32)> {
     let m = (n * p) as f64;
     (0..c)
         .into_par_iter()
         .map(|ch| {
             let planes = || (0..n).map(move |i| &x[(i * c + ch) * p..(i * c + ch + 1) * p]);
-            let mean = planes()
-                .flat_map(|s| s.iter())
-                .map(|&v| v as f64)
-                .sum::<f64>()
-                / m;
+            let mean = planes().map(lanes::sum).sum::<f64>() / m;
             let var = planes()
-                .flat_map(|s| s.iter())
-                .map(|&v| (v as f64 - mean).powi(2))
+                .map(|s| lanes::sum_sq_dev(s, mean as f32))
                 .sum::<f64>()
                 / m;
             (mean as f32, var as f32)
@@ -70,10 +66,8 @@ pub(crate) fn grad_sums(
             let (mut s, mut sx) = (0.0f64, 0.0f64);
             for i in 0..n {
                 let r = (i * c + ch) * p..(i * c + ch + 1) * p;
-                for (&g, &xh) in dy[r.clone()].iter().zip(&xhat[r]) {
-                    s += g as f64;
-                    sx += g as f64 * xh as f64;
-                }
+                s += lanes::sum(&dy[r.clone()]);
+                sx += lanes::dot(&dy[r.clone()], &xhat[r]);
             }
             (s as f32, sx as f32)
         })

@@ -4,6 +4,7 @@
 use super::batch_norm::ncp;
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
+use crate::kernels::lanes;
 use crate::Tensor;
 use ndarray::IxDyn;
 use rayon::prelude::*;
@@ -50,14 +51,15 @@ pub fn prelu(x: &Var, slope: &Var) -> Var {
             Tensor::from_shape_vec(shape, dx).unwrap()
         });
         let da = wants[1].then(|| {
+            // One f64 sum per plane in parallel, then added per slope in plane order (the
+            // same order whatever the thread count).
+            let planes: Vec<f64> = xs
+                .par_chunks(p)
+                .zip(dy.par_chunks(p))
+                .map(|(x, g)| lanes::dot_nonpositive(x, g))
+                .collect();
             let mut da = vec![0.0f64; k];
-            for (plane, (x, g)) in xs.chunks(p).zip(dy.chunks(p)).enumerate() {
-                let s: f64 = x
-                    .iter()
-                    .zip(g)
-                    .filter(|(x, _)| **x <= 0.0)
-                    .map(|(&x, &g)| x as f64 * g as f64)
-                    .sum();
+            for (plane, s) in planes.into_iter().enumerate() {
                 da[if k == 1 { 0 } else { plane % c }] += s;
             }
             Tensor::from_shape_vec(IxDyn(&[k]), da.into_iter().map(|v| v as f32).collect()).unwrap()

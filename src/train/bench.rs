@@ -59,7 +59,9 @@ impl BenchReport {
 /// rayon pool.
 pub fn bench_training_step(config: &Config, opts: &BenchOptions) -> Result<BenchReport> {
     if opts.batch == 0 || opts.steps == 0 {
-        return Err(Error::Invalid("--batch-size and --steps must be at least 1".into()));
+        return Err(Error::Invalid(
+            "--batch-size and --steps must be at least 1".into(),
+        ));
     }
     let flops_per_step = 3.0
         * opts.batch as f64
@@ -149,18 +151,34 @@ mod tests {
             "#,
         )
         .unwrap();
-        let opts = BenchOptions { batch: 5, steps: 3, warmup: 1 };
+        let opts = BenchOptions {
+            batch: 5,
+            steps: 3,
+            warmup: 1,
+        };
         let r = bench_training_step(&config, &opts).unwrap();
         assert_eq!(r.step_seconds.len(), 3);
         // conv 2*27*64 + deconv 2*64*48 + linear 2*4*64 + heads 2*2*64*4, times 3 and 5.
         let forward = 2.0 * 27.0 * 64.0 + 2.0 * 64.0 * 48.0 + 2.0 * 4.0 * 64.0 + 4.0 * 64.0 * 4.0;
         assert_eq!(r.flops_per_step, 3.0 * 5.0 * forward);
         let parts: Vec<&str> = r.by_part.iter().map(|(p, _)| p.as_str()).collect();
-        for kind in ["conv2d", "batch_norm", "prelu", "linear", "conv_transpose2d", "sigmoid", "optimizer", "other"] {
+        for kind in [
+            "conv2d",
+            "batch_norm",
+            "prelu",
+            "linear",
+            "conv_transpose2d",
+            "sigmoid",
+            "optimizer",
+            "other",
+        ] {
             assert!(parts.contains(&kind), "{kind} missing from {parts:?}");
         }
         let sum: f64 = r.by_part.iter().map(|(_, s)| s).sum();
-        assert!(sum <= r.total_seconds() * 1.0001 && sum >= r.total_seconds() * 0.9999, "{sum}");
+        assert!(
+            sum <= r.total_seconds() * 1.0001 && sum >= r.total_seconds() * 0.9999,
+            "{sum}"
+        );
         assert!(r.images_per_second() > 0.0 && r.gflops_per_second() > 0.0);
         assert!(bench_training_step(&config, &BenchOptions { batch: 0, ..opts }).is_err());
     }
