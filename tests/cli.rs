@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_clear_error, stderr, stdout, vae_cpu};
+use common::{assert_clear_error, run_ok, stderr, stdout, vae_cpu};
 use std::process::Command;
 
 #[test]
@@ -234,6 +234,42 @@ fn a_cache_of_the_wrong_size_is_refused_with_the_fix() {
 }
 
 #[test]
+fn bench_times_a_training_step_and_refuses_bad_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/models/demo32.toml");
+    let out = run_ok(
+        &[
+            "bench",
+            "--config",
+            config,
+            "--batch-size",
+            "4",
+            "--steps",
+            "2",
+            "--warmup",
+            "0",
+            "--threads",
+            "1",
+        ],
+        dir.path(),
+    );
+    for line in [
+        "batch 4, 1 thread: 2 steps",
+        "images/s",
+        "GFLOP/s",
+        "peak memory",
+        "conv2d",
+        "optimizer",
+    ] {
+        assert!(out.contains(line), "{line} missing: {out}");
+    }
+    let steps0 = vae_cpu(&["bench", "--config", config, "--steps", "0"], dir.path());
+    assert_clear_error(&steps0, &["--steps"]);
+    let missing = vae_cpu(&["bench", "--config", "nope.toml"], dir.path());
+    assert_clear_error(&missing, &["nope.toml"]);
+}
+
+#[test]
 fn every_subcommand_explains_its_flags() {
     let dir = tempfile::tempdir().unwrap();
     for (cmd, flags) in [
@@ -256,6 +292,16 @@ fn every_subcommand_explains_its_flags() {
             ],
         ),
         ("evaluate", &["--checkpoint", "--data", "--split"]),
+        (
+            "bench",
+            &[
+                "--config",
+                "--batch-size",
+                "--threads",
+                "--steps",
+                "--warmup",
+            ],
+        ),
     ] {
         let o = vae_cpu(&[cmd, "--help"], dir.path());
         assert!(o.status.success());

@@ -55,13 +55,15 @@ struct EpochSums {
     kl: f64,
     images: usize,
     seconds: f64,
+    /// Of `seconds`, the time spent building batches from the cache.
+    data_seconds: f64,
 }
 
 impl EpochSums {
     fn encode(&self) -> String {
         format!(
-            "{} {} {} {} {}",
-            self.loss, self.recon, self.kl, self.images, self.seconds
+            "{} {} {} {} {} {}",
+            self.loss, self.recon, self.kl, self.images, self.seconds, self.data_seconds
         )
     }
     fn decode(s: &str) -> Option<EpochSums> {
@@ -72,6 +74,8 @@ impl EpochSums {
             kl: v.get(2)?.parse().ok()?,
             images: v.get(3)?.parse().ok()?,
             seconds: v.get(4)?.parse().ok()?,
+            // Absent in checkpoints written before it was measured.
+            data_seconds: v.get(5).and_then(|d| d.parse().ok()).unwrap_or(0.0),
         })
     }
 }
@@ -287,6 +291,7 @@ impl<'a> Trainer<'a> {
                     &plan.flips[range.clone()],
                     cfg.data.pixel_range,
                 );
+                let data_seconds = start.elapsed().as_secs_f64();
                 let (loss, recon, kl) = self.train_step(x)?;
                 let n = range.len();
                 let s = &mut self.sums;
@@ -295,6 +300,7 @@ impl<'a> Trainer<'a> {
                 s.kl += kl as f64 * n as f64;
                 s.images += n;
                 s.seconds += start.elapsed().as_secs_f64();
+                s.data_seconds += data_seconds;
                 self.pos.batch = b + 1;
                 self.step += 1;
                 bar.set_message(format!(
@@ -406,8 +412,9 @@ impl<'a> Trainer<'a> {
         self.run.rotate(cfg.trainer.keep_last)?;
         if !self.opts.quiet {
             eprintln!(
-                "epoch {:>3}  train loss {:.4} (recon {:.5}, KL {:.3})  val loss {:.4}  {:.0} img/s  {:.1}s",
-                row.epoch, row.train_loss, row.train_recon, row.train_kl, row.val_loss, row.images_per_s, row.seconds
+                "epoch {:>3}  train loss {:.4} (recon {:.5}, KL {:.3})  val loss {:.4}  {:.0} img/s  {:.1}s  (data loading {:.1}%)",
+                row.epoch, row.train_loss, row.train_recon, row.train_kl, row.val_loss, row.images_per_s, row.seconds,
+                100.0 * s.data_seconds / s.seconds.max(1e-9)
             );
         }
         Ok(())
