@@ -62,7 +62,8 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
         PixelRange::Unit
     };
     let Some((output, images)) = outputs
-        .first()
+        .into_iter()
+        .next()
         .and_then(|o| viz::nchw_images(&o.shape, &o.values, range).map(|images| (o, images)))
     else {
         bail!(
@@ -72,8 +73,8 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     };
     save(&a.out, &viz::grid(&images, a.cols, a.scale.clamp(1, 16)))?;
     let values = Array {
-        shape: output.shape.clone(),
-        values: output.values.clone(),
+        shape: output.shape,
+        values: output.values,
     };
     if let Some(path) = &a.save_values {
         npy::write(path, &values)?;
