@@ -9,7 +9,6 @@ use clap::Args;
 use std::path::PathBuf;
 use vae_cpu::npy::{self, Array};
 use vae_cpu::onnx::run::OnnxModel;
-use vae_cpu::pixel_range::PixelRange;
 use vae_cpu::{prior, viz};
 
 /// Decode random faces with an ONNX decoder, using tract only.
@@ -56,11 +55,7 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     let latent_size = onnx.input_width()?;
     let z = prior::normal_values(a.n * latent_size, a.seed, 1.0);
     let outputs = onnx.run(&[a.n, latent_size], z)?;
-    let range = if onnx.symmetric_pixels() {
-        PixelRange::Symmetric
-    } else {
-        PixelRange::Unit
-    };
+    let range = onnx.pixel_range();
     let Some((output, images)) = outputs
         .into_iter()
         .next()

@@ -33,6 +33,15 @@ pub struct Block {
     pub layers: Vec<LayerSpec>,
 }
 
+impl Block {
+    /// The layers of `blocks` in order, each block's layers `repeat` times.
+    pub fn expand(blocks: &[Block]) -> impl Iterator<Item = &LayerSpec> {
+        blocks
+            .iter()
+            .flat_map(|b| std::iter::repeat_n(&b.layers, b.repeat).flatten())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {

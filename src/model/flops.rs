@@ -6,7 +6,7 @@
 //! linear: 2·in·out. A training step costs 3× the forward: the forward product, the
 //! input gradient and the weight gradient are each one GEMM of the same size.
 
-use crate::config::{Config, LayerSpec};
+use crate::config::{Block, Config, LayerSpec};
 use crate::Result;
 
 /// Forward FLOPs of one sample, summed per layer kind (`conv2d`, `conv_transpose2d`,
@@ -25,11 +25,8 @@ pub fn forward_flops_per_sample(config: &Config) -> Result<Vec<(&'static str, f6
         (&m.decoder, &vec![m.latent], &shapes.decoder),
     ];
     for (i, (blocks, input, outputs)) in sections.into_iter().enumerate() {
-        let specs = blocks
-            .iter()
-            .flat_map(|b| std::iter::repeat_n(&b.layers, b.repeat).flatten());
         let inputs = std::iter::once(input).chain(outputs.iter());
-        for ((spec, input), output) in specs.zip(inputs).zip(outputs) {
+        for ((spec, input), output) in Block::expand(blocks).zip(inputs).zip(outputs) {
             if let Some(flops) = layer_flops(spec, input, output) {
                 add(spec.kind(), flops);
             }

@@ -36,11 +36,8 @@ impl Vae {
         let m = &config.model;
         // One layer per expanded spec, each built for the input shape validation found.
         let build = |blocks: &[Block], input: &[usize], outputs: &[Vec<usize>], rng: &mut _| {
-            let specs = blocks
-                .iter()
-                .flat_map(|b| std::iter::repeat_n(&b.layers, b.repeat).flatten());
             let inputs = std::iter::once(input).chain(outputs.iter().map(Vec::as_slice));
-            specs
+            Block::expand(blocks)
                 .zip(inputs)
                 .map(|(spec, shape)| Layer::build(spec, shape, rng))
                 .collect::<Vec<_>>()

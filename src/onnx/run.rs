@@ -2,6 +2,7 @@
 //! once with the batch dimension left symbolic, then run at any batch size.
 
 use super::proto::{DimensionValue, ModelProto};
+use crate::pixel_range::PixelRange;
 use crate::{Error, Result};
 use prost::Message;
 use std::path::{Path, PathBuf};
@@ -72,12 +73,19 @@ impl OnnxModel {
         }
     }
 
-    /// True when the exporter marked the output as in [-1, 1] (a Tanh decoder).
-    pub fn symmetric_pixels(&self) -> bool {
-        self.proto
+    /// The output's pixel range: `Symmetric` when the exporter marked it as in [-1, 1] (a
+    /// Tanh decoder), else `Unit`.
+    pub fn pixel_range(&self) -> PixelRange {
+        let symmetric = self
+            .proto
             .metadata_props
             .iter()
-            .any(|p| p.key == "vae-cpu.pixel_range" && p.value == "symmetric")
+            .any(|p| p.key == "vae-cpu.pixel_range" && p.value == "symmetric");
+        if symmetric {
+            PixelRange::Symmetric
+        } else {
+            PixelRange::Unit
+        }
     }
 
     /// Runs the model on one f32 input of `shape`.

@@ -3,7 +3,7 @@
 //! kind (from a profiling tape), the analytic FLOPs (`model::flops`) and the process's peak
 //! memory. Data loading is not part of it: `train` reports its own data-loading share.
 
-use crate::autograd::Profile;
+use crate::autograd::{Profile, UNLABELED};
 use crate::config::Config;
 use crate::model::{flops::forward_flops_per_sample, Vae};
 use crate::nn::Mode;
@@ -101,12 +101,12 @@ pub fn bench_training_step(config: &Config, opts: &BenchOptions) -> Result<Bench
     let mut by_part: Vec<(String, f64)> = profile
         .parts()
         .iter()
-        .filter(|(label, _)| *label != "other")
+        .filter(|(label, _)| *label != UNLABELED)
         .map(|(label, t)| (label.to_string(), t.as_secs_f64()))
         .collect();
     let named: f64 = by_part.iter().map(|(_, s)| s).sum::<f64>() + optimizer.as_secs_f64();
     by_part.push(("optimizer".into(), optimizer.as_secs_f64()));
-    by_part.push(("other".into(), (total - named).max(0.0)));
+    by_part.push((UNLABELED.into(), (total - named).max(0.0)));
     Ok(BenchReport {
         batch: opts.batch,
         step_seconds,
