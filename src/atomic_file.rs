@@ -1,5 +1,11 @@
 //! Writing files so that a crash never leaves a half-written file under the final name:
-//! write a temporary file beside the target, sync it, rename it into place.
+//! write a temporary file beside the target, sync it, rename it into place, sync the
+//! folder. A crash can leave a temporary file (`.NAME.tmp-PID`) behind; [`remove_stale`]
+//! clears them.
+//!
+//! Fault injection for tests: with `VAE_CPU_FAULT_WRITE_DELAY_MS=N` in the environment,
+//! every write waits N ms between filling the temporary file and renaming it, so that a
+//! test can kill the process while a write is under way.
 
 use crate::{Error, Result};
 use std::io::Write;
@@ -17,7 +23,12 @@ pub fn write_with(path: &Path, fill: impl FnOnce(&Path) -> std::io::Result<()>) 
     let result = (|| {
         fill(&tmp)?;
         std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, path)
+        if let Some(delay) = fault_write_delay() {
+            std::thread::sleep(delay);
+        }
+        std::fs::rename(&tmp, path)?;
+        sync_parent(path);
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -26,6 +37,44 @@ pub fn write_with(path: &Path, fill: impl FnOnce(&Path) -> std::io::Result<()>) 
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Makes the rename durable (best effort: not every platform can sync a folder).
+fn sync_parent(path: &Path) {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(dir) = std::fs::File::open(parent) {
+        let _ = dir.sync_all();
+    }
+}
+
+fn fault_write_delay() -> Option<std::time::Duration> {
+    static DELAY: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    *DELAY.get_or_init(|| {
+        let ms = std::env::var("VAE_CPU_FAULT_WRITE_DELAY_MS").ok()?;
+        Some(std::time::Duration::from_millis(ms.parse().ok()?))
+    })
+}
+
+/// Whether `name` is a temporary file of [`write`] (`.NAME.tmp-PID`).
+pub fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.rsplit_once(".tmp-").is_some_and(|(_, pid)| {
+        !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// Deletes the temporary files a killed process left in `dir`; returns how many.
+pub fn remove_stale(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| is_temporary(&e.file_name().to_string_lossy()))
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
 }
 
 fn temporary_path(path: &Path) -> Result<PathBuf> {
@@ -55,6 +104,19 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         write(&path, b"new").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
+    }
+
+    #[test]
+    fn stale_temporaries_are_recognized_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = temporary_path(&dir.path().join("e0001-b000000.safetensors")).unwrap();
+        assert!(is_temporary(&tmp.file_name().unwrap().to_string_lossy()));
+        std::fs::write(&tmp, b"half").unwrap();
+        std::fs::write(dir.path().join("keep.tmp-12"), b"x").unwrap();
+        std::fs::write(dir.path().join(".hidden"), b"x").unwrap();
+        assert_eq!(remove_stale(dir.path()), 1);
+        assert!(!tmp.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]

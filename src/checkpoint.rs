@@ -137,8 +137,14 @@ impl Checkpoint {
             path: path.to_path_buf(),
             source,
         })?;
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// Parses checkpoint bytes held in memory; `path` is only used in messages (and kept
+    /// as the checkpoint's path). Used by `load`, fuzzing and tests.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
         let bad = |m: String| file_error(path, m);
-        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| {
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| {
             bad(format!(
                 "not a readable checkpoint (truncated or corrupt?): {e}"
             ))
@@ -163,7 +169,7 @@ impl Checkpoint {
             .map_err(|_| bad("bad step in metadata".into()))?;
         let adam_meta: AdamMeta = toml::from_str(get("adam")?)
             .map_err(|e| bad(format!("bad optimizer settings: {e}")))?;
-        let st = SafeTensors::deserialize(&bytes)
+        let st = SafeTensors::deserialize(bytes)
             .map_err(|e| bad(format!("corrupt tensor data: {e}")))?;
         let mut model = BTreeMap::new();
         let mut moments: BTreeMap<String, Tensor> = BTreeMap::new();

@@ -21,6 +21,8 @@ pub mod config;
 pub mod data;
 pub mod error;
 #[cfg(feature = "engine")]
+pub mod fuzz_checks;
+#[cfg(feature = "engine")]
 pub mod kernels;
 #[cfg(feature = "engine")]
 pub mod latent;

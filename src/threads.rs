@@ -4,10 +4,19 @@
 
 use crate::{Error, Result};
 
-/// A rayon pool of exactly `threads` workers (`threads >= 1`).
+/// More worker threads than this only costs memory and start-up time.
+pub const MAX_THREADS: usize = 1024;
+
+/// A rayon pool of exactly `threads` workers (`1 <= threads <= MAX_THREADS`).
 pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
     if threads == 0 {
         return Err(Error::Config("--threads must be at least 1".into()));
+    }
+    if threads > MAX_THREADS {
+        return Err(Error::Config(format!(
+            "--threads {threads} is more than the {MAX_THREADS} supported (this machine has {} cores)",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        )));
     }
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

@@ -40,8 +40,12 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     let m = &ckpt.config.model;
     let data = super::data_source::open(&a.data, m.width, m.height, a.quiet)?;
     data.check_fits(&ckpt.config)?;
+    if a.batch_size == 0 || a.limit == Some(0) {
+        bail!("--batch-size and --limit must be at least 1");
+    }
     let mut indices = data.indices(split);
     indices.truncate(a.limit.unwrap_or(usize::MAX));
+    vae_cpu::train::memory::check_batch_fits(&ckpt.config, a.batch_size.min(indices.len()))?;
     if indices.is_empty() {
         bail!(
             "{}: the {} split is empty ({})",
@@ -57,7 +61,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
             &mut model,
             &data,
             &indices,
-            a.batch_size.max(1),
+            a.batch_size,
             ckpt.config.exp.seed,
             &bar,
         )

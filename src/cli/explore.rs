@@ -30,7 +30,7 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Scale of z (below 1: more typical, less varied faces).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::non_negative)]
     temperature: f32,
     /// Faces per row.
     #[arg(long, default_value_t = 8)]

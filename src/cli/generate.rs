@@ -41,7 +41,7 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "FILE.npy")]
     compare_values: Option<PathBuf>,
     /// The largest allowed absolute difference for --compare-values.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = super::non_negative)]
     tolerance: f32,
 }
 

@@ -125,7 +125,15 @@ pub fn run(a: LatentMapArgs) -> Result<()> {
     let bar = vae_cpu::progress::bar(0, "images", a.quiet);
     bar.set_prefix("encoding");
     let (mu, _) = pool.install(|| latent::encode_images(&mut model, &ds, &idx, 256, &bar));
-    let z = Array2::from_shape_fn((idx.len(), mu.shape()[1]), |(i, d)| mu[[i, d]] as f64);
+    // A 1-d latent is drawn on a line: a constant second coordinate makes it 2-d.
+    let latent = mu.shape()[1];
+    let z = Array2::from_shape_fn((idx.len(), latent.max(2)), |(i, d)| {
+        if d < latent {
+            mu[[i, d]] as f64
+        } else {
+            0.0
+        }
+    });
     let title = format!("{} latent means ({} split)", idx.len(), a.split);
     let mut panels = vec![];
     let mut columns: Vec<(String, Array2<f64>)> = vec![];

@@ -114,6 +114,14 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// A flag value that must be a finite number >= 0 (a NaN tolerance would pass anything).
+pub fn non_negative(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("\"{s}\" is not a finite number >= 0")),
+    }
+}
+
 /// Saves a PNG and says where.
 pub fn save(out: &Path, img: &image::RgbImage) -> anyhow::Result<()> {
     vae_cpu::viz::save_png(out, img)?;

@@ -106,6 +106,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         for note in &trainer.notes {
             eprintln!("{note}");
         }
+        let notes_before_run = trainer.notes.len();
         let cfg = trainer.config().clone();
         if !a.quiet {
             eprintln!(
@@ -120,11 +121,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             );
         }
         let outcome = trainer.run(&STOP)?;
-        for note in trainer
-            .notes
-            .iter()
-            .skip_while(|n| n.starts_with("resuming"))
-        {
+        for note in trainer.notes.iter().skip(notes_before_run) {
             eprintln!("{note}");
         }
         match outcome {

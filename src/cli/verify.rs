@@ -22,7 +22,7 @@ pub struct VerifyArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// The largest allowed absolute difference.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = super::non_negative)]
     tolerance: f32,
 }
 

@@ -40,6 +40,11 @@ impl PaddingSpec {
     }
 }
 
+/// The largest filter or unit count a layer may have.
+pub const MAX_UNITS: usize = 1 << 20;
+/// The largest kernel, stride or padding.
+pub const MAX_WINDOW: usize = 1 << 12;
+
 fn one() -> usize {
     1
 }
@@ -120,6 +125,85 @@ impl LayerSpec {
         }
     }
 
+    /// Refuses sizes beyond any real model before shape arithmetic could overflow.
+    fn check_sizes(&self) -> Result<(), String> {
+        let at_most = |name: &str, v: usize, max: usize| {
+            if v > max {
+                Err(format!("{name} = {v} is more than the {max} supported"))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            LayerSpec::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                ..
+            } => {
+                at_most("filters", *filters, MAX_UNITS)?;
+                at_most("kernel", *kernel, MAX_WINDOW)?;
+                at_most("stride", *stride, MAX_WINDOW)?;
+                match padding {
+                    PaddingSpec::Uniform(p) => at_most("padding", *p, MAX_WINDOW),
+                    PaddingSpec::Sides(sides) => sides
+                        .iter()
+                        .try_for_each(|p| at_most("padding", *p, MAX_WINDOW)),
+                    PaddingSpec::Named(_) => Ok(()),
+                }
+            }
+            LayerSpec::ConvTranspose2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                output_padding,
+                ..
+            } => {
+                at_most("filters", *filters, MAX_UNITS)?;
+                at_most("kernel", *kernel, MAX_WINDOW)?;
+                at_most("stride", *stride, MAX_WINDOW)?;
+                at_most("padding", *padding, MAX_WINDOW)?;
+                at_most("output_padding", *output_padding, MAX_WINDOW)
+            }
+            LayerSpec::Linear { units, .. } => at_most("units", *units, MAX_UNITS),
+            _ => Ok(()),
+        }
+    }
+
+    /// How many numbers the layer learns (weights, biases, norm scales and shifts, PReLU
+    /// slopes) for a per-sample `input` shape it accepts; `None` if the count overflows.
+    pub fn parameter_count(&self, input: &[usize]) -> Option<usize> {
+        let channels = input.first().copied().unwrap_or(0);
+        let bias = |on: bool, n: usize| if on { n } else { 0 };
+        match self {
+            LayerSpec::Conv2d {
+                filters,
+                kernel,
+                bias: b,
+                ..
+            }
+            | LayerSpec::ConvTranspose2d {
+                filters,
+                kernel,
+                bias: b,
+                ..
+            } => channels
+                .checked_mul(*filters)?
+                .checked_mul(kernel.checked_mul(*kernel)?)?
+                .checked_add(bias(*b, *filters)),
+            LayerSpec::Linear { units, bias: b } => input
+                .iter()
+                .product::<usize>()
+                .checked_mul(*units)?
+                .checked_add(bias(*b, *units)),
+            LayerSpec::BatchNorm {} | LayerSpec::InstanceNorm {} => channels.checked_mul(2),
+            LayerSpec::Prelu { shared } => Some(if *shared { 1 } else { channels }),
+            _ => Some(0),
+        }
+    }
+
     /// The per-sample output shape for a per-sample input shape (`[C, H, W]` or `[F]`),
     /// or why the layer cannot take that input.
     pub fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
@@ -138,6 +222,7 @@ impl LayerSpec {
                 Ok(())
             }
         };
+        self.check_sizes()?;
         match self {
             LayerSpec::Conv2d {
                 filters,
@@ -185,10 +270,12 @@ impl LayerSpec {
             LayerSpec::InstanceNorm {} => image("instance_norm").map(|_| input.to_vec()),
             LayerSpec::Flatten {} => Ok(vec![input.iter().product()]),
             LayerSpec::Reshape { shape } => {
-                let (from, to): (usize, usize) = (input.iter().product(), shape.iter().product());
-                if from == to && !shape.is_empty() {
+                let from: usize = input.iter().product();
+                let to = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+                if to == Some(from) && !shape.is_empty() {
                     Ok(shape.clone())
                 } else {
+                    let to = to.map_or("too many".into(), |t| t.to_string());
                     Err(format!(
                         "cannot reshape {input:?} ({from} values) to {shape:?} ({to} values)"
                     ))

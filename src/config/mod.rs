@@ -165,6 +165,11 @@ pub struct Shapes {
     pub encoder: Vec<Vec<usize>>,
     pub decoder: Vec<Vec<usize>>,
     pub features: usize,
+    /// Learned numbers of the whole model, both heads included.
+    pub parameters: usize,
+    /// The fewest images a training batch may hold: 2 when a batch_norm layer normalizes
+    /// flat features (its statistics are over the batch alone), else 1.
+    pub min_batch: usize,
 }
 
 impl Config {
@@ -203,8 +208,21 @@ impl Config {
                 m.channels, m.height, m.width
             ));
         }
+        if values_within_limit(&[m.channels, m.height, m.width]).is_none() {
+            return bad(format!(
+                "model input {}x{}x{} has more than {MAX_VALUES_PER_SAMPLE} values",
+                m.channels, m.height, m.width
+            ));
+        }
         if m.latent == 0 {
             return bad("model.latent must be at least 1".into());
+        }
+        if m.latent > layer::MAX_UNITS {
+            return bad(format!(
+                "model.latent = {} is more than the {} supported",
+                m.latent,
+                layer::MAX_UNITS
+            ));
         }
         if !(self.exp.lr > 0.0 && self.exp.lr.is_finite()) {
             return bad(format!(
@@ -221,6 +239,12 @@ impl Config {
             [f] => *f,
             other => return bad(format!("model.encoder must end with a flat vector (add a flatten layer), it ends with {other:?}")),
         };
+        if features.checked_mul(m.latent).is_none_or(|n| n > MAX_LAYER_PARAMETERS) {
+            return bad(format!(
+                "the mean and log-variance heads ({features} features x latent {}) would have more than {MAX_LAYER_PARAMETERS} parameters each",
+                m.latent
+            ));
+        }
         let decoder = walk("model.decoder", &m.decoder, &[m.latent])?;
         let out = decoder.last().cloned().unwrap_or_else(|| vec![m.latent]);
         if out != input {
@@ -234,19 +258,72 @@ impl Config {
                 "exp.recon_loss = \"bce\" needs a decoder that ends with a sigmoid layer".into(),
             );
         }
+        // Each head: features x latent weights and latent biases.
+        let heads = 2 * (features * m.latent + m.latent);
+        let parameters = parameter_total(&m.encoder, &input, &encoder)
+            + heads
+            + parameter_total(&m.decoder, &[m.latent], &decoder);
+        let min_batch = if flat_batch_norm(&m.encoder, &input, &encoder)
+            || flat_batch_norm(&m.decoder, &[m.latent], &decoder)
+        {
+            2
+        } else {
+            1
+        };
+        if self.trainer.batch_size < min_batch {
+            return bad(format!(
+                "trainer.batch_size must be at least {min_batch}: a batch_norm layer on flat features normalizes over the batch, which needs two images"
+            ));
+        }
         Ok(Shapes {
             input,
             encoder,
             decoder,
             features,
+            parameters,
+            min_batch,
         })
     }
+}
+
+/// The most layers an encoder or a decoder may have, repeats expanded.
+pub const MAX_LAYERS: usize = 1024;
+/// The most values one layer may produce per sample (1 GiB of f32).
+pub const MAX_VALUES_PER_SAMPLE: usize = 1 << 28;
+/// The most parameters one layer may have (1 GiB of f32).
+pub const MAX_LAYER_PARAMETERS: usize = 1 << 28;
+
+/// The number of values of a per-sample shape, if it is within [`MAX_VALUES_PER_SAMPLE`].
+fn values_within_limit(shape: &[usize]) -> Option<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= MAX_VALUES_PER_SAMPLE)
+}
+
+/// The parameters of `blocks`, given the input shape and the shape after every layer (as
+/// [`walk`] found them, so every count is within the limits).
+fn parameter_total(blocks: &[Block], input: &[usize], outputs: &[Vec<usize>]) -> usize {
+    let inputs = std::iter::once(input).chain(outputs.iter().map(Vec::as_slice));
+    Block::expand(blocks)
+        .zip(inputs)
+        .map(|(spec, shape)| spec.parameter_count(shape).unwrap_or(0))
+        .sum()
+}
+
+/// Whether a batch_norm layer of `blocks` takes a flat `[F]` input.
+fn flat_batch_norm(blocks: &[Block], input: &[usize], outputs: &[Vec<usize>]) -> bool {
+    let inputs = std::iter::once(input).chain(outputs.iter().map(Vec::as_slice));
+    Block::expand(blocks)
+        .zip(inputs)
+        .any(|(spec, shape)| matches!(spec, LayerSpec::BatchNorm {}) && shape.len() == 1)
 }
 
 /// The shape after each layer of `blocks` (repeats expanded), starting from `input`.
 fn walk(section: &str, blocks: &[Block], input: &[usize]) -> Result<Vec<Vec<usize>>> {
     let mut shape = input.to_vec();
     let mut shapes = vec![];
+    let mut layers = 0usize;
     for (b, block) in blocks.iter().enumerate() {
         if block.repeat == 0 {
             return Err(Error::Config(format!(
@@ -254,9 +331,33 @@ fn walk(section: &str, blocks: &[Block], input: &[usize]) -> Result<Vec<Vec<usiz
                 b + 1
             )));
         }
+        layers = block
+            .repeat
+            .checked_mul(block.layers.len())
+            .and_then(|n| n.checked_add(layers))
+            .filter(|&n| n <= MAX_LAYERS)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{section} block {}: more than {MAX_LAYERS} layers in all",
+                    b + 1
+                ))
+            })?;
         for r in 0..block.repeat {
             for (l, layer) in block.layers.iter().enumerate() {
-                shape = layer.output_shape(&shape).map_err(|e| {
+                let checked = layer.output_shape(&shape).and_then(|out| {
+                    if values_within_limit(&out).is_none() {
+                        return Err(format!(
+                            "its output {out:?} has more than {MAX_VALUES_PER_SAMPLE} values per image"
+                        ));
+                    }
+                    match layer.parameter_count(&shape) {
+                        Some(n) if n <= MAX_LAYER_PARAMETERS => Ok(out),
+                        _ => Err(format!(
+                            "it would have more than {MAX_LAYER_PARAMETERS} parameters"
+                        )),
+                    }
+                });
+                shape = checked.map_err(|e| {
                     let rep = if block.repeat > 1 {
                         format!(" (repeat {})", r + 1)
                     } else {

@@ -79,8 +79,10 @@ impl CacheContents {
             ("source".to_string(), self.source.clone()),
         ]);
         crate::atomic_file::write_with(path, |tmp| {
-            safetensors::serialize_to_file(views, &Some(meta), tmp)
-                .map_err(|e| std::io::Error::other(e.to_string()))
+            safetensors::serialize_to_file(views, &Some(meta), tmp).map_err(|e| match e {
+                safetensors::SafeTensorError::IoError(io) => io,
+                other => std::io::Error::other(other.to_string()),
+            })
         })
     }
 }

@@ -110,7 +110,8 @@ pub fn parse_attributes(text: &str, path: &Path) -> Result<Attributes> {
             "the header line names no attributes".into(),
         ));
     }
-    let mut rows = Vec::with_capacity(count);
+    // The count is outside data: it must not decide an allocation.
+    let mut rows = Vec::with_capacity(count.min(1 << 20));
     for (n, line) in lines {
         let mut fields = line.split_whitespace();
         let Some(file) = fields.next() else { continue };

@@ -75,11 +75,17 @@ pub fn crop_box(w: u32, h: u32, tw: usize, th: usize, fraction: f32) -> (u32, u3
 /// end-of-image marker (a cut-off download) is refused: decoders would fill it in gray.
 pub fn load_image(path: &Path, opts: &PrepareOptions, out: &mut [u8]) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let format = image::guess_format(&bytes).map_err(|e| e.to_string())?;
-    if format == image::ImageFormat::Jpeg && !has_jpeg_end(&bytes) {
+    decode_image(&bytes, opts, out)
+}
+
+/// [`load_image`] on bytes held in memory (used by fuzzing and tests). `out` must hold
+/// `opts.width * opts.height * 3` bytes.
+pub fn decode_image(bytes: &[u8], opts: &PrepareOptions, out: &mut [u8]) -> Result<(), String> {
+    let format = image::guess_format(bytes).map_err(|e| e.to_string())?;
+    if format == image::ImageFormat::Jpeg && !has_jpeg_end(bytes) {
         return Err("truncated JPEG (no end-of-image marker)".into());
     }
-    let img = image::load_from_memory_with_format(&bytes, format)
+    let img = image::load_from_memory_with_format(bytes, format)
         .map_err(|e| e.to_string())?
         .to_rgb8();
     let (x, y, cw, ch) = crop_box(

@@ -63,6 +63,7 @@ pub fn bench_training_step(config: &Config, opts: &BenchOptions) -> Result<Bench
             "--batch-size and --steps must be at least 1".into(),
         ));
     }
+    super::memory::check_batch_fits(config, opts.batch)?;
     let flops_per_step = 3.0
         * opts.batch as f64
         * forward_flops_per_sample(config)?

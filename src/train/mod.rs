@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod evaluate;
+pub mod memory;
 pub mod metrics;
 pub mod run_dir;
 pub mod trainer;

@@ -86,6 +86,14 @@ impl RunDir {
         found
     }
 
+    /// Deletes the temporary files of writes a killed run left behind; returns how many.
+    pub fn remove_stale_temporaries(&self) -> usize {
+        [self.root.clone(), self.checkpoints(), self.images()]
+            .iter()
+            .map(|d| crate::atomic_file::remove_stale(d))
+            .sum()
+    }
+
     /// Deletes all but the newest `keep` position-named checkpoints (best is kept apart).
     pub fn rotate(&self, keep: usize) -> Result<()> {
         let all = self.list_checkpoints();

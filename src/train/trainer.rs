@@ -118,6 +118,7 @@ impl<'a> Trainer<'a> {
         data.check_fits(config)?;
         let model = Vae::new(config, &mut ChaCha8Rng::seed_from_u64(config.exp.seed))?;
         run.create()?;
+        run.remove_stale_temporaries();
         crate::atomic_file::write(&run.config(), config.to_toml().as_bytes())?;
         let adam = Adam::new(config.exp.lr).with_weight_decay(config.exp.weight_decay);
         Self::assemble(
@@ -139,6 +140,7 @@ impl<'a> Trainer<'a> {
         epochs: Option<usize>,
     ) -> Result<Trainer<'a>> {
         let run = RunDir::new(&opts.out);
+        let stale = run.remove_stale_temporaries();
         let Some((_, path)) = run.list_checkpoints().pop() else {
             return Err(Error::File {
                 path: run.checkpoints(),
@@ -202,6 +204,11 @@ impl<'a> Trainer<'a> {
                 ));
             }
         }
+        if stale > 0 {
+            t.notes.push(format!(
+                "removed {stale} half-written temporary files of an interrupted run"
+            ));
+        }
         t.notes.push(format!(
             "resuming from {} (epoch {}, batch {}, step {})",
             path.display(),
@@ -222,12 +229,19 @@ impl<'a> Trainer<'a> {
         step: u64,
     ) -> Result<Trainer<'a>> {
         let train_idx = data.indices(Split::Train);
-        if train_idx.is_empty() {
+        let min_batch = model.config.validate()?.min_batch;
+        if train_idx.len() < min_batch {
             return Err(Error::File {
                 path: data.path.clone(),
-                message: format!("no training images ({})", data.split_summary()),
+                message: format!(
+                    "{} training images, the model needs at least {min_batch} ({})",
+                    train_idx.len(),
+                    data.split_summary()
+                ),
             });
         }
+        let batch = model.config.trainer.batch_size.min(train_idx.len());
+        super::memory::check_batch_fits(&model.config, batch)?;
         let mut val_idx = data.indices(Split::Val);
         val_idx.truncate(opts.val_limit.unwrap_or(usize::MAX));
         let preview_idx = if val_idx.is_empty() {

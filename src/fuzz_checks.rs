@@ -1,0 +1,132 @@
+//! What each fuzz target (`fuzz/fuzz_targets/`) does with its input, here so that the
+//! regression tests (`tests/hostile_inputs.rs`) replay saved inputs through exactly the
+//! same code. Every function must return (with or without an error) for any bytes: a
+//! panic, an abort or a hang is a bug. Where the input parses, the parsed value is used the
+//! way the program would use it, so that "parses but breaks later" is found too.
+
+use crate::config::Config;
+use crate::data::celeba::{parse_attributes, parse_partition};
+use crate::data::prepare::{decode_image, PrepareOptions};
+use crate::data::Dataset;
+use crate::model::Vae;
+use crate::nn::Mode;
+use crate::{checkpoint::Checkpoint, Tape, Tensor, Var};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+
+/// Models with more values than this (parameters, or activations of a 2-image batch) are
+/// only parsed, not built: a fuzzer must not spend its time in GEMMs.
+const BUILD_LIMIT: usize = 200_000;
+
+fn small_enough(config: &Config) -> bool {
+    let Ok(shapes) = config.validate() else {
+        return false;
+    };
+    let values: usize = shapes
+        .encoder
+        .iter()
+        .chain(&shapes.decoder)
+        .map(|s| s.iter().product::<usize>())
+        .sum();
+    values.saturating_mul(2) <= BUILD_LIMIT
+        && shapes.parameters <= BUILD_LIMIT
+        && shapes.features.saturating_mul(config.model.latent) <= BUILD_LIMIT
+}
+
+/// One training step of `model` on a batch of two constant images: a config that
+/// validates must build and run, with the output in the input's shape.
+fn train_step(model: &mut Vae) {
+    let m = &model.config.model;
+    let x = Tensor::from_elem(vec![2, m.channels, m.height, m.width], 0.5);
+    let tape = Tape::new();
+    let input = Var::constant(x);
+    let out = model.forward(
+        &tape,
+        &input,
+        Mode::Train,
+        &mut ChaCha8Rng::seed_from_u64(0),
+    );
+    assert_eq!(out.recon.shape(), input.shape(), "decoder output shape");
+    let loss = model.loss(&out, input.value());
+    let _ = tape.backward(&loss.total);
+}
+
+/// The checkpoint loader: parse, then rebuild the model it describes.
+pub fn checkpoint(bytes: &[u8]) {
+    let Ok(ckpt) = Checkpoint::from_bytes(Path::new("fuzz.safetensors"), bytes) else {
+        return;
+    };
+    if small_enough(&ckpt.config) {
+        if let Ok(mut model) = ckpt.build_model() {
+            train_step(&mut model);
+        }
+    }
+}
+
+/// `list_attr_celeba.txt`: every row parsed has one value per attribute name.
+pub fn attributes(bytes: &[u8]) {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    if let Ok(a) = parse_attributes(text, Path::new("list_attr_celeba.txt")) {
+        assert!(a.rows.iter().all(|(_, v)| v.len() == a.names.len()));
+    }
+}
+
+/// `list_eval_partition.txt`.
+pub fn partition(bytes: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        let _ = parse_partition(text, Path::new("list_eval_partition.txt"));
+    }
+}
+
+/// Model config TOML: a config that validates writes back to the same config, and (when
+/// small) builds and trains a step without a shape mismatch.
+pub fn config(bytes: &[u8]) {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    let Ok(config) = Config::parse(text) else {
+        return;
+    };
+    let again = Config::parse(&config.to_toml()).expect("a valid config reads back");
+    assert_eq!(again, config, "config TOML round trip");
+    if small_enough(&config) {
+        let mut model = Vae::new(&config, &mut ChaCha8Rng::seed_from_u64(1))
+            .expect("a validated config builds");
+        train_step(&mut model);
+    }
+}
+
+/// The prepared image cache: every accessor of an opened cache stays in bounds.
+pub fn image_cache(bytes: &[u8]) {
+    let Ok(ds) = Dataset::from_vec(Path::new("fuzz.vaecache"), bytes.to_vec()) else {
+        return;
+    };
+    for i in 0..ds.len() {
+        assert_eq!(ds.image(i).len(), ds.image_len());
+        for j in 0..ds.attribute_names.len() {
+            let _ = ds.attribute(i, j);
+        }
+    }
+    let _ = ds.split_summary();
+    if let Some(name) = ds.attribute_names.first() {
+        let _ = ds.attribute_index(name);
+    }
+}
+
+/// Image decoding in `prepare`: the first two bytes choose the target size (1 to 64
+/// pixels a side), the rest is the file.
+pub fn prepare_image(bytes: &[u8]) {
+    let [w, h, file @ ..] = bytes else {
+        return;
+    };
+    let opts = PrepareOptions {
+        width: usize::from(w % 64) + 1,
+        height: usize::from(h % 64) + 1,
+        crop_fraction: crate::data::prepare::CELEBA_CROP_FRACTION,
+    };
+    let mut out = vec![0u8; opts.width * opts.height * 3];
+    let _ = decode_image(file, &opts, &mut out);
+}
