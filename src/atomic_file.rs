@@ -60,9 +60,10 @@ fn fault_write_delay() -> Option<std::time::Duration> {
 
 /// Whether `name` is a temporary file of [`write`] (`.NAME.tmp-PID`).
 pub fn is_temporary(name: &str) -> bool {
-    name.starts_with('.') && name.rsplit_once(".tmp-").is_some_and(|(_, pid)| {
-        !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
-    })
+    name.starts_with('.')
+        && name
+            .rsplit_once(".tmp-")
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Deletes the temporary files a killed process left in `dir`; returns how many.

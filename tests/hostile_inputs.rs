@@ -43,7 +43,12 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     files(&fuzz_dir().join("corpus").join(target))
         .into_iter()
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("seed-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("seed-")
+        })
         .map(|p| {
             let bytes = std::fs::read(&p).unwrap();
             (p, bytes)
@@ -85,7 +90,9 @@ fn the_seeds_are_valid_inputs() {
         Config::parse(std::str::from_utf8(&bytes).unwrap()).unwrap();
     }
     for (path, bytes) in seeds("image_cache") {
-        assert!(!vae_cpu::data::Dataset::from_vec(&path, bytes).unwrap().is_empty());
+        assert!(!vae_cpu::data::Dataset::from_vec(&path, bytes)
+            .unwrap()
+            .is_empty());
     }
     for (_, bytes) in seeds("prepare_image") {
         let opts = PrepareOptions {
@@ -149,12 +156,19 @@ fn write_fuzz_seeds() {
     let tmp = tempfile::tempdir().unwrap();
     let faces = common::faces_folder(tmp.path(), 8);
 
-    for (name, text) in [("tiny4.toml", TINY_CONFIG), ("tinyconv8.toml", TINY_CONV_CONFIG)] {
+    for (name, text) in [
+        ("tiny4.toml", TINY_CONFIG),
+        ("tinyconv8.toml", TINY_CONV_CONFIG),
+    ] {
         write("config", name, text.as_bytes());
     }
     for model in ["demo32", "celeba64"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("models/{model}.toml"));
-        write("config", &format!("{model}.toml"), &std::fs::read(path).unwrap());
+        write(
+            "config",
+            &format!("{model}.toml"),
+            &std::fs::read(path).unwrap(),
+        );
     }
 
     let first_lines = |file: &str, n: usize| -> String {
@@ -165,19 +179,33 @@ fn write_fuzz_seeds() {
         }
         lines.join("\n") + "\n"
     };
-    write("attributes", "3-rows.txt", first_lines("list_attr_celeba.txt", 5).as_bytes());
-    write("partition", "4-rows.txt", first_lines("list_eval_partition.txt", 4).as_bytes());
+    write(
+        "attributes",
+        "3-rows.txt",
+        first_lines("list_attr_celeba.txt", 5).as_bytes(),
+    );
+    write(
+        "partition",
+        "4-rows.txt",
+        first_lines("list_eval_partition.txt", 4).as_bytes(),
+    );
 
     let image = faces.join("img_align_celeba/000001.jpg");
     let jpeg = std::fs::read(image).unwrap();
-    let small = image::load_from_memory(&jpeg).unwrap().thumbnail(12, 14).to_rgb8();
+    let small = image::load_from_memory(&jpeg)
+        .unwrap()
+        .thumbnail(12, 14)
+        .to_rgb8();
     let mut png = vec![];
     small
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .unwrap();
     let mut small_jpeg = vec![];
     small
-        .write_to(&mut std::io::Cursor::new(&mut small_jpeg), image::ImageFormat::Jpeg)
+        .write_to(
+            &mut std::io::Cursor::new(&mut small_jpeg),
+            image::ImageFormat::Jpeg,
+        )
         .unwrap();
     for (name, file) in [("face.png", &png), ("face.jpg", &small_jpeg)] {
         write("prepare_image", name, &[[7u8, 9].as_slice(), file].concat());
@@ -194,9 +222,18 @@ fn write_fuzz_seeds() {
                 .unwrap();
         let cache = tmp.path().join(format!("faces{size}.vaecache"));
         contents.write(&cache).unwrap();
-        write("image_cache", &format!("faces{size}.vaecache"), &std::fs::read(&cache).unwrap());
+        write(
+            "image_cache",
+            &format!("faces{size}.vaecache"),
+            &std::fs::read(&cache).unwrap(),
+        );
 
-        let config = Config::parse(if size == 4 { TINY_CONFIG } else { TINY_CONV_CONFIG }).unwrap();
+        let config = Config::parse(if size == 4 {
+            TINY_CONFIG
+        } else {
+            TINY_CONV_CONFIG
+        })
+        .unwrap();
         let data = vae_cpu::data::Dataset::open(&cache).unwrap();
         let out = tmp.path().join(format!("run{size}"));
         let opts = vae_cpu::train::TrainOptions {
@@ -209,6 +246,10 @@ fn write_fuzz_seeds() {
             .run(&AtomicBool::new(false))
             .unwrap();
         let ckpt = std::fs::read(out.join("checkpoints/best.safetensors")).unwrap();
-        write("checkpoint", &format!("{}.safetensors", config.model.name), &ckpt);
+        write(
+            "checkpoint",
+            &format!("{}.safetensors", config.model.name),
+            &ckpt,
+        );
     }
 }

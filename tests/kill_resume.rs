@@ -20,7 +20,14 @@ const EPOCHS: usize = 8;
 const WRITE_DELAY_MS: &str = "100";
 
 fn train(dir: &Path, out: &str, resume: bool, log: &Path) -> Child {
-    let mut args = vec!["train", "--data", "faces.vaecache", "--threads", "2", "--quiet"];
+    let mut args = vec![
+        "train",
+        "--data",
+        "faces.vaecache",
+        "--threads",
+        "2",
+        "--quiet",
+    ];
     if resume {
         args.extend(["--resume", out]);
     } else {
@@ -54,12 +61,20 @@ fn sigkill_at_random_moments_never_loses_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     common::faces_cache(p, 120, 16);
-    std::fs::write(p.join("small.toml"), common::small_config(EPOCHS, 8).to_toml()).unwrap();
+    std::fs::write(
+        p.join("small.toml"),
+        common::small_config(EPOCHS, 8).to_toml(),
+    )
+    .unwrap();
 
     // The reference: never interrupted.
     let log = p.join("reference.log");
     let status = train(p, "reference", false, &log).wait().unwrap();
-    assert!(status.success(), "{}", std::fs::read_to_string(&log).unwrap());
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
     let reference = metrics::read(&p.join("reference/metrics.csv")).unwrap();
     assert_eq!(reference.len(), EPOCHS);
 
@@ -114,13 +129,22 @@ fn sigkill_at_random_moments_never_loses_a_checkpoint() {
         // A resume announces the checkpoint it continued from: the newest one there was.
         let text = std::fs::read_to_string(&log).unwrap();
         assert!(!text.contains("panicked"), "{text}");
-        if let (Some(newest), Some(line)) = (&newest, text.lines().find(|l| l.starts_with("resuming from"))) {
+        if let (Some(newest), Some(line)) = (
+            &newest,
+            text.lines().find(|l| l.starts_with("resuming from")),
+        ) {
             let name = newest.file_name().unwrap().to_string_lossy();
             assert!(line.contains(&*name), "{line} vs {newest:?}");
         }
     }
-    assert!(kills >= 4, "only {kills} kills landed before the run finished");
-    assert!(kills_while_writing >= 1, "no kill landed during a checkpoint write");
+    assert!(
+        kills >= 4,
+        "only {kills} kills landed before the run finished"
+    );
+    assert!(
+        kills_while_writing >= 1,
+        "no kill landed during a checkpoint write"
+    );
 
     // Finish the run; it must match the uninterrupted one exactly.
     let log = p.join("final.log");
@@ -142,7 +166,10 @@ fn sigkill_at_random_moments_never_loses_a_checkpoint() {
     for d in [run.root.clone(), run.checkpoints(), run.images()] {
         for e in std::fs::read_dir(&d).unwrap() {
             let name = e.unwrap().file_name().to_string_lossy().into_owned();
-            assert!(!vae_cpu::atomic_file::is_temporary(&name), "{name} left in {d:?}");
+            assert!(
+                !vae_cpu::atomic_file::is_temporary(&name),
+                "{name} left in {d:?}"
+            );
         }
     }
     eprintln!("{kills} kills, {kills_while_writing} during a checkpoint write");

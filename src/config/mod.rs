@@ -239,7 +239,10 @@ impl Config {
             [f] => *f,
             other => return bad(format!("model.encoder must end with a flat vector (add a flatten layer), it ends with {other:?}")),
         };
-        if features.checked_mul(m.latent).is_none_or(|n| n > MAX_LAYER_PARAMETERS) {
+        if features
+            .checked_mul(m.latent)
+            .is_none_or(|n| n > MAX_LAYER_PARAMETERS)
+        {
             return bad(format!(
                 "the mean and log-variance heads ({features} features x latent {}) would have more than {MAX_LAYER_PARAMETERS} parameters each",
                 m.latent

@@ -21,7 +21,12 @@ pub fn values_per_image(config: &Config) -> Result<u64> {
     let shapes = config.validate()?;
     let count = |s: &Vec<usize>| s.iter().product::<usize>() as u64;
     Ok(count(&shapes.input)
-        + shapes.encoder.iter().chain(&shapes.decoder).map(count).sum::<u64>()
+        + shapes
+            .encoder
+            .iter()
+            .chain(&shapes.decoder)
+            .map(count)
+            .sum::<u64>()
         + 3 * config.model.latent as u64)
 }
 
@@ -29,7 +34,9 @@ pub fn values_per_image(config: &Config) -> Result<u64> {
 pub fn training_bytes(config: &Config, batch: usize) -> Result<u64> {
     let per_image = values_per_image(config)? * BYTES_PER_VALUE;
     let parameters = config.validate()?.parameters as u64 * 4 * 4;
-    Ok((batch as u64).saturating_mul(per_image).saturating_add(parameters))
+    Ok((batch as u64)
+        .saturating_mul(per_image)
+        .saturating_add(parameters))
 }
 
 /// Memory the kernel says is available for new allocations (`MemAvailable`), if known.
@@ -74,7 +81,10 @@ mod tests {
         // batch 500 2150 MiB. The estimate must not be below them, nor wildly above.
         for (batch, measured_mib) in [(128, 590.0), (500, 2150.0)] {
             let mib = training_bytes(&config, batch).unwrap() as f64 / (1u64 << 20) as f64;
-            assert!(mib >= measured_mib && mib < 2.0 * measured_mib, "batch {batch}: {mib} MiB");
+            assert!(
+                mib >= measured_mib && mib < 2.0 * measured_mib,
+                "batch {batch}: {mib} MiB"
+            );
         }
     }
 
