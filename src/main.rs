@@ -41,6 +41,13 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     // Errors a user can cause end in one message and a non-zero status, never a backtrace.
+    // A panic is a bug of ours: say so in one message (with where it happened), not with
+    // the default hint to rerun with RUST_BACKTRACE.
+    if std::env::var_os("RUST_BACKTRACE").is_none() {
+        std::panic::set_hook(Box::new(|info| {
+            eprintln!("error: internal error (a bug in vae-cpu; please report it): {info}");
+        }));
+    }
     match cli::run(Cli::parse().command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
