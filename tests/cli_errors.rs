@@ -6,25 +6,10 @@
 
 mod common;
 
-use common::{assert_clear_error, run_ok, stderr, vae_cpu};
+use common::{assert_clear_error, run_ok, stderr, vae_cpu, workspace, BEST};
 use std::path::Path;
 use std::process::{Command, Output};
 use vae_cpu::checkpoint::Checkpoint;
-
-/// Generated faces (16x16 cache in `faces.vaecache`, folder `faces/`), the small model's
-/// config in `ok.toml` and a one-epoch run in `run/`.
-fn workspace() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    common::trained_small(dir.path(), 40);
-    std::fs::write(
-        dir.path().join("ok.toml"),
-        common::small_config(1, 8).to_toml(),
-    )
-    .unwrap();
-    dir
-}
-
-const BEST: &str = "run/checkpoints/best.safetensors";
 
 /// Runs the binary with the size of every file it writes limited to `kib` KiB (`ulimit -f`,
 /// with SIGXFSZ ignored so that the write fails with EFBIG as on a full disk).

@@ -6,22 +6,7 @@
 
 mod common;
 
-use common::{assert_clear_error, run_ok, stderr, vae_cpu};
-
-/// Generated faces (16x16 cache in `faces.vaecache`, folder `faces/`), the small model's
-/// config in `ok.toml` and a one-epoch run in `run/`.
-fn workspace() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    common::trained_small(dir.path(), 40);
-    std::fs::write(
-        dir.path().join("ok.toml"),
-        common::small_config(1, 8).to_toml(),
-    )
-    .unwrap();
-    dir
-}
-
-const BEST: &str = "run/checkpoints/best.safetensors";
+use common::{assert_clear_error, run_ok, stderr, vae_cpu, workspace, BEST};
 
 #[test]
 fn resource_limits_are_refused_up_front_or_work() {

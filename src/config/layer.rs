@@ -125,53 +125,6 @@ impl LayerSpec {
         }
     }
 
-    /// Refuses sizes beyond any real model before shape arithmetic could overflow.
-    fn check_sizes(&self) -> Result<(), String> {
-        let at_most = |name: &str, v: usize, max: usize| {
-            if v > max {
-                Err(format!("{name} = {v} is more than the {max} supported"))
-            } else {
-                Ok(())
-            }
-        };
-        match self {
-            LayerSpec::Conv2d {
-                filters,
-                kernel,
-                stride,
-                padding,
-                ..
-            } => {
-                at_most("filters", *filters, MAX_UNITS)?;
-                at_most("kernel", *kernel, MAX_WINDOW)?;
-                at_most("stride", *stride, MAX_WINDOW)?;
-                match padding {
-                    PaddingSpec::Uniform(p) => at_most("padding", *p, MAX_WINDOW),
-                    PaddingSpec::Sides(sides) => sides
-                        .iter()
-                        .try_for_each(|p| at_most("padding", *p, MAX_WINDOW)),
-                    PaddingSpec::Named(_) => Ok(()),
-                }
-            }
-            LayerSpec::ConvTranspose2d {
-                filters,
-                kernel,
-                stride,
-                padding,
-                output_padding,
-                ..
-            } => {
-                at_most("filters", *filters, MAX_UNITS)?;
-                at_most("kernel", *kernel, MAX_WINDOW)?;
-                at_most("stride", *stride, MAX_WINDOW)?;
-                at_most("padding", *padding, MAX_WINDOW)?;
-                at_most("output_padding", *output_padding, MAX_WINDOW)
-            }
-            LayerSpec::Linear { units, .. } => at_most("units", *units, MAX_UNITS),
-            _ => Ok(()),
-        }
-    }
-
     /// How many numbers the layer learns (weights, biases, norm scales and shifts, PReLU
     /// slopes) for a per-sample `input` shape it accepts; `None` if the count overflows.
     pub fn parameter_count(&self, input: &[usize]) -> Option<usize> {
@@ -215,14 +168,21 @@ impl LayerSpec {
                 )),
             }
         };
-        let positive = |name: &str, v: usize| {
-            if v == 0 {
-                Err(format!("{name} must be at least 1"))
+        // Sizes beyond any real model are refused before shape arithmetic could overflow.
+        let at_most = |name: &str, v: usize, max: usize| {
+            if v > max {
+                Err(format!("{name} = {v} is more than the {max} supported"))
             } else {
                 Ok(())
             }
         };
-        self.check_sizes()?;
+        let positive = |name: &str, v: usize, max: usize| {
+            if v == 0 {
+                Err(format!("{name} must be at least 1"))
+            } else {
+                at_most(name, v, max)
+            }
+        };
         match self {
             LayerSpec::Conv2d {
                 filters,
@@ -232,9 +192,16 @@ impl LayerSpec {
                 ..
             } => {
                 let (_, h, w) = image("conv2d")?;
-                positive("filters", *filters)?;
-                positive("kernel", *kernel)?;
-                positive("stride", *stride)?;
+                positive("filters", *filters, MAX_UNITS)?;
+                positive("kernel", *kernel, MAX_WINDOW)?;
+                positive("stride", *stride, MAX_WINDOW)?;
+                match padding {
+                    PaddingSpec::Uniform(p) => at_most("padding", *p, MAX_WINDOW)?,
+                    PaddingSpec::Sides(sides) => sides
+                        .iter()
+                        .try_for_each(|p| at_most("padding", *p, MAX_WINDOW))?,
+                    PaddingSpec::Named(_) => {}
+                }
                 let spec = Conv2dSpec::new(*stride, padding.to_padding()?);
                 let (oh, ow) = conv2d_output_size(h, w, *kernel, *kernel, &spec)
                     .ok_or_else(|| format!("kernel {kernel}x{kernel} does not fit the {h}x{w} input with this padding"))?;
@@ -249,9 +216,11 @@ impl LayerSpec {
                 ..
             } => {
                 let (_, h, w) = image("conv_transpose2d")?;
-                positive("filters", *filters)?;
-                positive("kernel", *kernel)?;
-                positive("stride", *stride)?;
+                positive("filters", *filters, MAX_UNITS)?;
+                positive("kernel", *kernel, MAX_WINDOW)?;
+                positive("stride", *stride, MAX_WINDOW)?;
+                at_most("padding", *padding, MAX_WINDOW)?;
+                at_most("output_padding", *output_padding, MAX_WINDOW)?;
                 let spec = ConvTranspose2dSpec::new(*stride, *padding, *output_padding);
                 let (oh, ow) = conv_transpose2d_output_size(h, w, *kernel, *kernel, &spec).ok_or_else(|| {
                     format!("no valid output for a {h}x{w} input (output_padding must be < stride, and padding small enough)")
@@ -260,7 +229,7 @@ impl LayerSpec {
             }
             LayerSpec::Linear { units, .. } => match input {
                 [_] => {
-                    positive("units", *units)?;
+                    positive("units", *units, MAX_UNITS)?;
                     Ok(vec![*units])
                 }
                 _ => Err(format!(

@@ -175,3 +175,15 @@ pub fn trained_small(dir: &Path, n: usize) -> PathBuf {
         .unwrap();
     out.join("checkpoints/best.safetensors")
 }
+
+/// The best checkpoint of [`workspace`]'s run, relative to it.
+pub const BEST: &str = "run/checkpoints/best.safetensors";
+
+/// A temporary folder with generated faces (`faces/`, 16x16 cache `faces.vaecache`), the
+/// small model's config in `ok.toml` and a one-epoch run in `run/`.
+pub fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    trained_small(dir.path(), 40);
+    std::fs::write(dir.path().join("ok.toml"), small_config(1, 8).to_toml()).unwrap();
+    dir
+}
