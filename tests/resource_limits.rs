@@ -61,7 +61,7 @@ fn resource_limits_are_refused_up_front_or_work() {
         p,
     );
     assert_clear_error(&o, &["GiB", "faces32", "--batch-size"]);
-    // Evaluate refuses a zero batch instead of looping.
+    // Evaluate refuses a zero batch (it used to run with 1 silently).
     assert_clear_error(
         &vae_cpu(
             &[

@@ -16,27 +16,39 @@ use crate::{Error, Result};
 /// Bytes per activation value during a training step (see the module notes).
 pub const BYTES_PER_VALUE: u64 = 8;
 
-/// The input and every layer output of one image, in values.
-pub fn values_per_image(config: &Config) -> Result<u64> {
-    let shapes = config.validate()?;
-    let count = |s: &Vec<usize>| s.iter().product::<usize>() as u64;
-    Ok(count(&shapes.input)
-        + shapes
-            .encoder
-            .iter()
-            .chain(&shapes.decoder)
-            .map(count)
-            .sum::<u64>()
-        + 3 * config.model.latent as u64)
+/// What training a model costs in memory: `per_image · batch + fixed` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Footprint {
+    /// Activations of one image (its input, every layer output and the latent values).
+    pub per_image: u64,
+    /// Parameters with their gradients and Adam's two moments.
+    pub fixed: u64,
 }
 
-/// The estimated peak memory of training `config` with batches of `batch` images.
-pub fn training_bytes(config: &Config, batch: usize) -> Result<u64> {
-    let per_image = values_per_image(config)? * BYTES_PER_VALUE;
-    let parameters = config.validate()?.parameters as u64 * 4 * 4;
-    Ok((batch as u64)
-        .saturating_mul(per_image)
-        .saturating_add(parameters))
+impl Footprint {
+    pub fn of(config: &Config) -> Result<Footprint> {
+        let shapes = config.validate()?;
+        let count = |s: &Vec<usize>| s.iter().product::<usize>() as u64;
+        let values = count(&shapes.input)
+            + shapes
+                .encoder
+                .iter()
+                .chain(&shapes.decoder)
+                .map(count)
+                .sum::<u64>()
+            + 3 * config.model.latent as u64;
+        Ok(Footprint {
+            per_image: values * BYTES_PER_VALUE,
+            fixed: shapes.parameters as u64 * 4 * 4,
+        })
+    }
+
+    /// The estimated peak memory of a training step on `batch` images.
+    pub fn bytes(&self, batch: usize) -> u64 {
+        (batch as u64)
+            .saturating_mul(self.per_image)
+            .saturating_add(self.fixed)
+    }
 }
 
 /// Memory the kernel says is available for new allocations (`MemAvailable`), if known.
@@ -50,21 +62,22 @@ pub fn available_bytes() -> Option<u64> {
 /// Refuses `batch` when its estimated memory exceeds what the machine has available
 /// (nothing is checked where that is unknown).
 pub fn check_batch_fits(config: &Config, batch: usize) -> Result<()> {
-    let (Some(available), needed) = (available_bytes(), training_bytes(config, batch)?) else {
+    let footprint = Footprint::of(config)?;
+    let needed = footprint.bytes(batch);
+    let Some(available) = available_bytes() else {
         return Ok(());
     };
     if needed <= available {
         return Ok(());
     }
     let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-    let per_image = training_bytes(config, 1)? - training_bytes(config, 0)?;
-    let fits = (available.saturating_sub(training_bytes(config, 0)?) / per_image.max(1)).max(1);
+    let fits = (available.saturating_sub(footprint.fixed) / footprint.per_image.max(1)).max(1);
     Err(Error::Invalid(format!(
         "a batch of {batch} images needs about {:.1} GiB to train model \"{}\" ({:.1} MiB per image), \
          more than the {:.1} GiB this machine has available; use --batch-size {fits} or less",
         gib(needed),
         config.model.name,
-        per_image as f64 / (1u64 << 20) as f64,
+        footprint.per_image as f64 / (1u64 << 20) as f64,
         gib(available)
     )))
 }
@@ -80,7 +93,7 @@ mod tests {
         // Measured peak resident memory (README, `vae-cpu bench`): batch 128 590 MiB,
         // batch 500 2150 MiB. The estimate must not be below them, nor wildly above.
         for (batch, measured_mib) in [(128, 590.0), (500, 2150.0)] {
-            let mib = training_bytes(&config, batch).unwrap() as f64 / (1u64 << 20) as f64;
+            let mib = Footprint::of(&config).unwrap().bytes(batch) as f64 / (1u64 << 20) as f64;
             assert!(
                 mib >= measured_mib && mib < 2.0 * measured_mib,
                 "batch {batch}: {mib} MiB"
