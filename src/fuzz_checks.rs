@@ -23,13 +23,7 @@ fn small_enough(config: &Config) -> bool {
     let Ok(shapes) = config.validate() else {
         return false;
     };
-    let values: usize = shapes
-        .encoder
-        .iter()
-        .chain(&shapes.decoder)
-        .map(|s| s.iter().product::<usize>())
-        .sum();
-    values.saturating_mul(2) <= BUILD_LIMIT
+    shapes.layer_output_values().saturating_mul(2) <= BUILD_LIMIT
         && shapes.parameters <= BUILD_LIMIT
         && shapes.features.saturating_mul(config.model.latent) <= BUILD_LIMIT
 }

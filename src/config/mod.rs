@@ -172,6 +172,17 @@ pub struct Shapes {
     pub min_batch: usize,
 }
 
+impl Shapes {
+    /// The values every layer of the encoder and decoder outputs for one image.
+    pub fn layer_output_values(&self) -> usize {
+        self.encoder
+            .iter()
+            .chain(&self.decoder)
+            .map(|s| s.iter().product::<usize>())
+            .sum()
+    }
+}
+
 impl Config {
     /// Reads and validates a config file; errors name the file and the problem.
     pub fn load(path: &Path) -> Result<Config> {

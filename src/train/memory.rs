@@ -28,15 +28,9 @@ pub struct Footprint {
 impl Footprint {
     pub fn of(config: &Config) -> Result<Footprint> {
         let shapes = config.validate()?;
-        let count = |s: &Vec<usize>| s.iter().product::<usize>() as u64;
-        let values = count(&shapes.input)
-            + shapes
-                .encoder
-                .iter()
-                .chain(&shapes.decoder)
-                .map(count)
-                .sum::<u64>()
-            + 3 * config.model.latent as u64;
+        let input: usize = shapes.input.iter().product();
+        // mu, logvar and z besides the layer outputs.
+        let values = (input + shapes.layer_output_values() + 3 * config.model.latent) as u64;
         Ok(Footprint {
             per_image: values * BYTES_PER_VALUE,
             fixed: shapes.parameters as u64 * 4 * 4,
