@@ -119,13 +119,13 @@ fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
         let mut b = Trainer::new(&config, &data, options(&broken)).unwrap();
         assert_eq!(b.run(&stop).unwrap(), Outcome::Interrupted);
         for _ in 0..7 {
-            let mut b = Trainer::resume(&data, options(&broken), None).unwrap();
+            let mut b = Trainer::resume(&data, options(&broken), None, None).unwrap();
             assert_eq!(b.run(&stop).unwrap(), Outcome::Interrupted);
         }
         // Train to 2 epochs, then extend to 3 with an epochs override.
-        let mut b = Trainer::resume(&data, options(&broken), Some(2)).unwrap();
+        let mut b = Trainer::resume(&data, options(&broken), Some(2), None).unwrap();
         assert_eq!(b.run(&AtomicBool::new(false)).unwrap(), Outcome::Finished);
-        let mut b = Trainer::resume(&data, options(&broken), Some(3)).unwrap();
+        let mut b = Trainer::resume(&data, options(&broken), Some(3), None).unwrap();
         assert_eq!(b.run(&AtomicBool::new(false)).unwrap(), Outcome::Finished);
 
         assert_eq!(b.step, a.step);
@@ -249,4 +249,46 @@ fn missing_annotations_give_a_deterministic_split_and_extra_rows_are_counted() {
     assert_eq!(report.attribute_rows_without_images, 2);
     assert_eq!(a.splits, b.splits);
     assert_eq!(a.names.len(), 28);
+}
+
+/// With a tiny training set and a high learning rate the model overfits, so the
+/// validation loss stops improving: the run must stop exactly `patience` epochs after its
+/// best one, keep that epoch in best.safetensors, and a resume must stop again at once.
+#[test]
+fn patience_stops_after_epochs_without_improvement() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = faces_cache(dir.path(), 40, 16);
+    let data = Dataset::open(&cache).unwrap();
+    let out = dir.path().join("run");
+    let mut config = small_config(40, 8);
+    config.exp.lr = 0.01;
+    config.trainer.patience = Some(2);
+    pool().install(|| {
+        let mut t = Trainer::new(&config, &data, options(&out)).unwrap();
+        let outcome = t.run(&AtomicBool::new(false)).unwrap();
+        let rows = metrics::read(&out.join("metrics.csv")).unwrap();
+        let best = rows
+            .iter()
+            .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
+            .unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::EarlyStopped {
+                best_epoch: best.epoch
+            },
+            "{rows:?}"
+        );
+        assert_eq!(rows.len(), best.epoch + 2, "{rows:?}");
+        assert!(best.epoch > 1, "the loss should improve before it stalls: {rows:?}");
+        let kept = Checkpoint::load(&out.join("checkpoints/best.safetensors")).unwrap();
+        assert_eq!(kept.epoch, best.epoch);
+
+        let mut again = Trainer::resume(&data, options(&out), None, None).unwrap();
+        assert_eq!(again.run(&AtomicBool::new(false)).unwrap(), outcome);
+        assert_eq!(metrics::read(&out.join("metrics.csv")).unwrap().len(), rows.len());
+        // More patience lets the run go on.
+        let mut longer = Trainer::resume(&data, options(&out), None, Some(3)).unwrap();
+        longer.run(&AtomicBool::new(false)).unwrap();
+        assert!(metrics::read(&out.join("metrics.csv")).unwrap().len() > rows.len());
+    });
 }

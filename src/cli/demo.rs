@@ -60,7 +60,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             quiet: a.quiet,
         };
         let mut trainer = if run_dir.join("checkpoints").is_dir() {
-            Trainer::resume(&data, opts, Some(config.trainer.epochs))?
+            Trainer::resume(&data, opts, Some(config.trainer.epochs), None)?
         } else {
             Trainer::new(&config, &data, opts)?
         };

@@ -29,6 +29,10 @@ pub struct TrainArgs {
     /// Images per batch.
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Early stopping: stop once this many epochs in a row have not improved the validation
+    /// loss (best.safetensors keeps the best epoch). Allowed with --resume.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    patience: Option<u64>,
     /// Adam learning rate.
     #[arg(long)]
     lr: Option<f32>,
@@ -50,7 +54,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if a.resume.is_some()
         && (a.batch_size.is_some() || a.lr.is_some() || a.seed.is_some() || a.config.is_some())
     {
-        bail!("--config, --batch-size, --lr and --seed cannot change when resuming (the run would no longer match its checkpoints); only --epochs can");
+        bail!("--config, --batch-size, --lr and --seed cannot change when resuming (the run would no longer match its checkpoints); only --epochs and --patience can");
     }
     let config = match &a.config {
         Some(path) => {
@@ -66,6 +70,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
             }
             if let Some(v) = a.seed {
                 c.exp.seed = v;
+            }
+            if let Some(v) = a.patience {
+                c.trainer.patience = Some(v as usize);
             }
             c.validate()
                 .with_context(|| format!("{}", path.display()))?;
@@ -101,7 +108,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     pool.install(|| -> Result<()> {
         let mut trainer = match &config {
             Some(c) => Trainer::new(c, &data, opts)?,
-            None => Trainer::resume(&data, opts, a.epochs)?,
+            None => Trainer::resume(&data, opts, a.epochs, a.patience.map(|p| p as usize))?,
         };
         for note in &trainer.notes {
             eprintln!("{note}");
@@ -130,7 +137,13 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 out.display(),
                 a.data.display()
             ),
-            Outcome::Finished => {
+            Outcome::EarlyStopped { .. } | Outcome::Finished => {
+                if let Outcome::EarlyStopped { best_epoch } = outcome {
+                    println!(
+                        "stopped early: no better validation loss in the {} epochs after epoch {best_epoch}",
+                        cfg.trainer.patience.unwrap_or(0)
+                    );
+                }
                 if let Some(m) = trainer.history.last() {
                     println!(
                         "trained {} epochs; last: train loss {:.4}, val loss {:.4}",

@@ -100,8 +100,8 @@ impl From<ReductionSpec> for Reduction {
     }
 }
 
-/// loss = recon_weight * recon_loss(reduction) + kld_weight * KL, where KL is summed over
-/// latent dimensions and averaged over the batch.
+/// loss = recon_weight * recon_loss(recon_reduction) + kld_weight * KL(kl_reduction); the
+/// README's table says what each reduction makes the weights multiply.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExpConfig {
@@ -113,6 +113,10 @@ pub struct ExpConfig {
     pub recon_reduction: ReductionSpec,
     pub recon_weight: f32,
     pub kld_weight: f32,
+    /// How the per-dimension KL terms become one number: `batch_mean` (summed over latent
+    /// dimensions, averaged over the batch: the ELBO's KL per image), `mean` (averaged over
+    /// dimensions and batch) or `sum` (summed over both).
+    pub kl_reduction: ReductionSpec,
     pub seed: u64,
 }
 
@@ -126,6 +130,7 @@ impl Default for ExpConfig {
             recon_reduction: ReductionSpec::Mean,
             recon_weight: 1.0,
             kld_weight: 1.0,
+            kl_reduction: ReductionSpec::BatchMean,
             seed: 42,
         }
     }
@@ -138,6 +143,10 @@ pub struct TrainerConfig {
     pub batch_size: usize,
     /// How many of the most recent epoch checkpoints to keep (the best is kept besides).
     pub keep_last: usize,
+    /// Early stopping: end training once this many epochs in a row have not improved the
+    /// validation loss (the training loss without a validation split). Absent: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patience: Option<usize>,
 }
 
 impl Default for TrainerConfig {
@@ -146,6 +155,7 @@ impl Default for TrainerConfig {
             epochs: 10,
             batch_size: 64,
             keep_last: 3,
+            patience: None,
         }
     }
 }
@@ -243,6 +253,9 @@ impl Config {
         }
         if self.trainer.batch_size == 0 {
             return bad("trainer.batch_size must be at least 1".into());
+        }
+        if self.trainer.patience == Some(0) {
+            return bad("trainer.patience must be at least 1 (leave it out to never stop early)".into());
         }
         let input = vec![m.channels, m.height, m.width];
         let encoder = walk("model.encoder", &m.encoder, &input)?;

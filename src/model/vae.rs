@@ -3,7 +3,7 @@
 //! `recon_weight * recon(x_hat, x) + kld_weight * KL(q(z|x) || N(0, I))`.
 
 use super::Layer;
-use crate::config::{Block, Config, ReconLoss};
+use crate::config::{Block, Config, ReconLoss, ReductionSpec};
 use crate::nn::{join, Linear, Mode, Module, Slot};
 use crate::{ops, Result, Tape, Tensor, Var};
 use rand::Rng;
@@ -22,11 +22,33 @@ pub struct VaeOutput {
     pub logvar: Var,
 }
 
-/// The total loss on the tape, and its two terms as numbers (the KL is positive).
+/// The total loss on the tape, and its two terms as numbers (the KL is positive), each
+/// reduced as configured.
 pub struct VaeLoss {
     pub total: Var,
     pub recon: f32,
     pub kl: f32,
+    /// The terms summed over the batch's images: the term times the batch size for the
+    /// `mean` and `batch_mean` reductions, the term itself for `sum`. Adding these over
+    /// batches and dividing by the image count gives per-image averages that do not depend
+    /// on the batch size.
+    pub recon_total: f64,
+    pub kl_total: f64,
+}
+
+impl VaeLoss {
+    /// `recon_weight * recon_total + kld_weight * kl_total`.
+    pub fn weighted_total(&self, exp: &crate::config::ExpConfig) -> f64 {
+        exp.recon_weight as f64 * self.recon_total + exp.kld_weight as f64 * self.kl_total
+    }
+}
+
+/// A reduced term times the batch size, unless it was already a sum over the batch.
+fn over_batch(value: f32, reduction: ReductionSpec, batch: usize) -> f64 {
+    match reduction {
+        ReductionSpec::Sum => value as f64,
+        ReductionSpec::Mean | ReductionSpec::BatchMean => value as f64 * batch as f64,
+    }
 }
 
 impl Vae {
@@ -93,14 +115,27 @@ impl Vae {
             ReconLoss::L1 => ops::l1(&out.recon, target, reduction),
             ReconLoss::Bce => ops::bce(&out.recon, target, reduction),
         };
-        let kl = ops::kl_divergence(&out.mu, &out.logvar);
+        // kl_divergence is the batch mean of the per-image sums over latent dimensions.
+        let (batch, latent) = (target.shape()[0], self.config.model.latent);
+        let kl = match exp.kl_reduction {
+            ReductionSpec::BatchMean => ops::kl_divergence(&out.mu, &out.logvar),
+            ReductionSpec::Mean => {
+                ops::scale(&ops::kl_divergence(&out.mu, &out.logvar), 1.0 / latent as f32)
+            }
+            ReductionSpec::Sum => {
+                ops::scale(&ops::kl_divergence(&out.mu, &out.logvar), batch as f32)
+            }
+        };
         let total = ops::add(
             &ops::scale(&recon, exp.recon_weight),
             &ops::scale(&kl, exp.kld_weight),
         );
+        let (recon, kl) = (recon.item(), kl.item());
         VaeLoss {
-            recon: recon.item(),
-            kl: kl.item(),
+            recon,
+            kl,
+            recon_total: over_batch(recon, exp.recon_reduction, batch),
+            kl_total: over_batch(kl, exp.kl_reduction, batch),
             total,
         }
     }

@@ -14,9 +14,11 @@ use rand_chacha::ChaCha8Rng;
 #[derive(Clone, Debug)]
 pub struct EvalReport {
     pub images: usize,
-    /// The configured reconstruction term (e.g. MSE with mean reduction), averaged.
+    /// The configured reconstruction term (e.g. MSE with mean reduction), averaged over
+    /// images (a `sum` term per image).
     pub recon: f64,
-    /// KL(q(z|x) || N(0, I)) summed over latent dimensions, averaged over images.
+    /// The configured KL term (by default KL(q(z|x) || N(0, I)) summed over latent
+    /// dimensions), averaged over images.
     pub kl: f64,
     /// The training objective `recon_weight * recon + kld_weight * kl`: the negative ELBO
     /// up to the constants the weights stand for.
@@ -59,9 +61,8 @@ pub fn evaluate(
         let input = Var::constant(x.clone());
         let out = model.forward(&tape, &input, Mode::Eval, &mut rng);
         let loss = model.loss(&out, &x);
-        let n = chunk.len() as f64;
-        recon += loss.recon as f64 * n;
-        kl += loss.kl as f64 * n;
+        recon += loss.recon_total;
+        kl += loss.kl_total;
         let mean_recon = model.decode(&tape, &out.mu, Mode::Eval);
         // Differences on the [0, 1] scale: halve them for the [-1, 1] range.
         let unit = if range == PixelRange::Symmetric {

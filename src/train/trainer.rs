@@ -9,7 +9,7 @@ use super::run_dir::{Position, RunDir};
 use crate::config::Config;
 use crate::data::loader::{batch_tensor, EpochPlan};
 use crate::data::{Dataset, Split};
-use crate::model::Vae;
+use crate::model::{Vae, VaeLoss};
 use crate::nn::Mode;
 use crate::optim::{Adam, ExponentialLr, LrSchedule, Optimizer};
 use crate::viz::plot::{line_chart, Series};
@@ -44,6 +44,9 @@ pub enum Outcome {
     Finished,
     /// Stopped on request (Ctrl-C) after a step; a checkpoint holds the position.
     Interrupted,
+    /// Stopped early: `trainer.patience` epochs in a row did not improve on the best
+    /// epoch (1-based), whose weights are in best.safetensors.
+    EarlyStopped { best_epoch: usize },
 }
 
 /// Running sums over the batches of the current epoch (kept in checkpoints, so an
@@ -94,9 +97,33 @@ pub struct Trainer<'a> {
     pub step: u64,
     sums: EpochSums,
     best: f64,
+    /// The epoch (1-based) that reached `best`; 0 before the first epoch ends.
+    best_epoch: usize,
     pub history: Vec<EpochMetrics>,
     /// Things the user should know (e.g. a thread count differing from the checkpoint's).
     pub notes: Vec<String>,
+}
+
+/// The epoch (1-based) with the lowest validation loss (training loss where there was no
+/// validation), as the trainer scores epochs; 0 for an empty history.
+fn best_epoch_of(history: &[EpochMetrics]) -> usize {
+    let score = |m: &EpochMetrics| {
+        if m.val_loss.is_nan() {
+            m.train_loss
+        } else {
+            m.val_loss
+        }
+    };
+    history
+        .iter()
+        .fold((0, f64::INFINITY), |(e, b), m| {
+            if score(m) < b {
+                (m.epoch, score(m))
+            } else {
+                (e, b)
+            }
+        })
+        .0
 }
 
 fn threads() -> usize {
@@ -138,6 +165,7 @@ impl<'a> Trainer<'a> {
         data: &'a Dataset,
         opts: TrainOptions,
         epochs: Option<usize>,
+        patience: Option<usize>,
     ) -> Result<Trainer<'a>> {
         let run = RunDir::new(&opts.out);
         let stale = run.remove_stale_temporaries();
@@ -162,6 +190,10 @@ impl<'a> Trainer<'a> {
         if let Some(e) = epochs {
             config.trainer.epochs = e;
         }
+        if patience.is_some() {
+            config.trainer.patience = patience;
+        }
+        config.validate()?;
         data.check_fits(&config)?;
         let mut model = ckpt.build_model()?;
         model.config = config;
@@ -191,6 +223,12 @@ impl<'a> Trainer<'a> {
             .unwrap_or(f64::INFINITY);
         t.history = metrics::read(&t.run.metrics())?;
         t.history.retain(|m| m.epoch <= pos.epoch);
+        // Absent in checkpoints written before early stopping: the history tells.
+        t.best_epoch = ckpt
+            .extra
+            .get("best_epoch")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| best_epoch_of(&t.history));
         if let Some(n) = ckpt
             .extra
             .get("threads")
@@ -269,6 +307,7 @@ impl<'a> Trainer<'a> {
             step,
             sums: EpochSums::default(),
             best: f64::INFINITY,
+            best_epoch: 0,
             history: vec![],
             notes: vec![],
         })
@@ -284,6 +323,11 @@ impl<'a> Trainer<'a> {
         let cfg = self.model.config.clone();
         let (epochs, bs) = (cfg.trainer.epochs, cfg.trainer.batch_size);
         while self.pos.epoch < epochs {
+            if self.patience_exhausted() {
+                return Ok(Outcome::EarlyStopped {
+                    best_epoch: self.best_epoch,
+                });
+            }
             let epoch = self.pos.epoch;
             self.adam.set_lr(
                 ExponentialLr {
@@ -306,12 +350,13 @@ impl<'a> Trainer<'a> {
                     cfg.data.pixel_range,
                 );
                 let data_seconds = start.elapsed().as_secs_f64();
-                let (loss, recon, kl) = self.train_step(x)?;
+                let step = self.train_step(x)?;
+                let (loss, recon, kl) = (step.total.item(), step.recon, step.kl);
                 let n = range.len();
                 let s = &mut self.sums;
-                s.loss += loss as f64 * n as f64;
-                s.recon += recon as f64 * n as f64;
-                s.kl += kl as f64 * n as f64;
+                s.loss += step.weighted_total(&cfg.exp);
+                s.recon += step.recon_total;
+                s.kl += step.kl_total;
                 s.images += n;
                 s.seconds += start.elapsed().as_secs_f64();
                 s.data_seconds += data_seconds;
@@ -341,9 +386,18 @@ impl<'a> Trainer<'a> {
         Ok(Outcome::Finished)
     }
 
+    /// Whether `trainer.patience` whole epochs have passed since the best one (checked
+    /// between epochs, so a resumed run that had stopped early stops again at once).
+    fn patience_exhausted(&self) -> bool {
+        let Some(patience) = self.model.config.trainer.patience else {
+            return false;
+        };
+        self.pos.batch == 0 && self.best_epoch > 0 && self.pos.epoch - self.best_epoch >= patience
+    }
+
     /// One optimization step on the batch `x`; a non-finite loss is an error and changes
     /// no parameter.
-    fn train_step(&mut self, x: Tensor) -> Result<(f32, f32, f32)> {
+    fn train_step(&mut self, x: Tensor) -> Result<VaeLoss> {
         let tape = Tape::new();
         let mut rng = ChaCha8Rng::seed_from_u64(self.model.config.exp.seed ^ NOISE_SALT);
         rng.set_stream(self.step);
@@ -366,7 +420,7 @@ impl<'a> Trainer<'a> {
         }
         let grads = tape.backward(&loss.total);
         self.adam.step(&mut self.model, &grads);
-        Ok((total, loss.recon, loss.kl))
+        Ok(loss)
     }
 
     fn finish_epoch(&mut self) -> Result<()> {
@@ -416,6 +470,7 @@ impl<'a> Trainer<'a> {
         let improved = score < self.best;
         if improved {
             self.best = score;
+            self.best_epoch = row.epoch;
         }
         self.save(&path)?;
         if improved {
@@ -440,6 +495,7 @@ impl<'a> Trainer<'a> {
             ("batch".to_string(), self.pos.batch.to_string()),
             ("epoch_sums".to_string(), self.sums.encode()),
             ("best_loss".to_string(), self.best.to_string()),
+            ("best_epoch".to_string(), self.best_epoch.to_string()),
             ("threads".to_string(), threads().to_string()),
             ("seed".to_string(), seed.to_string()),
             (
