@@ -5,7 +5,7 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
-use vae_cpu::config::Config;
+use vae_cpu::config::{Config, LayerSpec};
 use vae_cpu::model::Vae;
 use vae_cpu::nn::{named_shapes, parameter_count, Mode, Module, Slot};
 use vae_cpu::{Tape, Tensor, Var};
@@ -155,4 +155,53 @@ fn bad_configs_are_refused_with_the_layer_at_fault() {
 fn config_round_trips_through_toml() {
     let config = load("celeba32.toml");
     assert_eq!(Config::parse(&config.to_toml()).unwrap(), config);
+}
+
+/// 64 wide by 48 high, InstanceNorm and ReLU after 8 convolutions (4x4 stride 2 and 3x3
+/// stride 1 alternating, 32 -> 256 channels), latent 64, [-1, 1] pixels with a Tanh output.
+#[test]
+fn celeba64x48_instance_norm_builds_trains_and_ends_in_tanh() {
+    let config = load("celeba64x48-in.toml");
+    let shapes = config.validate().unwrap();
+    assert_eq!(shapes.input, vec![3, 48, 64]);
+    assert_eq!(shapes.features, 256 * 3 * 4);
+    assert_eq!(config.model.latent, 64);
+    assert_eq!(config.data.pixel_range, vae_cpu::config::PixelRange::Symmetric);
+    assert_eq!(config.exp.lr, 1e-3);
+    let convs: Vec<_> = vae_cpu::config::Block::expand(&config.model.encoder)
+        .filter_map(|l| match l {
+            LayerSpec::Conv2d { filters, kernel, stride, .. } => Some((*filters, *kernel, *stride)),
+            _ => None,
+        })
+        .collect();
+    let want: Vec<_> = [32, 32, 64, 64, 128, 128, 256, 256]
+        .iter()
+        .enumerate()
+        .map(|(i, &f)| if i % 2 == 0 { (f, 4, 2) } else { (f, 3, 1) })
+        .collect();
+    assert_eq!(convs, want);
+    let norms = vae_cpu::config::Block::expand(&config.model.encoder)
+        .filter(|l| matches!(l, LayerSpec::InstanceNorm {}))
+        .count();
+    assert_eq!(norms, 8);
+
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut vae = Vae::new(&config, &mut rng).unwrap();
+    let x = Tensor::from_shape_fn(ndarray::IxDyn(&[2, 3, 48, 64]), |d| {
+        ((d[1] + d[2] * 5 + d[3]) % 23) as f32 / 11.5 - 1.0
+    });
+    let tape = Tape::new();
+    let out = vae.forward(&tape, &Var::constant(x.clone()), Mode::Train, &mut rng);
+    assert_eq!(out.recon.shape(), &[2, 3, 48, 64]);
+    assert!(out.recon.value().iter().all(|&v| (-1.0..=1.0).contains(&v)));
+    assert!(out.recon.value().iter().any(|&v| v < 0.0));
+    let loss = vae.loss(&out, &x);
+    let grads = tape.backward(&loss.total);
+    let mut without = 0;
+    vae.visit("", &mut |_, slot| {
+        if let Slot::Param(p) = slot {
+            without += grads.param(p).is_none() as usize;
+        }
+    });
+    assert_eq!(without, 0);
 }
