@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use vae_cpu::data::prepare::{
     prepare, write_skipped_log, PrepareOptions, PrepareReport, CELEBA_CROP_FRACTION,
 };
-use vae_cpu::data::{cache::split_summary, Dataset};
+use vae_cpu::data::{cache::split_summary, idx, Dataset};
 
 /// Opens `data` for a model of `width x height`, preparing a folder first if needed.
 pub fn open(data: &Path, width: usize, height: usize, quiet: bool) -> Result<Dataset> {
@@ -58,6 +58,9 @@ pub fn prepare_into(
     out: &Path,
     quiet: bool,
 ) -> Result<PrepareReport> {
+    if idx::is_mnist_folder(dir) {
+        return prepare_mnist(dir, opts, out, quiet);
+    }
     let bar = vae_cpu::progress::bar(0, "images", quiet);
     bar.set_prefix("decoding");
     let (contents, report) = prepare(dir, opts, &bar)?;
@@ -108,6 +111,48 @@ pub fn prepare_into(
                 report.without_partition
             );
         }
+        eprintln!("splits: {}", split_summary(&contents.splits));
+    }
+    Ok(report)
+}
+
+/// An MNIST folder (IDX files) into the cache `out`; the images keep their own size.
+fn prepare_mnist(
+    dir: &Path,
+    opts: &PrepareOptions,
+    out: &Path,
+    quiet: bool,
+) -> Result<PrepareReport> {
+    let start = std::time::Instant::now();
+    let contents = idx::load_folder(dir)?;
+    if (contents.width, contents.height) != (opts.width, opts.height) {
+        anyhow::bail!(
+            "{}: MNIST images are {}x{}, not {}x{}; prepare with --size {}x{} (models/mnist-mlp.toml takes them as they are)",
+            dir.display(),
+            contents.width,
+            contents.height,
+            opts.width,
+            opts.height,
+            contents.width,
+            contents.height
+        );
+    }
+    contents.write(out)?;
+    let report = PrepareReport {
+        images_found: contents.names.len(),
+        seconds: start.elapsed().as_secs_f64(),
+        attribute_file: true,
+        partition_file: true,
+        ..PrepareReport::default()
+    };
+    if !quiet {
+        eprintln!(
+            "prepared {} MNIST images ({}x{}, labels as attributes digit_0..digit_9) -> {}",
+            contents.names.len(),
+            contents.width,
+            contents.height,
+            out.display()
+        );
         eprintln!("splits: {}", split_summary(&contents.splits));
     }
     Ok(report)

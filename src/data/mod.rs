@@ -1,9 +1,11 @@
 //! The CelebA data set: annotation files (`celeba`), the image cache (`cache`), building
 //! it from a folder (`prepare`), batches for training (`loader`) and procedurally drawn
-//! faces in CelebA's layout for demos and tests (`synthetic`).
+//! faces in CelebA's layout for demos and tests (`synthetic`), and MNIST's IDX files
+//! (`idx`).
 
 pub mod cache;
 pub mod celeba;
+pub mod idx;
 pub mod loader;
 pub mod prepare;
 pub mod synthetic;
