@@ -32,6 +32,10 @@ pub struct SampleArgs {
     /// Scale of z (below 1: more typical, less varied faces).
     #[arg(long, default_value_t = 1.0, value_parser = super::non_negative)]
     temperature: f32,
+    /// Conditional models: the attributes to generate, e.g. "Smiling=1,Male=-1" (+1 has
+    /// it, -1 has not; the attributes not named are 0, unspecified).
+    #[arg(long, value_name = "NAME=VALUE,...")]
+    cond: Option<String>,
     /// Faces per row.
     #[arg(long, default_value_t = 8)]
     cols: usize,
@@ -48,9 +52,13 @@ pub fn sample(a: SampleArgs) -> Result<()> {
         bail!("--n must be between 1 and 10000, got {}", a.n);
     }
     let mut model = load_model(&a.checkpoint)?;
+    let cond = match &a.cond {
+        Some(spec) => latent::condition::parse(&model, spec)?,
+        None => vec![0.0; model.config.model.conditions.len()],
+    };
     let z = latent::prior_samples(a.n, model.config.model.latent, a.seed, a.temperature);
     let images = viz::to_images(
-        &latent::decode(&mut model, &z),
+        &latent::condition::decode(&mut model, &z, &cond),
         model.config.data.pixel_range,
     );
     save(&a.out, &viz::grid(&images, a.cols, a.scale.clamp(1, 16)))

@@ -51,9 +51,14 @@ pub struct ModelConfig {
     pub height: usize,
     pub width: usize,
     pub latent: usize,
+    /// A conditional VAE: the attributes (by name, e.g. all 40 of CelebA) whose +1 / -1
+    /// values are appended to the encoder's flat features and to z. Empty: unconditional.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<String>,
     /// From the image to a flat feature vector; two linear heads then give mu and logvar.
     pub encoder: Vec<Block>,
-    /// From z (`[latent]`) back to `[channels, height, width]`, output activation included.
+    /// From z (`[latent]`, or `[latent + conditions]` for a conditional VAE) back to
+    /// `[channels, height, width]`, output activation included.
     pub decoder: Vec<Block>,
 }
 
@@ -167,6 +172,13 @@ fn three() -> usize {
     3
 }
 
+impl ModelConfig {
+    /// The decoder's input width: z, then the condition of a conditional VAE.
+    pub fn decoder_input(&self) -> usize {
+        self.latent + self.conditions.len()
+    }
+}
+
 /// The shapes a validated config produces, per sample.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Shapes {
@@ -174,6 +186,8 @@ pub struct Shapes {
     /// Shape after every encoder layer, then after every decoder layer.
     pub encoder: Vec<Vec<usize>>,
     pub decoder: Vec<Vec<usize>>,
+    /// The inputs of the mean and log-variance heads: the encoder's flat features, plus the
+    /// condition for a conditional VAE.
     pub features: usize,
     /// Learned numbers of the whole model, both heads included.
     pub parameters: usize,
@@ -245,6 +259,15 @@ impl Config {
                 layer::MAX_UNITS
             ));
         }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(name) = m.conditions.iter().find(|c| c.is_empty() || !seen.insert(c.as_str())) {
+            return bad(format!(
+                "model.conditions names \"{name}\" twice (or an empty name)"
+            ));
+        }
+        if m.conditions.len() > layer::MAX_UNITS {
+            return bad(format!("model.conditions has more than {} names", layer::MAX_UNITS));
+        }
         if !(self.exp.lr > 0.0 && self.exp.lr.is_finite()) {
             return bad(format!(
                 "exp.lr must be a positive number, got {}",
@@ -263,6 +286,8 @@ impl Config {
             [f] => *f,
             other => return bad(format!("model.encoder must end with a flat vector (add a flatten layer), it ends with {other:?}")),
         };
+        // The heads see the features and the condition.
+        let features = features + m.conditions.len();
         if features
             .checked_mul(m.latent)
             .is_none_or(|n| n > MAX_LAYER_PARAMETERS)
@@ -272,8 +297,9 @@ impl Config {
                 m.latent
             ));
         }
-        let decoder = walk("model.decoder", &m.decoder, &[m.latent])?;
-        let out = decoder.last().cloned().unwrap_or_else(|| vec![m.latent]);
+        let decoder_input = [m.decoder_input()];
+        let decoder = walk("model.decoder", &m.decoder, &decoder_input)?;
+        let out = decoder.last().cloned().unwrap_or_else(|| decoder_input.to_vec());
         if out != input {
             return bad(format!(
                 "model.decoder produces {out:?} but the images are {input:?}"
@@ -289,9 +315,9 @@ impl Config {
         let heads = 2 * (features * m.latent + m.latent);
         let parameters = parameter_total(&m.encoder, &input, &encoder)
             + heads
-            + parameter_total(&m.decoder, &[m.latent], &decoder);
+            + parameter_total(&m.decoder, &decoder_input, &decoder);
         let min_batch = if flat_batch_norm(&m.encoder, &input, &encoder)
-            || flat_batch_norm(&m.decoder, &[m.latent], &decoder)
+            || flat_batch_norm(&m.decoder, &decoder_input, &decoder)
         {
             2
         } else {

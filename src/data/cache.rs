@@ -287,11 +287,31 @@ impl Dataset {
             .collect()
     }
 
-    /// The images must have the model's size.
+    /// The columns of a conditional model's condition attributes, in the model's order;
+    /// an attribute the cache lacks is an error naming it.
+    pub fn condition_columns(&self, config: &crate::config::Config) -> Result<Vec<usize>> {
+        config
+            .model
+            .conditions
+            .iter()
+            .map(|name| {
+                self.attribute_index(name).map_err(|e| Error::File {
+                    path: self.path.clone(),
+                    message: format!(
+                        "model \"{}\" is conditioned on attribute {name}: {e}",
+                        config.model.name
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    /// The images must have the model's size, and the cache the attributes a conditional
+    /// model is conditioned on.
     pub fn check_fits(&self, config: &crate::config::Config) -> Result<()> {
         let m = &config.model;
         if (self.width, self.height, self.channels) == (m.width, m.height, m.channels) {
-            return Ok(());
+            return self.condition_columns(config).map(|_| ());
         }
         Err(Error::File {
             path: self.path.clone(),

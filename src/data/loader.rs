@@ -65,6 +65,17 @@ pub fn batch_tensor(ds: &Dataset, indices: &[usize], flips: &[bool], range: Pixe
     out
 }
 
+/// The attributes `columns` of images `indices` as a `[B, columns]` condition tensor of
+/// +1 / -1 (0 where an image has no attribute row); `None` when there are no columns (an
+/// unconditional model).
+pub fn batch_conditions(ds: &Dataset, indices: &[usize], columns: &[usize]) -> Option<Tensor> {
+    (!columns.is_empty()).then(|| {
+        Tensor::from_shape_fn(vec![indices.len(), columns.len()], |d| {
+            ds.attribute(indices[d[0]], columns[d[1]]) as f32
+        })
+    })
+}
+
 /// One HWC byte image with `src_channels` per pixel into `dst`, `[c, h, w]` floats in the
 /// model's range, mirrored left-right when `flip`. A model with fewer channels than the
 /// source takes the first ones.

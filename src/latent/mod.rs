@@ -4,6 +4,7 @@
 
 pub mod activations;
 pub mod attribute;
+pub mod condition;
 pub mod pca;
 pub mod traverse;
 pub mod tsne;

@@ -22,7 +22,7 @@ pub fn forward_flops_per_sample(config: &Config) -> Result<Vec<(&'static str, f6
     };
     let sections = [
         (&m.encoder, &shapes.input, &shapes.encoder),
-        (&m.decoder, &vec![m.latent], &shapes.decoder),
+        (&m.decoder, &vec![m.decoder_input()], &shapes.decoder),
     ];
     for (i, (blocks, input, outputs)) in sections.into_iter().enumerate() {
         let inputs = std::iter::once(input).chain(outputs.iter());

@@ -1,6 +1,11 @@
 //! The VAE: encoder layers -> two linear heads (mu, logvar) -> z = mu + exp(logvar/2)*eps
 //! -> decoder layers. Loss (Kingma & Welling's negative ELBO, weighted):
 //! `recon_weight * recon(x_hat, x) + kld_weight * KL(q(z|x) || N(0, I))`.
+//!
+//! A conditional VAE (Sohn et al. 2015; `model.conditions`) appends the condition `c`
+//! (+1 / -1 attributes) to the encoder's flat features before the heads and to z before
+//! the decoder: `q(z | x, c)` and `p(x | z, c)`. Without a condition given, `c = 0` (the
+//! neutral point between +1 and -1).
 
 use super::Layer;
 use crate::config::{Block, Config, ReconLoss, ReductionSpec};
@@ -67,7 +72,7 @@ impl Vae {
         let encoder = build(&m.encoder, &shapes.input, &shapes.encoder, rng);
         let mu = Linear::new(shapes.features, m.latent, true, rng);
         let logvar = Linear::new(shapes.features, m.latent, true, rng);
-        let decoder = build(&m.decoder, &[m.latent], &shapes.decoder, rng);
+        let decoder = build(&m.decoder, &[m.decoder_input()], &shapes.decoder, rng);
         Ok(Vae {
             config: config.clone(),
             encoder,
@@ -77,30 +82,78 @@ impl Vae {
         })
     }
 
-    /// `[N, C, H, W]` -> (mu, logvar), each `[N, latent]`.
+    /// `[N, C, H, W]` -> (mu, logvar), each `[N, latent]` (a conditional model sees the
+    /// neutral condition 0).
     pub fn encode(&mut self, tape: &Tape, x: &Var, mode: Mode) -> (Var, Var) {
+        self.encode_with(tape, x, None, mode)
+    }
+
+    /// [`Vae::encode`] under the condition `cond` (`[N, conditions]`; `None`: 0).
+    pub fn encode_with(
+        &mut self,
+        tape: &Tape,
+        x: &Var,
+        cond: Option<&Tensor>,
+        mode: Mode,
+    ) -> (Var, Var) {
         let h = self
             .encoder
             .iter_mut()
             .fold(x.clone(), |h, l| l.forward(tape, &h, mode));
+        let h = self.append_condition(&h, cond);
         tape.span("linear", || {
             (self.mu.forward(tape, &h), self.logvar.forward(tape, &h))
         })
     }
 
-    /// `[N, latent]` -> `[N, C, H, W]`.
+    /// `[N, latent]` -> `[N, C, H, W]` (a conditional model sees the neutral condition 0).
     pub fn decode(&mut self, tape: &Tape, z: &Var, mode: Mode) -> Var {
-        self.decoder
-            .iter_mut()
-            .fold(z.clone(), |h, l| l.forward(tape, &h, mode))
+        self.decode_with(tape, z, None, mode)
     }
 
-    /// Encode, sample z with `rng`, decode.
+    /// [`Vae::decode`] under the condition `cond` (`[N, conditions]`; `None`: 0).
+    pub fn decode_with(&mut self, tape: &Tape, z: &Var, cond: Option<&Tensor>, mode: Mode) -> Var {
+        let z = self.append_condition(z, cond);
+        self.decoder
+            .iter_mut()
+            .fold(z, |h, l| l.forward(tape, &h, mode))
+    }
+
+    /// `[h | cond]` for a conditional model, `h` otherwise.
+    fn append_condition(&self, h: &Var, cond: Option<&Tensor>) -> Var {
+        let width = self.config.model.conditions.len();
+        if width == 0 {
+            return h.clone();
+        }
+        let n = h.shape()[0];
+        let c = match cond {
+            Some(c) => {
+                assert_eq!(c.shape(), &[n, width], "condition shape");
+                c.clone()
+            }
+            None => Tensor::zeros(vec![n, width]),
+        };
+        ops::concat_columns(h, &Var::constant(c))
+    }
+
+    /// Encode, sample z with `rng`, decode (under `cond` for a conditional model).
     pub fn forward(&mut self, tape: &Tape, x: &Var, mode: Mode, rng: &mut impl Rng) -> VaeOutput {
-        let (mu, logvar) = self.encode(tape, x, mode);
+        self.forward_with(tape, x, None, mode, rng)
+    }
+
+    /// [`Vae::forward`] under the condition `cond` (`[N, conditions]`; `None`: 0).
+    pub fn forward_with(
+        &mut self,
+        tape: &Tape,
+        x: &Var,
+        cond: Option<&Tensor>,
+        mode: Mode,
+        rng: &mut impl Rng,
+    ) -> VaeOutput {
+        let (mu, logvar) = self.encode_with(tape, x, cond, mode);
         let z = ops::reparameterize(&mu, &logvar, rng);
         VaeOutput {
-            recon: self.decode(tape, &z, mode),
+            recon: self.decode_with(tape, &z, cond, mode),
             mu,
             logvar,
         }

@@ -237,6 +237,14 @@ impl Graph {
 pub fn export(model: &Vae, part: Part) -> Result<ModelProto> {
     let shapes = model.config.validate()?;
     let m = &model.config.model;
+    if !m.conditions.is_empty() {
+        return Err(Error::Invalid(format!(
+            "model \"{}\" is a conditional VAE ({} conditions); exporting conditional models \
+             to ONNX is not supported yet",
+            m.name,
+            m.conditions.len()
+        )));
+    }
     let mut g = Graph {
         nodes: vec![],
         initializers: vec![],

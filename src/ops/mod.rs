@@ -5,6 +5,7 @@
 mod activation;
 mod arith;
 mod batch_norm;
+mod concat;
 mod conv2d;
 mod conv_transpose2d;
 mod elementwise;
@@ -21,6 +22,7 @@ mod testutil;
 pub use activation::{exp, leaky_relu, relu, sigmoid, tanh};
 pub use arith::{add, mean, mul, scale, sum};
 pub use batch_norm::{batch_norm, BatchNormMode, RunningStats};
+pub use concat::concat_columns;
 pub use conv2d::{conv2d, conv2d_output_size, Conv2dSpec, Padding};
 pub use conv_transpose2d::{conv_transpose2d, conv_transpose2d_output_size, ConvTranspose2dSpec};
 pub use instance_norm::instance_norm;

@@ -3,7 +3,8 @@
 //! the number of active latent dimensions.
 
 use crate::config::PixelRange;
-use crate::data::{loader::batch_tensor, Dataset};
+use crate::data::loader::{batch_conditions, batch_tensor};
+use crate::data::Dataset;
 use crate::model::Vae;
 use crate::nn::Mode;
 use crate::{Tape, Var};
@@ -54,16 +55,19 @@ pub fn evaluate(
     let mut mu_sum = vec![0.0f64; latent];
     let mut mu_sq = vec![0.0f64; latent];
     let mut pixels = 0usize;
+    // check_fits has checked that the data has the condition's attributes.
+    let columns = data.condition_columns(&cfg).unwrap_or_default();
     bar.set_length(indices.len() as u64);
     for chunk in indices.chunks(batch_size.max(1)) {
         let x = batch_tensor(data, chunk, &[], range);
+        let cond = batch_conditions(data, chunk, &columns);
         let tape = Tape::no_grad();
         let input = Var::constant(x.clone());
-        let out = model.forward(&tape, &input, Mode::Eval, &mut rng);
+        let out = model.forward_with(&tape, &input, cond.as_ref(), Mode::Eval, &mut rng);
         let loss = model.loss(&out, &x);
         recon += loss.recon_total;
         kl += loss.kl_total;
-        let mean_recon = model.decode(&tape, &out.mu, Mode::Eval);
+        let mean_recon = model.decode_with(&tape, &out.mu, cond.as_ref(), Mode::Eval);
         // Differences on the [0, 1] scale: halve them for the [-1, 1] range.
         let unit = if range == PixelRange::Symmetric {
             0.5

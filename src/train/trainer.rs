@@ -7,7 +7,7 @@ use super::evaluate::evaluate;
 use super::metrics::{self, EpochMetrics};
 use super::run_dir::{Position, RunDir};
 use crate::config::Config;
-use crate::data::loader::{batch_tensor, EpochPlan};
+use crate::data::loader::{batch_conditions, batch_tensor, EpochPlan};
 use crate::data::{Dataset, Split};
 use crate::model::{Vae, VaeLoss};
 use crate::nn::Mode;
@@ -92,6 +92,8 @@ pub struct Trainer<'a> {
     train_idx: Vec<usize>,
     val_idx: Vec<usize>,
     preview_idx: Vec<usize>,
+    /// The attribute columns of a conditional model's condition (empty otherwise).
+    cond_columns: Vec<usize>,
     fixed_z: Tensor,
     pub pos: Position,
     pub step: u64,
@@ -289,6 +291,7 @@ impl<'a> Trainer<'a> {
         };
         let preview_idx = preview_idx.iter().copied().take(PREVIEW_IMAGES).collect();
         let cfg = &model.config;
+        let cond_columns = data.condition_columns(cfg)?;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.exp.seed ^ FIXED_Z_SALT);
         let fixed_z = Tensor::from_shape_simple_fn(vec![SAMPLE_GRID, cfg.model.latent], || {
             rng.sample(StandardNormal)
@@ -302,6 +305,7 @@ impl<'a> Trainer<'a> {
             train_idx,
             val_idx,
             preview_idx,
+            cond_columns,
             fixed_z,
             pos,
             step,
@@ -349,8 +353,10 @@ impl<'a> Trainer<'a> {
                     &plan.flips[range.clone()],
                     cfg.data.pixel_range,
                 );
+                let cond =
+                    batch_conditions(self.data, &plan.order[range.clone()], &self.cond_columns);
                 let data_seconds = start.elapsed().as_secs_f64();
-                let step = self.train_step(x)?;
+                let step = self.train_step(x, cond.as_ref())?;
                 let (loss, recon, kl) = (step.total.item(), step.recon, step.kl);
                 let n = range.len();
                 let s = &mut self.sums;
@@ -397,12 +403,14 @@ impl<'a> Trainer<'a> {
 
     /// One optimization step on the batch `x`; a non-finite loss is an error and changes
     /// no parameter.
-    fn train_step(&mut self, x: Tensor) -> Result<VaeLoss> {
+    fn train_step(&mut self, x: Tensor, cond: Option<&Tensor>) -> Result<VaeLoss> {
         let tape = Tape::new();
         let mut rng = ChaCha8Rng::seed_from_u64(self.model.config.exp.seed ^ NOISE_SALT);
         rng.set_stream(self.step);
         let input = Var::constant(x);
-        let out = self.model.forward(&tape, &input, Mode::Train, &mut rng);
+        let out = self
+            .model
+            .forward_with(&tape, &input, cond, Mode::Train, &mut rng);
         let loss = self.model.loss(&out, input.value());
         let total = loss.total.item();
         if !total.is_finite() {
@@ -527,10 +535,11 @@ impl<'a> Trainer<'a> {
         let range = self.model.config.data.pixel_range;
         let tape = Tape::no_grad();
         let x = batch_tensor(self.data, &self.preview_idx, &[], range);
-        let (mu, _) = self
-            .model
-            .encode(&tape, &Var::constant(x.clone()), Mode::Eval);
-        let recon = self.model.decode(&tape, &mu, Mode::Eval);
+        let cond = batch_conditions(self.data, &self.preview_idx, &self.cond_columns);
+        let (mu, _) =
+            self.model
+                .encode_with(&tape, &Var::constant(x.clone()), cond.as_ref(), Mode::Eval);
+        let recon = self.model.decode_with(&tape, &mu, cond.as_ref(), Mode::Eval);
         let grid = viz::reconstruction_grid(
             &viz::to_images(&x, range),
             &viz::to_images(recon.value(), range),
