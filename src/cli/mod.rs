@@ -28,6 +28,8 @@ pub mod onnx;
 #[cfg(feature = "engine")]
 pub mod prepare;
 #[cfg(feature = "engine")]
+pub mod sweep;
+#[cfg(feature = "engine")]
 pub mod train;
 #[cfg(feature = "engine")]
 pub mod traverse;
@@ -45,6 +47,8 @@ pub enum Command {
     Prepare(prepare::PrepareArgs),
     #[cfg(feature = "engine")]
     Train(train::TrainArgs),
+    #[cfg(feature = "engine")]
+    Sweep(sweep::SweepArgs),
     #[cfg(feature = "engine")]
     Evaluate(evaluate::EvaluateArgs),
     #[cfg(feature = "engine")]
@@ -83,6 +87,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Prepare(a) => prepare::run(a),
         #[cfg(feature = "engine")]
         Command::Train(a) => train::run(a),
+        #[cfg(feature = "engine")]
+        Command::Sweep(a) => sweep::run(a),
         #[cfg(feature = "engine")]
         Command::Evaluate(a) => evaluate::run(a),
         #[cfg(feature = "engine")]

@@ -1,11 +1,13 @@
 //! Training runs: the loop (`trainer`), its folder layout (`run_dir`), the metrics file
-//! (`metrics`), evaluation (`evaluate`) and the training-step benchmark (`bench`).
+//! (`metrics`), evaluation (`evaluate`), hyperparameter grids (`sweep`) and the
+//! training-step benchmark (`bench`).
 
 pub mod bench;
 pub mod evaluate;
 pub mod memory;
 pub mod metrics;
 pub mod run_dir;
+pub mod sweep;
 pub mod trainer;
 
 pub use evaluate::{evaluate, EvalReport};
