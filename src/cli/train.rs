@@ -39,6 +39,11 @@ pub struct TrainArgs {
     /// Seed for initialization, shuffling, flips and sampling.
     #[arg(long)]
     seed: Option<u64>,
+    /// Perceptual loss: an ONNX feature network (Conv/Relu/MaxPool layers, e.g. VGG19)
+    /// whose feature maps of input and reconstruction are compared (sets exp.feature_net;
+    /// exp.feature_weight, exp.feature_layers and exp.feature_normalize tune it).
+    #[arg(long, value_name = "ONNX")]
+    feature_net: Option<PathBuf>,
     /// Use at most this many validation images per epoch (default: all).
     #[arg(long)]
     val_limit: Option<usize>,
@@ -52,9 +57,13 @@ static STOP: AtomicBool = AtomicBool::new(false);
 pub fn run(a: TrainArgs) -> Result<()> {
     let pool = super::pool(a.threads)?;
     if a.resume.is_some()
-        && (a.batch_size.is_some() || a.lr.is_some() || a.seed.is_some() || a.config.is_some())
+        && (a.batch_size.is_some()
+            || a.lr.is_some()
+            || a.seed.is_some()
+            || a.config.is_some()
+            || a.feature_net.is_some())
     {
-        bail!("--config, --batch-size, --lr and --seed cannot change when resuming (the run would no longer match its checkpoints); only --epochs and --patience can");
+        bail!("--config, --batch-size, --lr, --seed and --feature-net cannot change when resuming (the run would no longer match its checkpoints); only --epochs and --patience can");
     }
     let config = match &a.config {
         Some(path) => {
@@ -73,6 +82,13 @@ pub fn run(a: TrainArgs) -> Result<()> {
             }
             if let Some(v) = a.patience {
                 c.trainer.patience = Some(v as usize);
+            }
+            if let Some(net) = &a.feature_net {
+                // Absolute, so that a resume from another folder finds it.
+                let net = net
+                    .canonicalize()
+                    .with_context(|| format!("--feature-net {}", net.display()))?;
+                c.exp.feature_net = Some(net);
             }
             c.validate()
                 .with_context(|| format!("{}", path.display()))?;

@@ -122,7 +122,29 @@ pub struct ExpConfig {
     /// dimensions, averaged over the batch: the ELBO's KL per image), `mean` (averaged over
     /// dimensions and batch) or `sum` (summed over both).
     pub kl_reduction: ReductionSpec,
+    /// Perceptual loss: an ONNX feature network (Conv / Relu / MaxPool, e.g. VGG19) whose
+    /// feature maps of the input and the output are compared; `train --feature-net` sets
+    /// it. The reconstruction term becomes `recon_loss + feature_weight * sum over layers
+    /// of mean((phi(x_hat) - phi(x))^2)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature_net: Option<std::path::PathBuf>,
+    pub feature_weight: f32,
+    /// The feature network's outputs (ONNX names) to compare; empty: the first ReLU of each
+    /// of its first three stages (VGG's relu1_1, relu2_1, relu3_1).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub feature_layers: Vec<String>,
+    /// The input normalization the feature network was trained with.
+    pub feature_normalize: FeatureNormalize,
     pub seed: u64,
+}
+
+/// How images are normalized before the feature network: ImageNet's per-channel mean and
+/// standard deviation on [0, 1] pixels (torchvision's VGG), or [0, 1] pixels as they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureNormalize {
+    Imagenet,
+    None,
 }
 
 impl Default for ExpConfig {
@@ -136,6 +158,10 @@ impl Default for ExpConfig {
             recon_weight: 1.0,
             kld_weight: 1.0,
             kl_reduction: ReductionSpec::BatchMean,
+            feature_net: None,
+            feature_weight: 1.0,
+            feature_layers: vec![],
+            feature_normalize: FeatureNormalize::Imagenet,
             seed: 42,
         }
     }
@@ -272,6 +298,12 @@ impl Config {
             return bad(format!(
                 "exp.lr must be a positive number, got {}",
                 self.exp.lr
+            ));
+        }
+        if !(self.exp.feature_weight >= 0.0 && self.exp.feature_weight.is_finite()) {
+            return bad(format!(
+                "exp.feature_weight must be a number >= 0, got {}",
+                self.exp.feature_weight
             ));
         }
         if self.trainer.batch_size == 0 {

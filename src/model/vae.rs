@@ -7,7 +7,7 @@
 //! the decoder: `q(z | x, c)` and `p(x | z, c)`. Without a condition given, `c = 0` (the
 //! neutral point between +1 and -1).
 
-use super::Layer;
+use super::{FeatureNet, Layer};
 use crate::config::{Block, Config, ReconLoss, ReductionSpec};
 use crate::nn::{join, Linear, Mode, Module, Slot};
 use crate::{ops, Result, Tape, Tensor, Var};
@@ -19,6 +19,8 @@ pub struct Vae {
     pub mu: Linear,
     pub logvar: Linear,
     pub decoder: Vec<Layer>,
+    /// The perceptual loss's fixed network, once [`Vae::attach_feature_net`] loaded it.
+    pub feature_net: Option<FeatureNet>,
 }
 
 pub struct VaeOutput {
@@ -79,7 +81,30 @@ impl Vae {
             mu,
             logvar,
             decoder,
+            feature_net: None,
         })
+    }
+
+    /// Loads the feature network `exp.feature_net` names (training and evaluation need it;
+    /// the latent tools do not). Without one configured, nothing happens.
+    pub fn attach_feature_net(&mut self) -> Result<()> {
+        let (exp, m) = (&self.config.exp, &self.config.model);
+        let Some(path) = &exp.feature_net else {
+            return Ok(());
+        };
+        let net = FeatureNet::load(
+            path,
+            &exp.feature_layers,
+            exp.feature_normalize,
+            self.config.data.pixel_range,
+        )?;
+        net.check_input(m.channels, m.height, m.width)
+            .map_err(|message| crate::Error::File {
+                path: path.clone(),
+                message: format!("does not fit model \"{}\": {message}", m.name),
+            })?;
+        self.feature_net = Some(net);
+        Ok(())
     }
 
     /// `[N, C, H, W]` -> (mu, logvar), each `[N, latent]` (a conditional model sees the
@@ -167,6 +192,13 @@ impl Vae {
             ReconLoss::Mse => ops::mse(&out.recon, target, reduction),
             ReconLoss::L1 => ops::l1(&out.recon, target, reduction),
             ReconLoss::Bce => ops::bce(&out.recon, target, reduction),
+        };
+        let recon = match &self.feature_net {
+            Some(net) => ops::add(
+                &recon,
+                &ops::scale(&net.loss(&out.recon, target), exp.feature_weight),
+            ),
+            None => recon,
         };
         // kl_divergence is the batch mean of the per-image sums over latent dimensions.
         let (batch, latent) = (target.shape()[0], self.config.model.latent);

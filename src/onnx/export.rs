@@ -24,7 +24,7 @@ struct Graph {
     initializers: Vec<TensorProto>,
 }
 
-fn ints(name: &str, values: &[i64]) -> AttributeProto {
+pub fn ints(name: &str, values: &[i64]) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         ints: values.to_vec(),
@@ -33,7 +33,7 @@ fn ints(name: &str, values: &[i64]) -> AttributeProto {
     }
 }
 
-fn int(name: &str, value: i64) -> AttributeProto {
+pub fn int(name: &str, value: i64) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         i: value,

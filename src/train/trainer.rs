@@ -145,7 +145,9 @@ impl<'a> Trainer<'a> {
             });
         }
         data.check_fits(config)?;
-        let model = Vae::new(config, &mut ChaCha8Rng::seed_from_u64(config.exp.seed))?;
+        let mut model = Vae::new(config, &mut ChaCha8Rng::seed_from_u64(config.exp.seed))?;
+        // Before the folder is made: a bad feature network leaves nothing behind.
+        model.attach_feature_net()?;
         run.create()?;
         run.remove_stale_temporaries();
         crate::atomic_file::write(&run.config(), config.to_toml().as_bytes())?;
@@ -260,7 +262,7 @@ impl<'a> Trainer<'a> {
     }
 
     fn assemble(
-        model: Vae,
+        mut model: Vae,
         adam: Adam,
         data: &'a Dataset,
         run: RunDir,
@@ -268,6 +270,9 @@ impl<'a> Trainer<'a> {
         pos: Position,
         step: u64,
     ) -> Result<Trainer<'a>> {
+        if model.feature_net.is_none() {
+            model.attach_feature_net()?;
+        }
         let train_idx = data.indices(Split::Train);
         let min_batch = model.config.validate()?.min_batch;
         if train_idx.len() < min_batch {

@@ -1,0 +1,325 @@
+//! The fixed feature network of the perceptual (feature-consistent) loss of Hou et al.
+//! 2017 ("Deep Feature Consistent VAE"): a VGG-style stack of Conv, Relu and MaxPool read
+//! from an ONNX file the user provides. Its weights never train; the loss is
+//! `sum over chosen layers l of mean((phi_l(x_hat) - phi_l(x))^2)`.
+//!
+//! The file's graph is followed from its input through a chain of Conv / Relu / MaxPool
+//! nodes; the first node of another type (Flatten, Gemm, ...) ends the part used. The
+//! chosen layers are node outputs named in `exp.feature_layers`; by default the first ReLU
+//! of each of the first three stages (the stages split by MaxPool: VGG's relu1_1, relu2_1,
+//! relu3_1, as DFC-VAE-123 uses).
+
+use crate::config::{FeatureNormalize, PixelRange};
+use crate::onnx::proto::{ModelProto, TensorProto};
+use crate::ops::{self, Conv2dSpec, MaxPoolSpec, Padding};
+use crate::{Error, Result, Tensor, Var};
+use prost::Message;
+use std::path::Path;
+
+enum Stage {
+    Conv {
+        weight: Tensor,
+        bias: Option<Tensor>,
+        spec: Conv2dSpec,
+    },
+    Relu,
+    MaxPool(MaxPoolSpec),
+}
+
+pub struct FeatureNet {
+    stages: Vec<Stage>,
+    /// The output names of the stages (ONNX node outputs).
+    names: Vec<String>,
+    /// Indices of the stages whose outputs the loss compares, ascending.
+    taps: Vec<usize>,
+    normalize: FeatureNormalize,
+    range: PixelRange,
+}
+
+/// ImageNet's per-channel mean and standard deviation, on [0, 1] pixels.
+const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+const ONNX_FLOAT: i32 = 1;
+
+impl FeatureNet {
+    /// Reads the network from `path`; `layers` names the outputs to compare (empty: the
+    /// default taps). Errors name the file and the node.
+    pub fn load(
+        path: &Path,
+        layers: &[String],
+        normalize: FeatureNormalize,
+        range: PixelRange,
+    ) -> Result<FeatureNet> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let bad = |message: String| Error::File {
+            path: path.to_path_buf(),
+            message,
+        };
+        let model = ModelProto::decode(bytes.as_slice())
+            .map_err(|e| bad(format!("not an ONNX model (protobuf decoding failed: {e})")))?;
+        Self::from_model(&model, layers, normalize, range).map_err(bad)
+    }
+
+    pub fn from_model(
+        model: &ModelProto,
+        layers: &[String],
+        normalize: FeatureNormalize,
+        range: PixelRange,
+    ) -> std::result::Result<FeatureNet, String> {
+        let graph = model.graph.as_ref().ok_or("the model has no graph")?;
+        let init = |name: &str| graph.initializer.iter().find(|t| t.name == name);
+        let mut current = graph
+            .input
+            .iter()
+            .map(|i| i.name.clone())
+            .find(|n| init(n).is_none())
+            .ok_or("the graph has no input")?;
+        let (mut stages, mut names) = (vec![], vec![]);
+        while let Some(node) = graph.node.iter().find(|n| n.input.first() == Some(&current)) {
+            let what = format!("node \"{}\" ({})", node.name, node.op_type);
+            let attr = |name: &str| node.attribute.iter().find(|a| a.name == name);
+            let ints = |name: &str, default: Vec<i64>| attr(name).map_or(default, |a| a.ints.clone());
+            let stage = match node.op_type.as_str() {
+                "Conv" => {
+                    if attr("group").is_some_and(|a| a.i != 1)
+                        || ints("dilations", vec![1, 1]) != [1, 1]
+                        || attr("auto_pad").is_some_and(|a| !a.s.is_empty() && a.s != b"NOTSET")
+                    {
+                        return Err(format!("{what}: only group 1, dilation 1 and explicit pads are supported"));
+                    }
+                    let weight = node.input.get(1).and_then(|n| init(n)).ok_or(format!("{what}: its weight is not an initializer"))?;
+                    let weight = tensor(weight).map_err(|e| format!("{what}: {e}"))?;
+                    let [_, _, kh, kw] = weight.shape() else {
+                        return Err(format!("{what}: the weight must be [out, in, kh, kw]"));
+                    };
+                    let bias = match node.input.get(2).filter(|n| !n.is_empty()) {
+                        Some(b) => Some(tensor(init(b).ok_or(format!("{what}: its bias is not an initializer"))?).map_err(|e| format!("{what}: {e}"))?),
+                        None => None,
+                    };
+                    if bias.as_ref().is_some_and(|b| b.shape() != [weight.shape()[0]]) {
+                        return Err(format!("{what}: the bias does not match the weight"));
+                    }
+                    let kernel = ints("kernel_shape", vec![*kh as i64, *kw as i64]);
+                    let strides = ints("strides", vec![1, 1]);
+                    let pads = ints("pads", vec![0; 4]);
+                    let usize_of = |v: &[i64]| v.iter().map(|&x| usize::try_from(x).ok().filter(|&x| x <= 4096)).collect::<Option<Vec<_>>>();
+                    let (Some(strides), Some(pads)) = (usize_of(&strides), usize_of(&pads)) else {
+                        return Err(format!("{what}: bad strides or pads"));
+                    };
+                    if kernel != [*kh as i64, *kw as i64] || strides.len() != 2 || pads.len() != 4 || strides.contains(&0) {
+                        return Err(format!("{what}: kernel_shape, strides or pads do not describe a 2-d convolution"));
+                    }
+                    // ONNX pads are [top, left, bottom, right].
+                    let padding = Padding::Explicit { top: pads[0], left: pads[1], bottom: pads[2], right: pads[3] };
+                    Stage::Conv {
+                        weight,
+                        bias,
+                        spec: Conv2dSpec { stride: (strides[0], strides[1]), padding },
+                    }
+                }
+                "Relu" => Stage::Relu,
+                "MaxPool" => {
+                    let kernel = ints("kernel_shape", vec![]);
+                    let strides = ints("strides", vec![1, 1]);
+                    let pads = ints("pads", vec![0; 4]);
+                    let square = |v: &[i64]| v.iter().all(|&x| x == v[0]) && !v.is_empty();
+                    if kernel.len() != 2 || !square(&kernel) || strides.len() != 2 || !square(&strides) || pads.len() != 4 || !square(&pads)
+                        || attr("ceil_mode").is_some_and(|a| a.i != 0)
+                        || ints("dilations", vec![1, 1]) != [1, 1]
+                        || attr("auto_pad").is_some_and(|a| !a.s.is_empty() && a.s != b"NOTSET")
+                        || !(1..=64).contains(&kernel[0]) || !(1..=64).contains(&strides[0]) || !(0..=32).contains(&pads[0])
+                    {
+                        return Err(format!("{what}: only square kernels, strides and pads without ceil_mode are supported"));
+                    }
+                    Stage::MaxPool(MaxPoolSpec { kernel: kernel[0] as usize, stride: strides[0] as usize, padding: pads[0] as usize })
+                }
+                _ => break,
+            };
+            current = node.output.first().cloned().ok_or(format!("{what} has no output"))?;
+            stages.push(stage);
+            names.push(current.clone());
+        }
+        if stages.is_empty() {
+            return Err("the graph does not start with Conv, Relu or MaxPool nodes".into());
+        }
+        let taps = if layers.is_empty() {
+            default_taps(&stages)
+        } else {
+            layers
+                .iter()
+                .map(|l| {
+                    names.iter().position(|n| n == l).ok_or_else(|| {
+                        format!("exp.feature_layers names \"{l}\", which is not among the Conv/Relu/MaxPool outputs: {}", names.join(", "))
+                    })
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?
+        };
+        if taps.is_empty() {
+            return Err("no ReLU to compare (name the layers in exp.feature_layers)".into());
+        }
+        let mut taps = taps;
+        taps.sort_unstable();
+        taps.dedup();
+        stages.truncate(taps[taps.len() - 1] + 1);
+        Ok(FeatureNet { stages, names, taps, normalize, range })
+    }
+
+    /// The names of the compared outputs.
+    pub fn layer_names(&self) -> Vec<&str> {
+        self.taps.iter().map(|&t| self.names[t].as_str()).collect()
+    }
+
+    /// The compared feature maps of a `[N, 3, H, W]` batch in the model's pixel range.
+    pub fn features(&self, x: &Var) -> Vec<Var> {
+        let channels = x.shape()[1];
+        // To [0, 1], then ImageNet's normalization if asked for.
+        let (mut scale, mut shift) = match self.range {
+            PixelRange::Unit => (vec![1.0; channels], vec![0.0; channels]),
+            PixelRange::Symmetric => (vec![0.5; channels], vec![0.5; channels]),
+        };
+        if self.normalize == FeatureNormalize::Imagenet && channels == 3 {
+            for c in 0..3 {
+                scale[c] /= IMAGENET_STD[c];
+                shift[c] = (shift[c] - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+            }
+        }
+        let mut h = ops::channel_affine(x, &scale, &shift);
+        let mut out = vec![];
+        for (i, stage) in self.stages.iter().enumerate() {
+            h = match stage {
+                Stage::Conv { weight, bias, spec } => {
+                    let bias = bias.clone().map(Var::constant);
+                    ops::conv2d(&h, &Var::constant(weight.clone()), bias.as_ref(), *spec)
+                }
+                Stage::Relu => ops::relu(&h),
+                Stage::MaxPool(spec) => ops::max_pool2d(&h, *spec),
+            };
+            if self.taps.contains(&i) {
+                out.push(h.clone());
+            }
+        }
+        out
+    }
+
+    /// `sum_l mean((phi_l(recon) - phi_l(target))^2)`; the target's features are constants.
+    pub fn loss(&self, recon: &Var, target: &Tensor) -> Var {
+        // A constant input records nothing on the tape.
+        let want = self.features(&Var::constant(target.clone()));
+        let got = self.features(recon);
+        got.iter()
+            .zip(want)
+            .map(|(g, w)| ops::mse(g, w.value(), ops::Reduction::Mean))
+            .reduce(|a, b| ops::add(&a, &b))
+            .expect("at least one layer")
+    }
+
+    /// Checks that the network takes images of `channels x height x width` and that every
+    /// compared layer has an output; the message says where it fails.
+    pub fn check_input(&self, channels: usize, height: usize, width: usize) -> std::result::Result<(), String> {
+        let (mut c, mut h, mut w) = (channels, height, width);
+        for (i, stage) in self.stages.iter().enumerate() {
+            match stage {
+                Stage::Conv { weight, spec, .. } => {
+                    let s = weight.shape();
+                    if s[1] != c {
+                        return Err(format!("{} takes {} channels, it gets {c}", self.names[i], s[1]));
+                    }
+                    (h, w) = ops::conv2d_output_size(h, w, s[2], s[3], spec)
+                        .ok_or_else(|| format!("{}: the {h}x{w} input is too small", self.names[i]))?;
+                    c = s[0];
+                }
+                Stage::Relu => {}
+                Stage::MaxPool(spec) => {
+                    (h, w) = spec.output_size(h).zip(spec.output_size(w))
+                        .ok_or_else(|| format!("{}: the {h}x{w} input is too small", self.names[i]))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The first ReLU of each of the first three stages between MaxPools.
+fn default_taps(stages: &[Stage]) -> Vec<usize> {
+    let mut taps = vec![];
+    let mut want = true;
+    for (i, s) in stages.iter().enumerate() {
+        match s {
+            Stage::Relu if want && taps.len() < 3 => {
+                taps.push(i);
+                want = false;
+            }
+            Stage::MaxPool(_) => want = true,
+            _ => {}
+        }
+    }
+    taps
+}
+
+/// A float initializer as a tensor (raw little-endian data or float_data).
+fn tensor(t: &TensorProto) -> std::result::Result<Tensor, String> {
+    if t.data_type != ONNX_FLOAT {
+        return Err(format!("initializer \"{}\" is not float32", t.name));
+    }
+    let dims: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d).map_err(|_| "a negative dimension".to_string())).collect::<std::result::Result<_, _>>()?;
+    let values: Vec<f32> = if t.raw_data.is_empty() {
+        t.float_data.clone()
+    } else {
+        t.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    };
+    let len = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if len != Some(values.len()) || t.raw_data.len() % 4 != 0 {
+        return Err(format!("initializer \"{}\" has {} values for dimensions {dims:?}", t.name, values.len()));
+    }
+    Tensor::from_shape_vec(dims, values).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use crate::onnx::tiny_vgg::tiny_vgg;
+
+    fn net(layers: &[&str]) -> std::result::Result<FeatureNet, String> {
+        let layers: Vec<String> = layers.iter().map(|s| s.to_string()).collect();
+        FeatureNet::from_model(&tiny_vgg(3, 1, None), &layers, FeatureNormalize::Imagenet, PixelRange::Unit)
+    }
+
+    #[test]
+    fn default_layers_are_the_first_relu_of_each_stage_and_the_tail_is_cut() {
+        let n = net(&[]).unwrap();
+        assert_eq!(n.layer_names(), ["relu1_1", "relu2_1", "relu3_1"]);
+        // Flatten ends the chain; nothing after relu3_1 runs.
+        assert_eq!(n.stages.len(), n.names.iter().position(|s| s == "relu3_1").unwrap() + 1);
+        let chosen = net(&["pool1", "relu1_2"]).unwrap();
+        assert_eq!(chosen.layer_names(), ["relu1_2", "pool1"]);
+        assert!(net(&["flat"]).err().unwrap().contains("relu1_2, pool1, conv2_1"));
+        assert!(n.check_input(3, 16, 16).is_ok());
+        assert!(n.check_input(1, 16, 16).unwrap_err().contains("3 channels"));
+        assert!(n.check_input(3, 2, 2).unwrap_err().contains("too small"));
+    }
+
+    #[test]
+    fn unsupported_nodes_are_refused_with_their_name() {
+        let mut model = tiny_vgg(3, 1, None);
+        let conv = &mut model.graph.as_mut().unwrap().node[2];
+        conv.attribute.push(crate::onnx::export::int("group", 2));
+        let e = FeatureNet::from_model(&model, &[], FeatureNormalize::None, PixelRange::Unit).err().unwrap();
+        assert!(e.contains("conv1_2") && e.contains("group"), "{e}");
+    }
+
+    /// The loss is 0 for identical images, positive otherwise, and its gradient with
+    /// respect to the reconstruction matches finite differences.
+    #[test]
+    fn loss_and_gradient() {
+        let n = net(&["relu1_2", "relu2_1"]).unwrap();
+        let x = Tensor::from_shape_fn(vec![2, 3, 8, 8], |d| ((d[1] * 7 + d[2] * 3 + d[3] * 5 + d[0]) % 11) as f32 / 11.0);
+        let y = x.mapv(|v| (v * 0.8 + 0.1).clamp(0.0, 1.0));
+        assert_eq!(n.loss(&Var::constant(x.clone()), &x).item(), 0.0);
+        assert!(n.loss(&Var::constant(y.clone()), &x).item() > 0.0);
+        check_gradients(&[y], 7, Tolerance { step: 1e-3, atol: 2e-3, rtol: 2e-2 }, |v| n.loss(&v[0], &x)).unwrap();
+    }
+}
