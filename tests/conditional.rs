@@ -5,16 +5,16 @@
 
 mod common;
 
-use common::{assert_clear_error, faces_cache, faces32_config, run_ok, vae_cpu};
+use common::{assert_clear_error, faces32_config, faces_cache, run_ok, vae_cpu};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
+use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::config::Config;
 use vae_cpu::data::loader::{batch_conditions, batch_tensor};
-use vae_cpu::nn::Mode;
 use vae_cpu::data::synthetic::ATTRIBUTE_NAMES;
-use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::data::{Dataset, Split};
 use vae_cpu::latent;
+use vae_cpu::nn::Mode;
 use vae_cpu::train::{TrainOptions, Trainer};
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
@@ -66,19 +66,37 @@ fn the_condition_moves_samples_the_way_the_attribute_moves_faces() {
     // 64 prior samples, each under the attributes of a training face, decoded once as
     // smiling and once as not. (The generated faces open the mouth to smile, so their
     // Mouth_Slightly_Open always equals Smiling: both are set.)
-    let mut model = Checkpoint::load(&d.join(best)).unwrap().build_model().unwrap();
+    let mut model = Checkpoint::load(&d.join(best))
+        .unwrap()
+        .build_model()
+        .unwrap();
     let z = latent::prior_samples(64, config.model.latent, 3, 1.0);
     let train = ds.indices(Split::Train);
     let columns = ds.condition_columns(&config).unwrap();
     let mut cond = batch_conditions(&ds, &train[..64], &columns).unwrap();
     let mean_decoded = |model: &mut vae_cpu::model::Vae, cond: &vae_cpu::Tensor| {
         let tape = vae_cpu::Tape::no_grad();
-        let x = model.decode_with(&tape, &vae_cpu::Var::constant(z.clone()), Some(cond), Mode::Eval);
-        x.value().mean_axis(ndarray::Axis(0)).unwrap().iter().copied().collect::<Vec<f32>>()
+        let x = model.decode_with(
+            &tape,
+            &vae_cpu::Var::constant(z.clone()),
+            Some(cond),
+            Mode::Eval,
+        );
+        x.value()
+            .mean_axis(ndarray::Axis(0))
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<f32>>()
     };
     let set = |cond: &mut vae_cpu::Tensor, v: f32| {
         for name in ["Smiling", "Mouth_Slightly_Open"] {
-            let j = config.model.conditions.iter().position(|c| c == name).unwrap();
+            let j = config
+                .model
+                .conditions
+                .iter()
+                .position(|c| c == name)
+                .unwrap();
             cond.index_axis_mut(ndarray::Axis(1), j).fill(v);
         }
     };
@@ -103,7 +121,20 @@ fn the_condition_moves_samples_the_way_the_attribute_moves_faces() {
     // Smiling does not move the picture the way another attribute does.
     assert!(cosine(&generated, &direction("Eyeglasses")) < agreement / 2.0);
     // The command line draws the same thing.
-    run_ok(&["sample", "--checkpoint", best, "--cond", "Smiling=1, Male=-1", "--n", "4", "--out", "smiling.png"], d);
+    run_ok(
+        &[
+            "sample",
+            "--checkpoint",
+            best,
+            "--cond",
+            "Smiling=1, Male=-1",
+            "--n",
+            "4",
+            "--out",
+            "smiling.png",
+        ],
+        d,
+    );
     assert!(d.join("smiling.png").is_file());
 
     // Mistakes in --cond, and --cond on a model without conditions.
@@ -119,12 +150,21 @@ fn the_condition_moves_samples_the_way_the_attribute_moves_faces() {
 fn celeba32_cond_takes_the_40_attributes_and_needs_them_in_the_data() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/celeba32-cond.toml");
     let config = Config::load(&path).unwrap();
-    assert_eq!(config.model.conditions, ATTRIBUTE_NAMES.map(String::from).to_vec());
+    assert_eq!(
+        config.model.conditions,
+        ATTRIBUTE_NAMES.map(String::from).to_vec()
+    );
     let shapes = config.validate().unwrap();
     assert_eq!(shapes.features, 512 + 40);
     // The decoder's first linear layer takes z and the condition.
-    let vae = vae_cpu::model::Vae::new(&config, &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0)).unwrap();
-    assert!(matches!(&vae.decoder[0], vae_cpu::model::Layer::Linear(l) if l.weight.value().shape() == [512, 240]));
+    let vae = vae_cpu::model::Vae::new(
+        &config,
+        &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0),
+    )
+    .unwrap();
+    assert!(
+        matches!(&vae.decoder[0], vae_cpu::model::Layer::Linear(l) if l.weight.value().shape() == [512, 240])
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -132,6 +172,17 @@ fn celeba32_cond_takes_the_40_attributes_and_needs_them_in_the_data() {
     cond.model.conditions = vec!["Smiling".into(), "Sparkly".into()];
     std::fs::write(d.join("cond.toml"), cond.to_toml()).unwrap();
     faces_cache(d, 20, 16);
-    let o = vae_cpu(&["train", "--config", "cond.toml", "--data", "faces.vaecache", "--out", "run"], d);
+    let o = vae_cpu(
+        &[
+            "train",
+            "--config",
+            "cond.toml",
+            "--data",
+            "faces.vaecache",
+            "--out",
+            "run",
+        ],
+        d,
+    );
     assert_clear_error(&o, &["faces.vaecache", "Sparkly"]);
 }

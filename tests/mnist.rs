@@ -18,7 +18,8 @@ fn digit(label: u8, i: usize) -> Vec<u8> {
     (0..28 * 28)
         .map(|p| {
             let (y, x) = (p / 28, p % 28);
-            let inside = (2 + row * 8..8 + row * 8).contains(&y) && (2 + col * 6..8 + col * 6).contains(&x);
+            let inside =
+                (2 + row * 8..8 + row * 8).contains(&y) && (2 + col * 6..8 + col * 6).contains(&x);
             if inside {
                 255 - ((i * 7 + p) % 40) as u8
             } else {
@@ -33,9 +34,21 @@ fn write_mnist(dir: &Path, train: usize, test: usize) {
     std::fs::create_dir_all(dir).unwrap();
     for (part, n) in [("train", train), ("t10k", test)] {
         let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        let pixels: Vec<u8> = labels.iter().enumerate().flat_map(|(i, &l)| digit(l, i)).collect();
-        std::fs::write(dir.join(format!("{part}-images-idx3-ubyte")), idx::encode(&[n, 28, 28], &pixels)).unwrap();
-        std::fs::write(dir.join(format!("{part}-labels-idx1-ubyte")), idx::encode(&[n], &labels)).unwrap();
+        let pixels: Vec<u8> = labels
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &l)| digit(l, i))
+            .collect();
+        std::fs::write(
+            dir.join(format!("{part}-images-idx3-ubyte")),
+            idx::encode(&[n, 28, 28], &pixels),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{part}-labels-idx1-ubyte")),
+            idx::encode(&[n], &labels),
+        )
+        .unwrap();
     }
 }
 
@@ -44,9 +57,24 @@ fn mnist_prepares_trains_and_maps_its_2d_latent() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write_mnist(&d.join("mnist"), 400, 100);
-    run_ok(&["prepare", "--data", "mnist", "--size", "28", "--out", "mnist.vaecache", "--quiet"], d);
+    run_ok(
+        &[
+            "prepare",
+            "--data",
+            "mnist",
+            "--size",
+            "28",
+            "--out",
+            "mnist.vaecache",
+            "--quiet",
+        ],
+        d,
+    );
     let ds = Dataset::open(&d.join("mnist.vaecache")).unwrap();
-    assert_eq!((ds.channels, ds.height, ds.width, ds.len()), (1, 28, 28, 500));
+    assert_eq!(
+        (ds.channels, ds.height, ds.width, ds.len()),
+        (1, 28, 28, 500)
+    );
     assert_eq!(ds.split_summary(), "train 400, val 100, test 0");
     let seven = ds.attribute_index("digit_7").unwrap();
     assert_eq!(ds.attribute(7, seven), 1);
@@ -55,15 +83,51 @@ fn mnist_prepares_trains_and_maps_its_2d_latent() {
 
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mnist-mlp.toml");
     let config = config.to_str().unwrap();
-    run_ok(&["train", "--config", config, "--data", "mnist.vaecache", "--epochs", "15", "--batch-size", "50", "--out", "run", "--quiet"], d);
+    run_ok(
+        &[
+            "train",
+            "--config",
+            config,
+            "--data",
+            "mnist.vaecache",
+            "--epochs",
+            "15",
+            "--batch-size",
+            "50",
+            "--out",
+            "run",
+            "--quiet",
+        ],
+        d,
+    );
     let rows = metrics::read(&d.join("run/metrics.csv")).unwrap();
     assert!(rows[14].train_loss < 0.7 * rows[0].train_loss, "{rows:?}");
     assert!(rows[14].val_loss < rows[0].val_loss, "{rows:?}");
 
-    let out = run_ok(&["latent-map", "--checkpoint", "run/checkpoints/best.safetensors", "--data", "mnist.vaecache", "--attr", "digit", "--grid", "10", "--out", "map.png", "--quiet"], d);
+    let out = run_ok(
+        &[
+            "latent-map",
+            "--checkpoint",
+            "run/checkpoints/best.safetensors",
+            "--data",
+            "mnist.vaecache",
+            "--attr",
+            "digit",
+            "--grid",
+            "10",
+            "--out",
+            "map.png",
+            "--quiet",
+        ],
+        d,
+    );
     assert!(out.contains("map.png"), "{out}");
     let map = image::open(d.join("map.png")).unwrap();
-    assert!(map.width() > 640 + 280, "the manifold sits beside the scatter: {}", map.width());
+    assert!(
+        map.width() > 640 + 280,
+        "the manifold sits beside the scatter: {}",
+        map.width()
+    );
     let csv = std::fs::read_to_string(d.join("map.csv")).unwrap();
     assert!(csv.starts_with("name,split,digit,z1,z2\n"), "{csv}");
     assert_eq!(csv.lines().count(), 101);
@@ -79,17 +143,41 @@ fn mnist_prepares_trains_and_maps_its_2d_latent() {
     }
     let mean = |p: &[(f64, f64)]| {
         let n = p.len() as f64;
-        (p.iter().map(|q| q.0).sum::<f64>() / n, p.iter().map(|q| q.1).sum::<f64>() / n)
+        (
+            p.iter().map(|q| q.0).sum::<f64>() / n,
+            p.iter().map(|q| q.1).sum::<f64>() / n,
+        )
     };
     let spread = |p: &[(f64, f64)], c: (f64, f64)| {
-        p.iter().map(|q| (q.0 - c.0).powi(2) + (q.1 - c.1).powi(2)).sum::<f64>() / p.len() as f64
+        p.iter()
+            .map(|q| (q.0 - c.0).powi(2) + (q.1 - c.1).powi(2))
+            .sum::<f64>()
+            / p.len() as f64
     };
     let all: Vec<_> = by_digit.concat();
     let within: f64 = by_digit.iter().map(|p| spread(p, mean(p))).sum::<f64>() / 10.0;
     assert!(within < 0.5 * spread(&all, mean(&all)), "within {within}");
 
     // A model whose latent is not 2-d cannot be drawn as its own latent.
-    let o = vae_cpu(&["latent-map", "--checkpoint", "run/checkpoints/best.safetensors", "--data", "mnist.vaecache", "--attr", "digit_1", "--method", "pca", "--out", "pca.png", "--quiet", "--iterations", "10"], d);
+    let o = vae_cpu(
+        &[
+            "latent-map",
+            "--checkpoint",
+            "run/checkpoints/best.safetensors",
+            "--data",
+            "mnist.vaecache",
+            "--attr",
+            "digit_1",
+            "--method",
+            "pca",
+            "--out",
+            "pca.png",
+            "--quiet",
+            "--iterations",
+            "10",
+        ],
+        d,
+    );
     assert!(o.status.success(), "{}", common::stderr(&o));
 }
 
@@ -98,22 +186,66 @@ fn bad_mnist_folders_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write_mnist(&d.join("mnist"), 20, 10);
-    let wrong_size = vae_cpu(&["prepare", "--data", "mnist", "--size", "32", "--out", "x.vaecache"], d);
+    let wrong_size = vae_cpu(
+        &[
+            "prepare",
+            "--data",
+            "mnist",
+            "--size",
+            "32",
+            "--out",
+            "x.vaecache",
+        ],
+        d,
+    );
     assert_clear_error(&wrong_size, &["MNIST images are 28x28", "--size 28x28"]);
 
     let images = d.join("mnist/train-images-idx3-ubyte");
     let bytes = std::fs::read(&images).unwrap();
     std::fs::write(&images, &bytes[..bytes.len() - 10]).unwrap();
-    let truncated = vae_cpu(&["prepare", "--data", "mnist", "--size", "28", "--out", "x.vaecache"], d);
+    let truncated = vae_cpu(
+        &[
+            "prepare",
+            "--data",
+            "mnist",
+            "--size",
+            "28",
+            "--out",
+            "x.vaecache",
+        ],
+        d,
+    );
     assert_clear_error(&truncated, &["train-images-idx3-ubyte", "truncated"]);
 
     std::fs::rename(&images, d.join("mnist/train-images-idx3-ubyte.gz")).unwrap();
-    let gz = vae_cpu(&["prepare", "--data", "mnist", "--size", "28", "--out", "x.vaecache"], d);
+    let gz = vae_cpu(
+        &[
+            "prepare",
+            "--data",
+            "mnist",
+            "--size",
+            "28",
+            "--out",
+            "x.vaecache",
+        ],
+        d,
+    );
     assert_clear_error(&gz, &["compressed", "gunzip"]);
 
     write_mnist(&d.join("nolabels"), 20, 0);
     std::fs::remove_file(d.join("nolabels/train-labels-idx1-ubyte")).unwrap();
-    let o = vae_cpu(&["prepare", "--data", "nolabels", "--size", "28", "--out", "x.vaecache"], d);
+    let o = vae_cpu(
+        &[
+            "prepare",
+            "--data",
+            "nolabels",
+            "--size",
+            "28",
+            "--out",
+            "x.vaecache",
+        ],
+        d,
+    );
     assert_clear_error(&o, &["train-labels-idx1-ubyte", "missing"]);
     assert!(!d.join("x.vaecache").exists());
 }

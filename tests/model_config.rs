@@ -166,11 +166,19 @@ fn celeba64x48_instance_norm_builds_trains_and_ends_in_tanh() {
     assert_eq!(shapes.input, vec![3, 48, 64]);
     assert_eq!(shapes.features, 256 * 3 * 4);
     assert_eq!(config.model.latent, 64);
-    assert_eq!(config.data.pixel_range, vae_cpu::config::PixelRange::Symmetric);
+    assert_eq!(
+        config.data.pixel_range,
+        vae_cpu::config::PixelRange::Symmetric
+    );
     assert_eq!(config.exp.lr, 1e-3);
     let convs: Vec<_> = vae_cpu::config::Block::expand(&config.model.encoder)
         .filter_map(|l| match l {
-            LayerSpec::Conv2d { filters, kernel, stride, .. } => Some((*filters, *kernel, *stride)),
+            LayerSpec::Conv2d {
+                filters,
+                kernel,
+                stride,
+                ..
+            } => Some((*filters, *kernel, *stride)),
             _ => None,
         })
         .collect();

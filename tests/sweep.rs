@@ -16,9 +16,20 @@ fn sweep_trains_the_grid_tabulates_it_and_resumes() {
     let sweep = |epochs: &str| {
         run_ok(
             &[
-                "sweep", "--config", "base.toml", "--data", "faces.vaecache", "--set",
-                "exp.kld_weight=1,0.01", "--set", "model.latent=2,5", "--epochs", epochs,
-                "--out", "sw", "--quiet",
+                "sweep",
+                "--config",
+                "base.toml",
+                "--data",
+                "faces.vaecache",
+                "--set",
+                "exp.kld_weight=1,0.01",
+                "--set",
+                "model.latent=2,5",
+                "--epochs",
+                epochs,
+                "--out",
+                "sw",
+                "--quiet",
             ],
             d,
         )
@@ -43,13 +54,25 @@ fn sweep_trains_the_grid_tabulates_it_and_resumes() {
         // The table holds the run's own validation loss.
         let val_loss: f64 = line.split(',').nth(5).unwrap().parse().unwrap();
         assert!((val_loss - rows[0].val_loss).abs() < 1e-4 * rows[0].val_loss.abs().max(1.0));
-        let config = vae_cpu::config::Config::load(&d.join("sw").join(name).join("config.toml")).unwrap();
-        assert_eq!(config.model.latent, name.ends_with("latent=5") as usize * 3 + 2);
+        let config =
+            vae_cpu::config::Config::load(&d.join("sw").join(name).join("config.toml")).unwrap();
+        assert_eq!(
+            config.model.latent,
+            name.ends_with("latent=5") as usize * 3 + 2
+        );
     }
-    assert!(printed.contains("| kld_weight=0.01_latent=5 | 0.01 | 5 | 1 | 1 |"), "{printed}");
+    assert!(
+        printed.contains("| kld_weight=0.01_latent=5 | 0.01 | 5 | 1 | 1 |"),
+        "{printed}"
+    );
     let one = image::open(d.join("sw").join(names[0]).join("samples.png")).unwrap();
     let all = image::open(d.join("sw/sweep-samples.png")).unwrap();
-    assert!(all.width() >= 4 * one.width(), "{} vs {}", all.width(), one.width());
+    assert!(
+        all.width() >= 4 * one.width(),
+        "{} vs {}",
+        all.width(),
+        one.width()
+    );
 
     // Again with more epochs: every run continues from its checkpoint.
     sweep("2");
@@ -59,11 +82,50 @@ fn sweep_trains_the_grid_tabulates_it_and_resumes() {
     }
 
     // A folder of another run is not taken over; a bad key names itself.
-    let o = vae_cpu(&["sweep", "--config", "base.toml", "--data", "faces.vaecache", "--set", "exp.lr=0.5", "--out", "sw", "--quiet"], d);
+    let o = vae_cpu(
+        &[
+            "sweep",
+            "--config",
+            "base.toml",
+            "--data",
+            "faces.vaecache",
+            "--set",
+            "exp.lr=0.5",
+            "--out",
+            "sw",
+            "--quiet",
+        ],
+        d,
+    );
     assert!(o.status.success(), "{}", common::stderr(&o));
     std::fs::write(d.join("other.toml"), small_config(1, 4).to_toml()).unwrap();
-    let o = vae_cpu(&["sweep", "--config", "other.toml", "--data", "faces.vaecache", "--set", "exp.lr=0.5", "--out", "sw", "--quiet"], d);
+    let o = vae_cpu(
+        &[
+            "sweep",
+            "--config",
+            "other.toml",
+            "--data",
+            "faces.vaecache",
+            "--set",
+            "exp.lr=0.5",
+            "--out",
+            "sw",
+            "--quiet",
+        ],
+        d,
+    );
     assert_clear_error(&o, &["lr=0.5", "another config"]);
-    let o = vae_cpu(&["sweep", "--config", "base.toml", "--data", "faces.vaecache", "--set", "exp.kld=1,2"], d);
+    let o = vae_cpu(
+        &[
+            "sweep",
+            "--config",
+            "base.toml",
+            "--data",
+            "faces.vaecache",
+            "--set",
+            "exp.kld=1,2",
+        ],
+        d,
+    );
     assert_clear_error(&o, &["kld"]);
 }

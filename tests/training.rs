@@ -279,13 +279,19 @@ fn patience_stops_after_epochs_without_improvement() {
             "{rows:?}"
         );
         assert_eq!(rows.len(), best.epoch + 2, "{rows:?}");
-        assert!(best.epoch > 1, "the loss should improve before it stalls: {rows:?}");
+        assert!(
+            best.epoch > 1,
+            "the loss should improve before it stalls: {rows:?}"
+        );
         let kept = Checkpoint::load(&out.join("checkpoints/best.safetensors")).unwrap();
         assert_eq!(kept.epoch, best.epoch);
 
         let mut again = Trainer::resume(&data, options(&out), None, None).unwrap();
         assert_eq!(again.run(&AtomicBool::new(false)).unwrap(), outcome);
-        assert_eq!(metrics::read(&out.join("metrics.csv")).unwrap().len(), rows.len());
+        assert_eq!(
+            metrics::read(&out.join("metrics.csv")).unwrap().len(),
+            rows.len()
+        );
         // More patience lets the run go on.
         let mut longer = Trainer::resume(&data, options(&out), None, Some(3)).unwrap();
         longer.run(&AtomicBool::new(false)).unwrap();

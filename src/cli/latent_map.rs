@@ -111,16 +111,31 @@ impl Coloring {
             .filter(|&j| ds.attribute_names[j].starts_with(&prefix))
             .collect();
         if ds.attribute_index(attr).is_err() && group.len() >= 2 {
-            let mut names: Vec<String> = group.iter().map(|&j| ds.attribute_names[j].clone()).collect();
+            let mut names: Vec<String> = group
+                .iter()
+                .map(|&j| ds.attribute_names[j].clone())
+                .collect();
             let class_of: Vec<usize> = idx
                 .iter()
-                .map(|&i| group.iter().position(|&j| ds.attribute(i, j) == 1).unwrap_or(group.len()))
+                .map(|&i| {
+                    group
+                        .iter()
+                        .position(|&j| ds.attribute(i, j) == 1)
+                        .unwrap_or(group.len())
+                })
                 .collect();
             names.push("unknown".into());
             let labels = class_of.iter().map(|&c| names[c].clone()).collect();
-            let mut colors: Vec<[u8; 3]> = (0..group.len()).map(|k| PALETTE[k % PALETTE.len()]).collect();
+            let mut colors: Vec<[u8; 3]> = (0..group.len())
+                .map(|k| PALETTE[k % PALETTE.len()])
+                .collect();
             colors.push(UNKNOWN);
-            return Ok(Coloring { names, colors, class_of, labels });
+            return Ok(Coloring {
+                names,
+                colors,
+                class_of,
+                labels,
+            });
         }
         let column = ds.attribute_index(attr)?;
         let attr = &ds.attribute_names[column];
@@ -132,7 +147,10 @@ impl Coloring {
                 _ => 2,
             })
             .collect();
-        let labels = idx.iter().map(|&i| ds.attribute(i, column).to_string()).collect();
+        let labels = idx
+            .iter()
+            .map(|&i| ds.attribute(i, column).to_string())
+            .collect();
         Ok(Coloring {
             names: vec![format!("not {attr}"), attr.clone(), "unknown".into()],
             colors: vec![WITHOUT, WITH, UNKNOWN],
@@ -279,7 +297,10 @@ pub fn run(a: LatentMapArgs) -> Result<()> {
     }
     csv.push('\n');
     for (row, &i) in idx.iter().enumerate() {
-        csv.push_str(&format!("{},{},{}", ds.names[i], a.split, coloring.labels[row]));
+        csv.push_str(&format!(
+            "{},{},{}",
+            ds.names[i], a.split, coloring.labels[row]
+        ));
         for (_, xy) in &columns {
             csv.push_str(&format!(",{},{}", xy[[row, 0]], xy[[row, 1]]));
         }

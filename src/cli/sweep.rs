@@ -51,8 +51,8 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 pub fn run(a: SweepArgs) -> Result<()> {
     let pool = super::pool(a.threads)?;
-    let text = std::fs::read_to_string(&a.config)
-        .with_context(|| format!("{}", a.config.display()))?;
+    let text =
+        std::fs::read_to_string(&a.config).with_context(|| format!("{}", a.config.display()))?;
     let axes = a
         .set
         .iter()
@@ -76,13 +76,21 @@ pub fn run(a: SweepArgs) -> Result<()> {
         if STOP.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)");
+        eprintln!(
+            "\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)"
+        );
     })
     .context("cannot install the Ctrl-C handler")?;
     for (k, p) in points.iter().enumerate() {
         let dir = out.join(&p.name);
         if !a.quiet {
-            eprintln!("run {}/{}: {} -> {}", k + 1, points.len(), describe(p), dir.display());
+            eprintln!(
+                "run {}/{}: {} -> {}",
+                k + 1,
+                points.len(),
+                describe(p),
+                dir.display()
+            );
         }
         let m = &p.config.model;
         let data = super::data_source::open(&a.data, m.width, m.height, a.quiet)?;
@@ -96,7 +104,12 @@ pub fn run(a: SweepArgs) -> Result<()> {
                 Trainer::new(&p.config, &data, opts)?
             } else {
                 check_same_run(&dir, p)?;
-                Trainer::resume(&data, opts, Some(p.config.trainer.epochs), p.config.trainer.patience)?
+                Trainer::resume(
+                    &data,
+                    opts,
+                    Some(p.config.trainer.epochs),
+                    p.config.trainer.patience,
+                )?
             };
             Ok(trainer.run(&STOP)?)
         })?;
@@ -143,7 +156,14 @@ fn check_same_run(dir: &Path, p: &GridPoint) -> Result<()> {
 /// the markdown table.
 fn write_report(out: &Path, points: &[GridPoint]) -> Result<String> {
     let keys: Vec<&str> = points[0].settings.iter().map(|(k, _)| k.as_str()).collect();
-    let columns = ["epochs", "best_epoch", "val_loss", "val_recon", "val_kl", "last_val_loss"];
+    let columns = [
+        "epochs",
+        "best_epoch",
+        "val_loss",
+        "val_recon",
+        "val_kl",
+        "last_val_loss",
+    ];
     let mut csv = format!("run,{},{}\n", keys.join(","), columns.join(","));
     let mut md = format!(
         "| run | {} | {} |\n|{}\n",
@@ -165,10 +185,27 @@ fn write_report(out: &Path, points: &[GridPoint]) -> Result<String> {
                 format!("{:.4}", s.best.val_kl),
                 format!("{:.5}", s.last_val_loss),
             ],
-            None => vec!["0".into(), String::new(), String::new(), String::new(), String::new(), String::new()],
+            None => vec![
+                "0".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ],
         };
-        csv.push_str(&format!("{},{},{}\n", p.name, values.join(","), figures.join(",")));
-        md.push_str(&format!("| {} | {} | {} |\n", p.name, values.join(" | "), figures.join(" | ")));
+        csv.push_str(&format!(
+            "{},{},{}\n",
+            p.name,
+            values.join(","),
+            figures.join(",")
+        ));
+        md.push_str(&format!(
+            "| {} | {} | {} |\n",
+            p.name,
+            values.join(" | "),
+            figures.join(" | ")
+        ));
         if let Ok(img) = image::open(dir.join("samples.png")) {
             pictures.push(viz::titled(&p.name, &img.to_rgb8()));
         }
@@ -176,7 +213,10 @@ fn write_report(out: &Path, points: &[GridPoint]) -> Result<String> {
     vae_cpu::atomic_file::write(&out.join("sweep.csv"), csv.as_bytes())?;
     vae_cpu::atomic_file::write(&out.join("sweep.md"), md.as_bytes())?;
     if !pictures.is_empty() {
-        viz::save_png(&out.join("sweep-samples.png"), &viz::side_by_side(&pictures))?;
+        viz::save_png(
+            &out.join("sweep-samples.png"),
+            &viz::side_by_side(&pictures),
+        )?;
     }
     Ok(md)
 }

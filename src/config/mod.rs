@@ -286,13 +286,20 @@ impl Config {
             ));
         }
         let mut seen = std::collections::BTreeSet::new();
-        if let Some(name) = m.conditions.iter().find(|c| c.is_empty() || !seen.insert(c.as_str())) {
+        if let Some(name) = m
+            .conditions
+            .iter()
+            .find(|c| c.is_empty() || !seen.insert(c.as_str()))
+        {
             return bad(format!(
                 "model.conditions names \"{name}\" twice (or an empty name)"
             ));
         }
         if m.conditions.len() > layer::MAX_UNITS {
-            return bad(format!("model.conditions has more than {} names", layer::MAX_UNITS));
+            return bad(format!(
+                "model.conditions has more than {} names",
+                layer::MAX_UNITS
+            ));
         }
         if !(self.exp.lr > 0.0 && self.exp.lr.is_finite()) {
             return bad(format!(
@@ -310,7 +317,9 @@ impl Config {
             return bad("trainer.batch_size must be at least 1".into());
         }
         if self.trainer.patience == Some(0) {
-            return bad("trainer.patience must be at least 1 (leave it out to never stop early)".into());
+            return bad(
+                "trainer.patience must be at least 1 (leave it out to never stop early)".into(),
+            );
         }
         let input = vec![m.channels, m.height, m.width];
         let encoder = walk("model.encoder", &m.encoder, &input)?;
@@ -331,7 +340,10 @@ impl Config {
         }
         let decoder_input = [m.decoder_input()];
         let decoder = walk("model.decoder", &m.decoder, &decoder_input)?;
-        let out = decoder.last().cloned().unwrap_or_else(|| decoder_input.to_vec());
+        let out = decoder
+            .last()
+            .cloned()
+            .unwrap_or_else(|| decoder_input.to_vec());
         if out != input {
             return bad(format!(
                 "model.decoder produces {out:?} but the images are {input:?}"

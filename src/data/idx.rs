@@ -47,7 +47,10 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Idx, String> {
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
     if dims.iter().skip(1).any(|&d| d == 0 || d > MAX_SIDE) {
-        return Err(format!("image dimensions {:?} are not plausible", &dims[1..]));
+        return Err(format!(
+            "image dimensions {:?} are not plausible",
+            &dims[1..]
+        ));
     }
     let values = &rest[4 * rank..];
     let want = dims
@@ -110,15 +113,17 @@ fn read_part(dir: &Path, part: &str) -> Result<Option<(Idx, Idx, PathBuf)>> {
     if images.dims.len() != 3 {
         return Err(Error::File {
             path: images_path,
-            message: format!("images must have 3 dimensions [N, H, W], got {:?}", images.dims),
+            message: format!(
+                "images must have 3 dimensions [N, H, W], got {:?}",
+                images.dims
+            ),
         });
     }
-    let labels_path = find(dir, &format!("{part}-labels"), "idx1-ubyte").ok_or_else(|| {
-        Error::File {
+    let labels_path =
+        find(dir, &format!("{part}-labels"), "idx1-ubyte").ok_or_else(|| Error::File {
             path: dir.join(format!("{part}-labels-idx1-ubyte")),
             message: format!("missing: the labels of {}", images_path.display()),
-        }
-    })?;
+        })?;
     let labels = read(&labels_path)?;
     if labels.dims != [images.dims[0]] || labels.values.iter().any(|&l| l > 9) {
         return Err(Error::File {
@@ -158,9 +163,12 @@ pub fn load_folder(dir: &Path) -> Result<CacheContents> {
         source: format!("{} (MNIST IDX)", dir.display()),
         ..CacheContents::default()
     };
-    for ((images, labels, path), split, prefix) in [(Some(train), Split::Train, "train"), (test, Split::Val, "t10k")]
-        .into_iter()
-        .filter_map(|(p, s, n)| p.map(|p| (p, s, n)))
+    for ((images, labels, path), split, prefix) in [
+        (Some(train), Split::Train, "train"),
+        (test, Split::Val, "t10k"),
+    ]
+    .into_iter()
+    .filter_map(|(p, s, n)| p.map(|p| (p, s, n)))
     {
         if images.dims[1..] != [h, w] {
             return Err(Error::File {
@@ -205,7 +213,9 @@ mod tests {
     #[test]
     fn bad_files_say_what_is_wrong() {
         let good = encode(&[2, 2, 2], &[0; 8]);
-        assert!(parse(&good[..good.len() - 1]).unwrap_err().contains("truncated"));
+        assert!(parse(&good[..good.len() - 1])
+            .unwrap_err()
+            .contains("truncated"));
         assert!(parse(b"\x89PNG....").unwrap_err().contains("not an IDX"));
         let mut floats = good.clone();
         floats[2] = 0x0d;

@@ -18,7 +18,7 @@ use std::path::Path;
 
 enum Stage {
     Conv {
-        weight: Tensor,
+        weight: Box<Tensor>,
         bias: Option<Tensor>,
         spec: Conv2dSpec,
     },
@@ -78,46 +78,81 @@ impl FeatureNet {
             .find(|n| init(n).is_none())
             .ok_or("the graph has no input")?;
         let (mut stages, mut names) = (vec![], vec![]);
-        while let Some(node) = graph.node.iter().find(|n| n.input.first() == Some(&current)) {
+        while let Some(node) = graph
+            .node
+            .iter()
+            .find(|n| n.input.first() == Some(&current))
+        {
             let what = format!("node \"{}\" ({})", node.name, node.op_type);
             let attr = |name: &str| node.attribute.iter().find(|a| a.name == name);
-            let ints = |name: &str, default: Vec<i64>| attr(name).map_or(default, |a| a.ints.clone());
+            let ints =
+                |name: &str, default: Vec<i64>| attr(name).map_or(default, |a| a.ints.clone());
             let stage = match node.op_type.as_str() {
                 "Conv" => {
                     if attr("group").is_some_and(|a| a.i != 1)
                         || ints("dilations", vec![1, 1]) != [1, 1]
                         || attr("auto_pad").is_some_and(|a| !a.s.is_empty() && a.s != b"NOTSET")
                     {
-                        return Err(format!("{what}: only group 1, dilation 1 and explicit pads are supported"));
+                        return Err(format!(
+                            "{what}: only group 1, dilation 1 and explicit pads are supported"
+                        ));
                     }
-                    let weight = node.input.get(1).and_then(|n| init(n)).ok_or(format!("{what}: its weight is not an initializer"))?;
+                    let weight = node
+                        .input
+                        .get(1)
+                        .and_then(|n| init(n))
+                        .ok_or(format!("{what}: its weight is not an initializer"))?;
                     let weight = tensor(weight).map_err(|e| format!("{what}: {e}"))?;
                     let [_, _, kh, kw] = weight.shape() else {
                         return Err(format!("{what}: the weight must be [out, in, kh, kw]"));
                     };
                     let bias = match node.input.get(2).filter(|n| !n.is_empty()) {
-                        Some(b) => Some(tensor(init(b).ok_or(format!("{what}: its bias is not an initializer"))?).map_err(|e| format!("{what}: {e}"))?),
+                        Some(b) => Some(
+                            tensor(
+                                init(b).ok_or(format!("{what}: its bias is not an initializer"))?,
+                            )
+                            .map_err(|e| format!("{what}: {e}"))?,
+                        ),
                         None => None,
                     };
-                    if bias.as_ref().is_some_and(|b| b.shape() != [weight.shape()[0]]) {
+                    if bias
+                        .as_ref()
+                        .is_some_and(|b| b.shape() != [weight.shape()[0]])
+                    {
                         return Err(format!("{what}: the bias does not match the weight"));
                     }
                     let kernel = ints("kernel_shape", vec![*kh as i64, *kw as i64]);
                     let strides = ints("strides", vec![1, 1]);
                     let pads = ints("pads", vec![0; 4]);
-                    let usize_of = |v: &[i64]| v.iter().map(|&x| usize::try_from(x).ok().filter(|&x| x <= 4096)).collect::<Option<Vec<_>>>();
+                    let usize_of = |v: &[i64]| {
+                        v.iter()
+                            .map(|&x| usize::try_from(x).ok().filter(|&x| x <= 4096))
+                            .collect::<Option<Vec<_>>>()
+                    };
                     let (Some(strides), Some(pads)) = (usize_of(&strides), usize_of(&pads)) else {
                         return Err(format!("{what}: bad strides or pads"));
                     };
-                    if kernel != [*kh as i64, *kw as i64] || strides.len() != 2 || pads.len() != 4 || strides.contains(&0) {
+                    if kernel != [*kh as i64, *kw as i64]
+                        || strides.len() != 2
+                        || pads.len() != 4
+                        || strides.contains(&0)
+                    {
                         return Err(format!("{what}: kernel_shape, strides or pads do not describe a 2-d convolution"));
                     }
                     // ONNX pads are [top, left, bottom, right].
-                    let padding = Padding::Explicit { top: pads[0], left: pads[1], bottom: pads[2], right: pads[3] };
+                    let padding = Padding::Explicit {
+                        top: pads[0],
+                        left: pads[1],
+                        bottom: pads[2],
+                        right: pads[3],
+                    };
                     Stage::Conv {
-                        weight,
+                        weight: Box::new(weight),
                         bias,
-                        spec: Conv2dSpec { stride: (strides[0], strides[1]), padding },
+                        spec: Conv2dSpec {
+                            stride: (strides[0], strides[1]),
+                            padding,
+                        },
                     }
                 }
                 "Relu" => Stage::Relu,
@@ -126,19 +161,34 @@ impl FeatureNet {
                     let strides = ints("strides", vec![1, 1]);
                     let pads = ints("pads", vec![0; 4]);
                     let square = |v: &[i64]| v.iter().all(|&x| x == v[0]) && !v.is_empty();
-                    if kernel.len() != 2 || !square(&kernel) || strides.len() != 2 || !square(&strides) || pads.len() != 4 || !square(&pads)
+                    if kernel.len() != 2
+                        || !square(&kernel)
+                        || strides.len() != 2
+                        || !square(&strides)
+                        || pads.len() != 4
+                        || !square(&pads)
                         || attr("ceil_mode").is_some_and(|a| a.i != 0)
                         || ints("dilations", vec![1, 1]) != [1, 1]
                         || attr("auto_pad").is_some_and(|a| !a.s.is_empty() && a.s != b"NOTSET")
-                        || !(1..=64).contains(&kernel[0]) || !(1..=64).contains(&strides[0]) || !(0..=32).contains(&pads[0])
+                        || !(1..=64).contains(&kernel[0])
+                        || !(1..=64).contains(&strides[0])
+                        || !(0..=32).contains(&pads[0])
                     {
                         return Err(format!("{what}: only square kernels, strides and pads without ceil_mode are supported"));
                     }
-                    Stage::MaxPool(MaxPoolSpec { kernel: kernel[0] as usize, stride: strides[0] as usize, padding: pads[0] as usize })
+                    Stage::MaxPool(MaxPoolSpec {
+                        kernel: kernel[0] as usize,
+                        stride: strides[0] as usize,
+                        padding: pads[0] as usize,
+                    })
                 }
                 _ => break,
             };
-            current = node.output.first().cloned().ok_or(format!("{what} has no output"))?;
+            current = node
+                .output
+                .first()
+                .cloned()
+                .ok_or(format!("{what} has no output"))?;
             stages.push(stage);
             names.push(current.clone());
         }
@@ -164,7 +214,13 @@ impl FeatureNet {
         taps.sort_unstable();
         taps.dedup();
         stages.truncate(taps[taps.len() - 1] + 1);
-        Ok(FeatureNet { stages, names, taps, normalize, range })
+        Ok(FeatureNet {
+            stages,
+            names,
+            taps,
+            normalize,
+            range,
+        })
     }
 
     /// The names of the compared outputs.
@@ -192,7 +248,7 @@ impl FeatureNet {
             h = match stage {
                 Stage::Conv { weight, bias, spec } => {
                     let bias = bias.clone().map(Var::constant);
-                    ops::conv2d(&h, &Var::constant(weight.clone()), bias.as_ref(), *spec)
+                    ops::conv2d(&h, &Var::constant((**weight).clone()), bias.as_ref(), *spec)
                 }
                 Stage::Relu => ops::relu(&h),
                 Stage::MaxPool(spec) => ops::max_pool2d(&h, *spec),
@@ -218,23 +274,36 @@ impl FeatureNet {
 
     /// Checks that the network takes images of `channels x height x width` and that every
     /// compared layer has an output; the message says where it fails.
-    pub fn check_input(&self, channels: usize, height: usize, width: usize) -> std::result::Result<(), String> {
+    pub fn check_input(
+        &self,
+        channels: usize,
+        height: usize,
+        width: usize,
+    ) -> std::result::Result<(), String> {
         let (mut c, mut h, mut w) = (channels, height, width);
         for (i, stage) in self.stages.iter().enumerate() {
             match stage {
                 Stage::Conv { weight, spec, .. } => {
                     let s = weight.shape();
                     if s[1] != c {
-                        return Err(format!("{} takes {} channels, it gets {c}", self.names[i], s[1]));
+                        return Err(format!(
+                            "{} takes {} channels, it gets {c}",
+                            self.names[i], s[1]
+                        ));
                     }
-                    (h, w) = ops::conv2d_output_size(h, w, s[2], s[3], spec)
-                        .ok_or_else(|| format!("{}: the {h}x{w} input is too small", self.names[i]))?;
+                    (h, w) = ops::conv2d_output_size(h, w, s[2], s[3], spec).ok_or_else(|| {
+                        format!("{}: the {h}x{w} input is too small", self.names[i])
+                    })?;
                     c = s[0];
                 }
                 Stage::Relu => {}
                 Stage::MaxPool(spec) => {
-                    (h, w) = spec.output_size(h).zip(spec.output_size(w))
-                        .ok_or_else(|| format!("{}: the {h}x{w} input is too small", self.names[i]))?;
+                    (h, w) = spec
+                        .output_size(h)
+                        .zip(spec.output_size(w))
+                        .ok_or_else(|| {
+                            format!("{}: the {h}x{w} input is too small", self.names[i])
+                        })?;
                 }
             }
         }
@@ -264,15 +333,26 @@ fn tensor(t: &TensorProto) -> std::result::Result<Tensor, String> {
     if t.data_type != ONNX_FLOAT {
         return Err(format!("initializer \"{}\" is not float32", t.name));
     }
-    let dims: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d).map_err(|_| "a negative dimension".to_string())).collect::<std::result::Result<_, _>>()?;
+    let dims: Vec<usize> = t
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| "a negative dimension".to_string()))
+        .collect::<std::result::Result<_, _>>()?;
     let values: Vec<f32> = if t.raw_data.is_empty() {
         t.float_data.clone()
     } else {
-        t.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        t.raw_data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
     };
     let len = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    if len != Some(values.len()) || t.raw_data.len() % 4 != 0 {
-        return Err(format!("initializer \"{}\" has {} values for dimensions {dims:?}", t.name, values.len()));
+    if len != Some(values.len()) || !t.raw_data.len().is_multiple_of(4) {
+        return Err(format!(
+            "initializer \"{}\" has {} values for dimensions {dims:?}",
+            t.name,
+            values.len()
+        ));
     }
     Tensor::from_shape_vec(dims, values).map_err(|e| e.to_string())
 }
@@ -285,7 +365,12 @@ mod tests {
 
     fn net(layers: &[&str]) -> std::result::Result<FeatureNet, String> {
         let layers: Vec<String> = layers.iter().map(|s| s.to_string()).collect();
-        FeatureNet::from_model(&tiny_vgg(3, 1, None), &layers, FeatureNormalize::Imagenet, PixelRange::Unit)
+        FeatureNet::from_model(
+            &tiny_vgg(3, 1, None),
+            &layers,
+            FeatureNormalize::Imagenet,
+            PixelRange::Unit,
+        )
     }
 
     #[test]
@@ -293,10 +378,16 @@ mod tests {
         let n = net(&[]).unwrap();
         assert_eq!(n.layer_names(), ["relu1_1", "relu2_1", "relu3_1"]);
         // Flatten ends the chain; nothing after relu3_1 runs.
-        assert_eq!(n.stages.len(), n.names.iter().position(|s| s == "relu3_1").unwrap() + 1);
+        assert_eq!(
+            n.stages.len(),
+            n.names.iter().position(|s| s == "relu3_1").unwrap() + 1
+        );
         let chosen = net(&["pool1", "relu1_2"]).unwrap();
         assert_eq!(chosen.layer_names(), ["relu1_2", "pool1"]);
-        assert!(net(&["flat"]).err().unwrap().contains("relu1_2, pool1, conv2_1"));
+        assert!(net(&["flat"])
+            .err()
+            .unwrap()
+            .contains("relu1_2, pool1, conv2_1"));
         assert!(n.check_input(3, 16, 16).is_ok());
         assert!(n.check_input(1, 16, 16).unwrap_err().contains("3 channels"));
         assert!(n.check_input(3, 2, 2).unwrap_err().contains("too small"));
@@ -307,7 +398,9 @@ mod tests {
         let mut model = tiny_vgg(3, 1, None);
         let conv = &mut model.graph.as_mut().unwrap().node[2];
         conv.attribute.push(crate::onnx::export::int("group", 2));
-        let e = FeatureNet::from_model(&model, &[], FeatureNormalize::None, PixelRange::Unit).err().unwrap();
+        let e = FeatureNet::from_model(&model, &[], FeatureNormalize::None, PixelRange::Unit)
+            .err()
+            .unwrap();
         assert!(e.contains("conv1_2") && e.contains("group"), "{e}");
     }
 
@@ -316,10 +409,22 @@ mod tests {
     #[test]
     fn loss_and_gradient() {
         let n = net(&["relu1_2", "relu2_1"]).unwrap();
-        let x = Tensor::from_shape_fn(vec![2, 3, 8, 8], |d| ((d[1] * 7 + d[2] * 3 + d[3] * 5 + d[0]) % 11) as f32 / 11.0);
+        let x = Tensor::from_shape_fn(vec![2, 3, 8, 8], |d| {
+            ((d[1] * 7 + d[2] * 3 + d[3] * 5 + d[0]) % 11) as f32 / 11.0
+        });
         let y = x.mapv(|v| (v * 0.8 + 0.1).clamp(0.0, 1.0));
         assert_eq!(n.loss(&Var::constant(x.clone()), &x).item(), 0.0);
         assert!(n.loss(&Var::constant(y.clone()), &x).item() > 0.0);
-        check_gradients(&[y], 7, Tolerance { step: 1e-3, atol: 2e-3, rtol: 2e-2 }, |v| n.loss(&v[0], &x)).unwrap();
+        check_gradients(
+            &[y],
+            7,
+            Tolerance {
+                step: 1e-3,
+                atol: 2e-3,
+                rtol: 2e-2,
+            },
+            |v| n.loss(&v[0], &x),
+        )
+        .unwrap();
     }
 }

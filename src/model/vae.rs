@@ -204,9 +204,10 @@ impl Vae {
         let (batch, latent) = (target.shape()[0], self.config.model.latent);
         let kl = match exp.kl_reduction {
             ReductionSpec::BatchMean => ops::kl_divergence(&out.mu, &out.logvar),
-            ReductionSpec::Mean => {
-                ops::scale(&ops::kl_divergence(&out.mu, &out.logvar), 1.0 / latent as f32)
-            }
+            ReductionSpec::Mean => ops::scale(
+                &ops::kl_divergence(&out.mu, &out.logvar),
+                1.0 / latent as f32,
+            ),
             ReductionSpec::Sum => {
                 ops::scale(&ops::kl_divergence(&out.mu, &out.logvar), batch as f32)
             }

@@ -21,7 +21,9 @@ pub fn tiny_vgg(channels: usize, seed: u64, output: Option<&str>) -> ModelProto 
     let mut conv = |name: &str, c_out: usize, x: &str, c_in: usize, nodes: &mut Vec<NodeProto>| {
         // He-style scale keeps the activations of random weights in a useful range.
         let scale = (2.0 / (9 * c_in) as f32).sqrt();
-        let w: Vec<f32> = (0..c_out * c_in * 9).map(|_| rng.gen_range(-scale..scale) * 1.7).collect();
+        let w: Vec<f32> = (0..c_out * c_in * 9)
+            .map(|_| rng.gen_range(-scale..scale) * 1.7)
+            .collect();
         let b: Vec<f32> = (0..c_out).map(|_| rng.gen_range(-0.1..0.1)).collect();
         for (suffix, dims, v) in [("w", vec![c_out, c_in, 3, 3], w), ("b", vec![c_out], b)] {
             inits.push(TensorProto {
@@ -37,7 +39,11 @@ pub fn tiny_vgg(channels: usize, seed: u64, output: Option<&str>) -> ModelProto 
             output: vec![name.into()],
             name: name.into(),
             op_type: "Conv".into(),
-            attribute: vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1]), ints("strides", &[1, 1])],
+            attribute: vec![
+                ints("kernel_shape", &[3, 3]),
+                ints("pads", &[1, 1, 1, 1]),
+                ints("strides", &[1, 1]),
+            ],
             ..Default::default()
         });
     };

@@ -23,7 +23,9 @@ pub fn channel_affine(x: &Var, scale: &[f32], shift: &[f32]) -> Var {
     };
     let y = map(x.value(), true, scale, shift);
     let scale = scale.to_vec();
-    Var::record(&[x], y, move |dy, _| vec![Some(map(dy, false, &scale, &[]))])
+    Var::record(&[x], y, move |dy, _| {
+        vec![Some(map(dy, false, &scale, &[]))]
+    })
 }
 
 #[cfg(test)]

@@ -51,7 +51,10 @@ pub fn max_pool2d(x: &Var, spec: MaxPoolSpec) -> Var {
                     let (mut best, mut at) = (f32::NEG_INFINITY, 0usize);
                     for di in 0..k {
                         for dj in 0..k {
-                            let (r, q) = ((i * s + di) as isize - p as isize, (j * s + dj) as isize - p as isize);
+                            let (r, q) = (
+                                (i * s + di) as isize - p as isize,
+                                (j * s + dj) as isize - p as isize,
+                            );
                             if r < 0 || q < 0 || r >= h as isize || q >= w as isize {
                                 continue;
                             }
@@ -110,7 +113,9 @@ mod tests {
 
     /// The naive definition: the max over each window's in-bounds elements.
     fn naive(x: &Tensor, spec: MaxPoolSpec) -> Tensor {
-        let &[n, c, h, w] = x.shape() else { unreachable!() };
+        let &[n, c, h, w] = x.shape() else {
+            unreachable!()
+        };
         let (oh, ow) = (spec.output_size(h).unwrap(), spec.output_size(w).unwrap());
         Tensor::from_shape_fn(IxDyn(&[n, c, oh, ow]), |d| {
             let mut m = f32::NEG_INFINITY;
@@ -128,9 +133,21 @@ mod tests {
     }
 
     fn case() -> impl Strategy<Value = (Tensor, MaxPoolSpec)> {
-        (1usize..4, 1usize..4, 0usize..2, 1usize..3, 1usize..3, 3usize..8, 3usize..8)
+        (
+            1usize..4,
+            1usize..4,
+            0usize..2,
+            1usize..3,
+            1usize..3,
+            3usize..8,
+            3usize..8,
+        )
             .prop_filter_map("window fits", |(k, s, p, n, c, h, w)| {
-                let spec = MaxPoolSpec { kernel: k, stride: s, padding: p };
+                let spec = MaxPoolSpec {
+                    kernel: k,
+                    stride: s,
+                    padding: p,
+                };
                 (spec.output_size(h).is_some() && spec.output_size(w).is_some())
                     .then_some((spec, vec![n, c, h, w]))
             })
@@ -151,13 +168,37 @@ mod tests {
 
     #[test]
     fn vgg_pooling_halves_and_padding_is_never_the_maximum() {
-        let spec = MaxPoolSpec { kernel: 2, stride: 2, padding: 0 };
+        let spec = MaxPoolSpec {
+            kernel: 2,
+            stride: 2,
+            padding: 0,
+        };
         assert_eq!(spec.output_size(224), Some(112));
         let neg = Tensor::from_elem(IxDyn(&[1, 1, 2, 2]), -5.0);
-        let padded = MaxPoolSpec { kernel: 3, stride: 1, padding: 1 };
+        let padded = MaxPoolSpec {
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        };
         let y = max_pool2d(&Var::constant(neg), padded);
         assert!(y.value().iter().all(|&v| v == -5.0));
-        assert_eq!(MaxPoolSpec { kernel: 2, stride: 2, padding: 1 }.output_size(4), Some(3));
-        assert_eq!(MaxPoolSpec { kernel: 3, stride: 1, padding: 2 }.output_size(4), None);
+        assert_eq!(
+            MaxPoolSpec {
+                kernel: 2,
+                stride: 2,
+                padding: 1
+            }
+            .output_size(4),
+            Some(3)
+        );
+        assert_eq!(
+            MaxPoolSpec {
+                kernel: 3,
+                stride: 1,
+                padding: 2
+            }
+            .output_size(4),
+            None
+        );
     }
 }

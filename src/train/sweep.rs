@@ -21,7 +21,11 @@ impl Axis {
         let (key, values) = spec
             .split_once('=')
             .ok_or_else(|| bad("write KEY=VALUE,VALUE,..., e.g. exp.kld_weight=1e-3,1e-4"))?;
-        let key: Vec<String> = key.trim().split('.').map(|k| k.trim().to_string()).collect();
+        let key: Vec<String> = key
+            .trim()
+            .split('.')
+            .map(|k| k.trim().to_string())
+            .collect();
         if key.len() < 2 || key.iter().any(String::is_empty) {
             return Err(bad("the key must be SECTION.NAME, e.g. model.latent"));
         }
@@ -56,7 +60,9 @@ pub struct GridPoint {
 pub fn grid(config_text: &str, axes: &[Axis]) -> Result<Vec<GridPoint>> {
     let base: toml::Table = toml::from_str(config_text)
         .map_err(|e| Error::Config(e.to_string().trim_end().to_string()))?;
-    let total = axes.iter().try_fold(1usize, |a, x| a.checked_mul(x.values.len()));
+    let total = axes
+        .iter()
+        .try_fold(1usize, |a, x| a.checked_mul(x.values.len()));
     if total.is_none_or(|t| t > 10_000) {
         return Err(Error::Invalid("the grid has more than 10000 runs".into()));
     }
@@ -94,7 +100,13 @@ pub fn grid(config_text: &str, axes: &[Axis]) -> Result<Vec<GridPoint>> {
         let name = if name.is_empty() { "base".into() } else { name };
         let name: String = name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "=._-+".contains(c) { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "=._-+".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect();
         points.push(GridPoint {
             name,
@@ -136,7 +148,13 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(rows: &[EpochMetrics]) -> Option<Summary> {
-        let score = |m: &EpochMetrics| if m.val_loss.is_nan() { m.train_loss } else { m.val_loss };
+        let score = |m: &EpochMetrics| {
+            if m.val_loss.is_nan() {
+                m.train_loss
+            } else {
+                m.val_loss
+            }
+        };
         let best = rows.iter().min_by(|a, b| score(a).total_cmp(&score(b)))?;
         Some(Summary {
             epochs: rows.len(),
@@ -173,10 +191,20 @@ decoder = [{ layers = [{ type = "linear", units = 192 }, { type = "reshape", sha
             .collect();
         assert_eq!(
             got,
-            [(1e-3, 2), (1e-3, 8), (1e-3, 16), (1e-4, 2), (1e-4, 8), (1e-4, 16)]
+            [
+                (1e-3, 2),
+                (1e-3, 8),
+                (1e-3, 16),
+                (1e-4, 2),
+                (1e-4, 8),
+                (1e-4, 16)
+            ]
         );
         assert_eq!(points[1].name, "kld_weight=0.001_latent=8");
-        assert_eq!(points[0].settings[1], ("model.latent".to_string(), "2".to_string()));
+        assert_eq!(
+            points[0].settings[1],
+            ("model.latent".to_string(), "2".to_string())
+        );
         // Other values stay as the file has them.
         assert!(points.iter().all(|p| p.config.model.name == "m"));
     }

@@ -46,7 +46,9 @@ pub enum Outcome {
     Interrupted,
     /// Stopped early: `trainer.patience` epochs in a row did not improve on the best
     /// epoch (1-based), whose weights are in best.safetensors.
-    EarlyStopped { best_epoch: usize },
+    EarlyStopped {
+        best_epoch: usize,
+    },
 }
 
 /// Running sums over the batches of the current epoch (kept in checkpoints, so an
@@ -544,7 +546,9 @@ impl<'a> Trainer<'a> {
         let (mu, _) =
             self.model
                 .encode_with(&tape, &Var::constant(x.clone()), cond.as_ref(), Mode::Eval);
-        let recon = self.model.decode_with(&tape, &mu, cond.as_ref(), Mode::Eval);
+        let recon = self
+            .model
+            .decode_with(&tape, &mu, cond.as_ref(), Mode::Eval);
         let grid = viz::reconstruction_grid(
             &viz::to_images(&x, range),
             &viz::to_images(recon.value(), range),
