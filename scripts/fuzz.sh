@@ -11,7 +11,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(checkpoint attributes partition config image_cache prepare_image)
+  targets=(checkpoint attributes partition config image_cache prepare_image mnist_idx feature_net)
 fi
 if ! cargo fuzz --version > /dev/null 2>&1; then
   cargo install cargo-fuzz --locked --version 0.13.2

@@ -124,3 +124,35 @@ pub fn prepare_image(bytes: &[u8]) {
     let mut out = vec![0u8; opts.width * opts.height * 3];
     let _ = decode_image(file, &opts, &mut out);
 }
+
+/// The MNIST IDX parser: a file that parses holds exactly the values its header promises.
+pub fn mnist_idx(bytes: &[u8]) {
+    if let Ok(idx) = crate::data::idx::parse(bytes) {
+        assert_eq!(idx.values.len(), idx.dims.iter().product::<usize>());
+        assert_eq!(crate::data::idx::encode(&idx.dims, &idx.values), bytes);
+    }
+}
+
+/// The perceptual loss's ONNX reader: a network it accepts that takes 3x8x8 images and is
+/// small enough runs, with a finite loss against itself of 0.
+pub fn feature_net(bytes: &[u8]) {
+    use crate::config::{FeatureNormalize, PixelRange};
+    use crate::model::FeatureNet;
+    let Ok(model) = <crate::onnx::proto::ModelProto as prost::Message>::decode(bytes) else {
+        return;
+    };
+    let Ok(net) = FeatureNet::from_model(&model, &[], FeatureNormalize::None, PixelRange::Unit)
+    else {
+        return;
+    };
+    let weights: usize = model
+        .graph
+        .iter()
+        .flat_map(|g| &g.initializer)
+        .map(|t| t.raw_data.len() / 4 + t.float_data.len())
+        .sum();
+    if weights <= BUILD_LIMIT && net.check_input(3, 8, 8).is_ok() {
+        let x = Tensor::from_elem(vec![1, 3, 8, 8], 0.5);
+        assert_eq!(net.loss(&Var::constant(x.clone()), &x).item(), 0.0);
+    }
+}

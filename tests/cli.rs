@@ -289,8 +289,16 @@ fn every_subcommand_explains_its_flags() {
                 "--batch-size",
                 "--lr",
                 "--seed",
+                "--patience",
+                "--feature-net",
             ],
         ),
+        (
+            "sweep",
+            &["--config", "--data", "--set", "--out", "--epochs", "--patience"],
+        ),
+        ("sample", &["--checkpoint", "--cond", "--seed"]),
+        ("latent-map", &["--attr", "--method", "--grid", "--span"]),
         ("evaluate", &["--checkpoint", "--data", "--split"]),
         (
             "bench",

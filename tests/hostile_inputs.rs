@@ -19,13 +19,15 @@ use vae_cpu::fuzz_checks;
 /// A fuzz target's name and its check.
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 6] = [
+const TARGETS: [Target; 8] = [
     ("checkpoint", fuzz_checks::checkpoint),
     ("attributes", fuzz_checks::attributes),
     ("partition", fuzz_checks::partition),
     ("config", fuzz_checks::config),
     ("image_cache", fuzz_checks::image_cache),
     ("prepare_image", fuzz_checks::prepare_image),
+    ("mnist_idx", fuzz_checks::mnist_idx),
+    ("feature_net", fuzz_checks::feature_net),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -103,6 +105,20 @@ fn the_seeds_are_valid_inputs() {
         let mut out = vec![0; opts.width * opts.height * 3];
         decode_image(&bytes[2..], &opts, &mut out).unwrap();
     }
+    for (_, bytes) in seeds("mnist_idx") {
+        vae_cpu::data::idx::parse(&bytes).unwrap();
+    }
+    for (_, bytes) in seeds("feature_net") {
+        let model: vae_cpu::onnx::proto::ModelProto =
+            prost::Message::decode(bytes.as_slice()).unwrap();
+        let net = vae_cpu::model::FeatureNet::from_model(
+            &model,
+            &[],
+            vae_cpu::config::FeatureNormalize::None,
+            vae_cpu::config::PixelRange::Unit,
+        );
+        assert!(net.is_ok_and(|n| n.check_input(3, 8, 8).is_ok()));
+    }
     for (target, _) in TARGETS {
         assert!(!seeds(target).is_empty(), "no seeds for {target}");
     }
@@ -155,6 +171,12 @@ fn write_fuzz_seeds() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let faces = common::faces_folder(tmp.path(), 8);
+
+    let pixels: Vec<u8> = (0..2 * 5 * 4).map(|i| (i * 37 % 256) as u8).collect();
+    write("mnist_idx", "images.idx3", &vae_cpu::data::idx::encode(&[2, 5, 4], &pixels));
+    write("mnist_idx", "labels.idx1", &vae_cpu::data::idx::encode(&[3], &[0, 7, 9]));
+    let tiny = vae_cpu::onnx::tiny_vgg::tiny_vgg(3, 1, None);
+    write("feature_net", "tiny_vgg.onnx", &prost::Message::encode_to_vec(&tiny));
 
     for (name, text) in [
         ("tiny4.toml", TINY_CONFIG),
