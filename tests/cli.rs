@@ -295,7 +295,14 @@ fn every_subcommand_explains_its_flags() {
         ),
         (
             "sweep",
-            &["--config", "--data", "--set", "--out", "--epochs", "--patience"],
+            &[
+                "--config",
+                "--data",
+                "--set",
+                "--out",
+                "--epochs",
+                "--patience",
+            ],
         ),
         ("sample", &["--checkpoint", "--cond", "--seed"]),
         ("latent-map", &["--attr", "--method", "--grid", "--span"]),

@@ -173,10 +173,22 @@ fn write_fuzz_seeds() {
     let faces = common::faces_folder(tmp.path(), 8);
 
     let pixels: Vec<u8> = (0..2 * 5 * 4).map(|i| (i * 37 % 256) as u8).collect();
-    write("mnist_idx", "images.idx3", &vae_cpu::data::idx::encode(&[2, 5, 4], &pixels));
-    write("mnist_idx", "labels.idx1", &vae_cpu::data::idx::encode(&[3], &[0, 7, 9]));
+    write(
+        "mnist_idx",
+        "images.idx3",
+        &vae_cpu::data::idx::encode(&[2, 5, 4], &pixels),
+    );
+    write(
+        "mnist_idx",
+        "labels.idx1",
+        &vae_cpu::data::idx::encode(&[3], &[0, 7, 9]),
+    );
     let tiny = vae_cpu::onnx::tiny_vgg::tiny_vgg(3, 1, None);
-    write("feature_net", "tiny_vgg.onnx", &prost::Message::encode_to_vec(&tiny));
+    write(
+        "feature_net",
+        "tiny_vgg.onnx",
+        &prost::Message::encode_to_vec(&tiny),
+    );
 
     for (name, text) in [
         ("tiny4.toml", TINY_CONFIG),

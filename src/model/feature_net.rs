@@ -78,12 +78,18 @@ impl FeatureNet {
             .find(|n| init(n).is_none())
             .ok_or("the graph has no input")?;
         let (mut stages, mut names) = (vec![], vec![]);
-        while let Some(node) = graph
+        let mut used = vec![false; graph.node.len()];
+        while let Some(k) = graph
             .node
             .iter()
-            .find(|n| n.input.first() == Some(&current))
+            .position(|n| n.input.first() == Some(&current))
         {
+            let node = &graph.node[k];
             let what = format!("node \"{}\" ({})", node.name, node.op_type);
+            // Found by the fuzzer: a node whose output feeds an earlier node looped forever.
+            if std::mem::replace(&mut used[k], true) {
+                return Err(format!("{what}: the graph has a cycle"));
+            }
             let attr = |name: &str| node.attribute.iter().find(|a| a.name == name);
             let ints =
                 |name: &str, default: Vec<i64>| attr(name).map_or(default, |a| a.ints.clone());
@@ -132,6 +138,11 @@ impl FeatureNet {
                     let (Some(strides), Some(pads)) = (usize_of(&strides), usize_of(&pads)) else {
                         return Err(format!("{what}: bad strides or pads"));
                     };
+                    if pads.iter().zip([kh, kw, kh, kw]).any(|(p, k)| p >= k) {
+                        return Err(format!(
+                            "{what}: pads as large as the kernel are not supported"
+                        ));
+                    }
                     if kernel != [*kh as i64, *kw as i64]
                         || strides.len() != 2
                         || pads.len() != 4
@@ -273,14 +284,16 @@ impl FeatureNet {
     }
 
     /// Checks that the network takes images of `channels x height x width` and that every
-    /// compared layer has an output; the message says where it fails.
+    /// compared layer has an output; the message says where it fails. Returns the most
+    /// values one layer holds per image (its output, or a convolution's unfolded input).
     pub fn check_input(
         &self,
         channels: usize,
         height: usize,
         width: usize,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<usize, String> {
         let (mut c, mut h, mut w) = (channels, height, width);
+        let mut most = c * h * w;
         for (i, stage) in self.stages.iter().enumerate() {
             match stage {
                 Stage::Conv { weight, spec, .. } => {
@@ -295,6 +308,9 @@ impl FeatureNet {
                         format!("{}: the {h}x{w} input is too small", self.names[i])
                     })?;
                     c = s[0];
+                    // The unfolded (im2col) input: in-channels x kernel x output positions.
+                    let unfolded = (s[1] * s[2] * s[3]).saturating_mul(h.saturating_mul(w));
+                    most = most.max(unfolded);
                 }
                 Stage::Relu => {}
                 Stage::MaxPool(spec) => {
@@ -306,8 +322,9 @@ impl FeatureNet {
                         })?;
                 }
             }
+            most = most.max(c.saturating_mul(h).saturating_mul(w));
         }
-        Ok(())
+        Ok(most)
     }
 }
 
@@ -352,6 +369,12 @@ fn tensor(t: &TensorProto) -> std::result::Result<Tensor, String> {
             "initializer \"{}\" has {} values for dimensions {dims:?}",
             t.name,
             values.len()
+        ));
+    }
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(format!(
+            "initializer \"{}\" holds NaN or infinite values",
+            t.name
         ));
     }
     Tensor::from_shape_vec(dims, values).map_err(|e| e.to_string())
@@ -402,6 +425,21 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.contains("conv1_2") && e.contains("group"), "{e}");
+        // Found by the fuzzer: a node feeding an earlier one looped forever.
+        let mut model = tiny_vgg(3, 1, None);
+        model.graph.as_mut().unwrap().node[5].output = vec!["relu1_2".into()];
+        let e = FeatureNet::from_model(&model, &[], FeatureNormalize::None, PixelRange::Unit)
+            .err()
+            .unwrap();
+        assert!(e.contains("cycle"), "{e}");
+        // Found by the fuzzer: a NaN weight made every loss NaN.
+        let mut model = tiny_vgg(3, 1, None);
+        let w = &mut model.graph.as_mut().unwrap().initializer[0];
+        w.raw_data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+        let e = FeatureNet::from_model(&model, &[], FeatureNormalize::None, PixelRange::Unit)
+            .err()
+            .unwrap();
+        assert!(e.contains("conv1_1.w") && e.contains("NaN"), "{e}");
     }
 
     /// The loss is 0 for identical images, positive otherwise, and its gradient with

@@ -99,6 +99,7 @@ impl Vae {
             self.config.data.pixel_range,
         )?;
         net.check_input(m.channels, m.height, m.width)
+            .map(|_| ())
             .map_err(|message| crate::Error::File {
                 path: path.clone(),
                 message: format!("does not fit model \"{}\": {message}", m.name),
