@@ -1,6 +1,6 @@
 //! The library's error type. The CLI wraps it with `anyhow` for context.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -23,3 +23,18 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Reads `path` and parses its bytes with `parse`; both failures name the file.
+pub fn parse_file<T>(
+    path: &Path,
+    parse: impl FnOnce(&[u8]) -> std::result::Result<T, String>,
+) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&bytes).map_err(|message| Error::File {
+        path: path.to_path_buf(),
+        message,
+    })
+}

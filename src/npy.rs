@@ -6,7 +6,7 @@
 //! ASCII dict `{'descr': '<f4', 'fortran_order': False, 'shape': (..), }` padded with
 //! spaces to a multiple of 64 bytes and ended by `\n`, then the values.
 
-use crate::{Error, Result};
+use crate::Result;
 use std::path::Path;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
@@ -121,14 +121,7 @@ pub fn write(path: &Path, array: &Array) -> Result<()> {
 
 /// Reads an `.npy` file written by [`write`] (or by numpy, for f32 C-order arrays).
 pub fn read(path: &Path) -> Result<Array> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse(&bytes).map_err(|message| Error::File {
-        path: path.to_path_buf(),
-        message,
-    })
+    crate::error::parse_file(path, parse)
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use vae_cpu::train::metrics;
 use vae_cpu::train::sweep::{grid, Axis, GridPoint, Summary};
 use vae_cpu::train::{Outcome, RunDir, TrainOptions, Trainer};
@@ -47,8 +46,6 @@ pub struct SweepArgs {
     quiet: bool,
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
 pub fn run(a: SweepArgs) -> Result<()> {
     let pool = super::pool(a.threads)?;
     let text =
@@ -72,15 +69,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         PathBuf::from("runs").join(format!("sweep-{}", points[0].config.model.name))
     });
     std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
-    ctrlc::set_handler(|| {
-        if STOP.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!(
-            "\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)"
-        );
-    })
-    .context("cannot install the Ctrl-C handler")?;
+    let stop = super::stop_on_ctrl_c()?;
     for (k, p) in points.iter().enumerate() {
         let dir = out.join(&p.name);
         if !a.quiet {
@@ -111,7 +100,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
                     p.config.trainer.patience,
                 )?
             };
-            Ok(trainer.run(&STOP)?)
+            Ok(trainer.run(stop)?)
         })?;
         write_report(&out, &points)?;
         if outcome == Outcome::Interrupted {

@@ -1,7 +1,6 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use vae_cpu::config::Config;
 use vae_cpu::train::{Outcome, TrainOptions, Trainer};
 
@@ -51,8 +50,6 @@ pub struct TrainArgs {
     #[arg(long)]
     quiet: bool,
 }
-
-static STOP: AtomicBool = AtomicBool::new(false);
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let pool = super::pool(a.threads)?;
@@ -112,15 +109,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         val_limit: a.val_limit,
         quiet: a.quiet,
     };
-    ctrlc::set_handler(|| {
-        if STOP.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!(
-            "\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)"
-        );
-    })
-    .context("cannot install the Ctrl-C handler")?;
+    let stop = super::stop_on_ctrl_c()?;
     pool.install(|| -> Result<()> {
         let mut trainer = match &config {
             Some(c) => Trainer::new(c, &data, opts)?,
@@ -143,7 +132,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 out.display()
             );
         }
-        let outcome = trainer.run(&STOP)?;
+        let outcome = trainer.run(stop)?;
         for note in trainer.notes.iter().skip(notes_before_run) {
             eprintln!("{note}");
         }

@@ -94,14 +94,7 @@ pub fn is_mnist_folder(dir: &Path) -> bool {
 }
 
 fn read(path: &Path) -> Result<Idx> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse(&bytes).map_err(|message| Error::File {
-        path: path.to_path_buf(),
-        message,
-    })
+    crate::error::parse_file(path, parse)
 }
 
 /// The images `[N, H, W]` and labels `[N]` of one MNIST part (`train` or `t10k`).

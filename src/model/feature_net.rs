@@ -12,7 +12,7 @@
 use crate::config::{FeatureNormalize, PixelRange};
 use crate::onnx::proto::{ModelProto, TensorProto};
 use crate::ops::{self, Conv2dSpec, MaxPoolSpec, Padding};
-use crate::{Error, Result, Tensor, Var};
+use crate::{Result, Tensor, Var};
 use prost::Message;
 use std::path::Path;
 
@@ -50,17 +50,11 @@ impl FeatureNet {
         normalize: FeatureNormalize,
         range: PixelRange,
     ) -> Result<FeatureNet> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let bad = |message: String| Error::File {
-            path: path.to_path_buf(),
-            message,
-        };
-        let model = ModelProto::decode(bytes.as_slice())
-            .map_err(|e| bad(format!("not an ONNX model (protobuf decoding failed: {e})")))?;
-        Self::from_model(&model, layers, normalize, range).map_err(bad)
+        crate::error::parse_file(path, |bytes| {
+            let model = ModelProto::decode(bytes)
+                .map_err(|e| format!("not an ONNX model (protobuf decoding failed: {e})"))?;
+            Self::from_model(&model, layers, normalize, range)
+        })
     }
 
     pub fn from_model(
