@@ -24,6 +24,16 @@ pub struct EpochMetrics {
 }
 
 impl EpochMetrics {
+    /// What training ranks epochs by: the validation loss, or the training loss where
+    /// there was no validation split.
+    pub fn score(&self) -> f64 {
+        if self.val_loss.is_nan() {
+            self.train_loss
+        } else {
+            self.val_loss
+        }
+    }
+
     fn to_csv(&self) -> String {
         let f = |v: f64| {
             if v.is_nan() {
@@ -77,6 +87,16 @@ impl EpochMetrics {
 }
 
 /// Reads every row; a missing file is an empty history, a malformed line an error.
+/// The first epoch with the lowest [`EpochMetrics::score`] (`None` for no rows).
+pub fn best(rows: &[EpochMetrics]) -> Option<&EpochMetrics> {
+    rows.iter()
+        .fold(None, |best: Option<&EpochMetrics>, m| match best {
+            Some(b) if b.score() <= m.score() => Some(b),
+            _ if m.score() < f64::INFINITY => Some(m),
+            other => other,
+        })
+}
+
 pub fn read(path: &Path) -> Result<Vec<EpochMetrics>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,

@@ -148,14 +148,7 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(rows: &[EpochMetrics]) -> Option<Summary> {
-        let score = |m: &EpochMetrics| {
-            if m.val_loss.is_nan() {
-                m.train_loss
-            } else {
-                m.val_loss
-            }
-        };
-        let best = rows.iter().min_by(|a, b| score(a).total_cmp(&score(b)))?;
+        let best = super::metrics::best(rows)?;
         Some(Summary {
             epochs: rows.len(),
             best: best.clone(),

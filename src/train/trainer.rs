@@ -108,28 +108,6 @@ pub struct Trainer<'a> {
     pub notes: Vec<String>,
 }
 
-/// The epoch (1-based) with the lowest validation loss (training loss where there was no
-/// validation), as the trainer scores epochs; 0 for an empty history.
-fn best_epoch_of(history: &[EpochMetrics]) -> usize {
-    let score = |m: &EpochMetrics| {
-        if m.val_loss.is_nan() {
-            m.train_loss
-        } else {
-            m.val_loss
-        }
-    };
-    history
-        .iter()
-        .fold((0, f64::INFINITY), |(e, b), m| {
-            if score(m) < b {
-                (m.epoch, score(m))
-            } else {
-                (e, b)
-            }
-        })
-        .0
-}
-
 fn threads() -> usize {
     rayon::current_num_threads()
 }
@@ -234,7 +212,7 @@ impl<'a> Trainer<'a> {
             .extra
             .get("best_epoch")
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| best_epoch_of(&t.history));
+            .unwrap_or_else(|| metrics::best(&t.history).map_or(0, |m| m.epoch));
         if let Some(n) = ckpt
             .extra
             .get("threads")
@@ -477,11 +455,7 @@ impl<'a> Trainer<'a> {
         metrics::write(&self.run.metrics(), &self.history)?;
         self.write_pictures()?;
         let path = self.run.checkpoint(self.pos);
-        let score = if row.val_loss.is_nan() {
-            row.train_loss
-        } else {
-            row.val_loss
-        };
+        let score = row.score();
         let improved = score < self.best;
         if improved {
             self.best = score;
