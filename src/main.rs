@@ -37,6 +37,12 @@ use clap::Parser;
 struct Cli {
     #[command(subcommand)]
     command: cli::Command,
+    /// Where the matrix products of conv, conv-transpose and linear run: `cpu`, or `cuda`
+    /// (an NVIDIA GPU through cuBLAS; needs a build with `--features cuda`, a CUDA 12
+    /// driver and cuBLAS). Without a usable GPU it says why once and runs on the CPU.
+    #[cfg(feature = "engine")]
+    #[arg(long, global = true, env = "VAE_CPU_DEVICE", default_value = "cpu")]
+    device: vae_cpu::kernels::offload::Device,
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,7 +54,10 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: internal error (a bug in vae-cpu; please report it): {info}");
         }));
     }
-    match cli::run(Cli::parse().command) {
+    let args = Cli::parse();
+    #[cfg(feature = "engine")]
+    cli::use_device(args.device);
+    match cli::run(args.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", message(&e));

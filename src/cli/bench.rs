@@ -59,6 +59,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if let Some(peak) = peak_memory_bytes() {
         println!("peak memory {:.0} MiB", peak as f64 / (1u64 << 20) as f64);
     }
+    let t = &report.transfers;
+    if t.offloaded > 0 {
+        println!("device, per step: {}", t.per(opts.steps as u32));
+    }
     println!("time by part (forward + backward):");
     let total = report.total_seconds();
     for (part, seconds) in &report.by_part {

@@ -1,7 +1,8 @@
 use anyhow::Result;
 use clap::Args;
 
-/// Print the engine's version, the CPU features its GEMM can use, and the thread count.
+/// Print the engine's version, the CPU features its GEMM can use, the thread count and
+/// where the matrix products run (`--device`).
 #[derive(Args)]
 pub struct InfoArgs {
     /// Size of the thread pool to report (defaults to the number of cores).
@@ -14,6 +15,14 @@ pub fn run(a: InfoArgs) -> Result<()> {
     println!("vae-cpu {}", env!("CARGO_PKG_VERSION"));
     println!("threads: {}", pool.current_num_threads());
     println!("cpu features: {}", cpu_features().join(" "));
+    let built = if vae_cpu::kernels::cuda::BUILT_IN {
+        "built with the cuda feature"
+    } else {
+        "not built in (--features cuda)"
+    };
+    let device = vae_cpu::kernels::offload::active_name().unwrap_or_else(|| "cpu".into());
+    println!("gpu support: {built}");
+    println!("matrix products on: {device}");
     Ok(())
 }
 

@@ -142,6 +142,17 @@ pub fn pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
     Ok(vae_cpu::threads::thread_pool(n)?)
 }
 
+/// Routes the matrix products to `--device`; when it cannot be used, says why (once) and
+/// leaves them on the CPU.
+#[cfg(feature = "engine")]
+pub fn use_device(device: vae_cpu::kernels::offload::Device) {
+    match vae_cpu::kernels::offload::use_device(device) {
+        Ok(Some(name)) => eprintln!("matrix products run on {name}"),
+        Ok(None) => {}
+        Err(why) => eprintln!("warning: --device {device}: {why}; running on the CPU"),
+    }
+}
+
 /// Makes Ctrl-C ask a training loop to stop after its current step (the flag returned);
 /// a second Ctrl-C quits at once.
 #[cfg(feature = "engine")]

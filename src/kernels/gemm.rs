@@ -2,8 +2,14 @@
 //! through [`gemm`] (single-threaded, for use inside rayon tasks) or [`gemm_par`]
 //! (splits the rows of C over the current rayon pool). `matrixmultiply` is built
 //! without its own `threading` feature so that only one thread pool exists.
+//!
+//! When an accelerator is in use (`--device cuda`, see [`super::offload`]), both hand
+//! large enough products to it first and compute on the CPU only what it declines.
 
+use super::offload;
+use crate::Tensor;
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// A read-only matrix view over a slice: element (i, j) is `data[i*rs + j*cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -13,6 +19,9 @@ pub struct MatRef<'a> {
     pub cols: usize,
     pub rs: usize,
     pub cs: usize,
+    /// The tensor this matrix lives in, when it is a parameter that an accelerator may keep
+    /// a copy of for as long as that tensor is alive and unchanged (see [`MatRef::kept`]).
+    pub owner: Option<&'a Arc<Tensor>>,
 }
 
 impl<'a> MatRef<'a> {
@@ -30,6 +39,18 @@ impl<'a> MatRef<'a> {
             cols,
             rs: cols,
             cs: 1,
+            owner: None,
+        }
+    }
+
+    /// Marks this matrix as the contents of `owner` (a layer's weight), so that an
+    /// accelerator may reuse its device copy across calls. Sound because a shared tensor is
+    /// only ever changed through `Arc::make_mut`/`get_mut`, which never touch a tensor an
+    /// accelerator still watches (see `offload::cache`).
+    pub fn kept(self, owner: &'a Arc<Tensor>) -> Self {
+        MatRef {
+            owner: Some(owner),
+            ..self
         }
     }
 
@@ -41,6 +62,7 @@ impl<'a> MatRef<'a> {
             cols: self.rows,
             rs: self.cs,
             cs: self.rs,
+            owner: self.owner,
         }
     }
 
@@ -55,17 +77,64 @@ impl<'a> MatRef<'a> {
         }
     }
 
-    fn check(&self) {
-        if self.rows > 0 && self.cols > 0 {
-            let last = (self.rows - 1) * self.rs + (self.cols - 1) * self.cs;
-            assert!(last < self.data.len(), "matrix view reaches past its slice");
+    /// The values this view reaches: `data[..span]` (0 for an empty matrix).
+    pub fn span(&self) -> usize {
+        if self.rows == 0 || self.cols == 0 {
+            0
+        } else {
+            (self.rows - 1) * self.rs + (self.cols - 1) * self.cs + 1
         }
+    }
+
+    fn check(&self) {
+        assert!(
+            self.span() <= self.data.len(),
+            "matrix view reaches past its slice"
+        );
     }
 }
 
 /// `C = alpha * A * B + beta * C`, with C a contiguous row-major `A.rows x B.cols` slice.
 /// When `beta == 0`, C's previous contents are ignored (may be uninitialised garbage).
 pub fn gemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
+    let Some((m, n)) = prepare(a, b, beta, c) else {
+        return;
+    };
+    if !offload::try_gemm(alpha, a, b, beta, &mut c[..m * n]) {
+        cpu_gemm(alpha, a, b, beta, c);
+    }
+}
+
+/// Like [`gemm`], but splits the rows of C into blocks computed in parallel on the
+/// current rayon pool. Small products stay on one thread.
+pub fn gemm_par(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
+    let Some((m, n)) = prepare(a, b, beta, c) else {
+        return;
+    };
+    if offload::try_gemm(alpha, a, b, beta, &mut c[..m * n]) {
+        return;
+    }
+    let k = a.cols;
+    let threads = rayon::current_num_threads();
+    let flops = 2.0 * m as f64 * k as f64 * n as f64;
+    if threads <= 1 || m < 2 * 16 || flops < 4.0e6 {
+        return cpu_gemm(alpha, a, b, beta, c);
+    }
+    let blocks = threads.min(m / 16);
+    let rows_per = m.div_ceil(blocks);
+    c[..m * n]
+        .par_chunks_mut(rows_per * n)
+        .enumerate()
+        .for_each(|(i, c_block)| {
+            let start = i * rows_per;
+            let len = c_block.len() / n;
+            cpu_gemm(alpha, a.rows_range(start, len), b, beta, c_block);
+        });
+}
+
+/// Checks the shapes and handles the degenerate products; `Some((m, n))` when a real
+/// product is left to compute.
+fn prepare(a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) -> Option<(usize, usize)> {
     assert_eq!(
         a.cols, b.rows,
         "gemm inner dimensions differ: {}x{} * {}x{}",
@@ -74,16 +143,25 @@ pub fn gemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(c.len() >= m * n, "gemm output slice too short");
     if m == 0 || n == 0 {
-        return;
+        return None;
     }
     if k == 0 {
         c[..m * n].iter_mut().for_each(|v| *v *= beta);
-        return;
+        return None;
     }
     a.check();
     b.check();
-    // SAFETY: the views were checked to stay inside their slices, C holds m*n values
-    // in row-major order, and the three slices cannot alias (&[f32] vs &mut [f32]).
+    Some((m, n))
+}
+
+/// The CPU product (`matrixmultiply`), on the calling thread, never offloaded.
+pub(crate) fn cpu_gemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
+    if prepare(a, b, beta, c).is_none() {
+        return;
+    }
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    // SAFETY: `prepare` checked that the views stay inside their slices and that C holds
+    // m*n values in row-major order; the three slices cannot alias (&[f32] vs &mut [f32]).
     unsafe {
         matrixmultiply::sgemm(
             m,
@@ -102,27 +180,6 @@ pub fn gemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
             1,
         );
     }
-}
-
-/// Like [`gemm`], but splits the rows of C into blocks computed in parallel on the
-/// current rayon pool. Small products stay on one thread.
-pub fn gemm_par(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    let threads = rayon::current_num_threads();
-    let flops = 2.0 * m as f64 * k as f64 * n as f64;
-    if threads <= 1 || m < 2 * 16 || flops < 4.0e6 {
-        return gemm(alpha, a, b, beta, c);
-    }
-    let blocks = threads.min(m / 16);
-    let rows_per = m.div_ceil(blocks);
-    c[..m * n]
-        .par_chunks_mut(rows_per * n)
-        .enumerate()
-        .for_each(|(i, c_block)| {
-            let start = i * rows_per;
-            let len = c_block.len() / n;
-            gemm(alpha, a.rows_range(start, len), b, beta, c_block);
-        });
 }
 
 #[cfg(test)]

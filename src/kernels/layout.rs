@@ -25,10 +25,21 @@ pub fn channel_major_to_batch(src: &[f32], b: usize, c: usize, p: usize, dst: &m
 
 /// How many images one GEMM should cover: enough columns (`b*p`) for the micro-kernel
 /// to run at speed, but at least one chunk per thread of the current pool.
+///
+/// With an accelerator, each product pays a launch and a synchronization, so chunks are
+/// much wider (up to `OFFLOAD_COLUMNS`), but still two to four, so that one chunk's
+/// im2col on the CPU overlaps the other's product on the device.
 pub fn images_per_chunk(n: usize, p: usize) -> usize {
     const TARGET_COLUMNS: usize = 256;
+    const OFFLOAD_COLUMNS: usize = 16384;
+    let p = p.max(1);
+    if super::offload::is_active() {
+        let wide = OFFLOAD_COLUMNS.div_ceil(p);
+        let threads = rayon::current_num_threads().clamp(2, 4);
+        return wide.min(n.div_ceil(threads)).max(1);
+    }
     let threads = rayon::current_num_threads().max(1);
-    let wide = TARGET_COLUMNS.div_ceil(p.max(1));
+    let wide = TARGET_COLUMNS.div_ceil(p);
     wide.min(n.div_ceil(threads)).max(1)
 }
 

@@ -3,9 +3,15 @@
 //! preconditions (checked with `assert!`) hold.
 
 pub mod col2im;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+#[cfg(not(feature = "cuda"))]
+#[path = "cuda_stub.rs"]
+pub mod cuda;
 pub mod gemm;
 pub mod im2col;
 pub mod lanes;
 pub mod layout;
+pub mod offload;
 
 pub use im2col::ConvGeom;

@@ -13,6 +13,7 @@ use crate::kernels::{col2im::col2im, im2col::im2col, ConvGeom};
 use crate::Tensor;
 use ndarray::IxDyn;
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// Zero padding of a convolution's input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,8 +114,7 @@ pub fn conv2d(x: &Var, weight: &Var, bias: Option<&Var>, spec: Conv2dSpec) -> Va
     }
     let x_val = standard(x.shared());
     let w_val = standard(weight.shared());
-    let (xs, ws) = (x_val.as_slice().unwrap(), w_val.as_slice().unwrap());
-    let mut y = forward(xs, n, &g, ws, o);
+    let mut y = forward(x_val.as_slice().unwrap(), n, &g, &w_val, o);
     if let Some(b) = bias {
         add_channel_bias(&mut y, o, g.out_positions(), &row_major(b.value()));
     }
@@ -125,8 +125,8 @@ pub fn conv2d(x: &Var, weight: &Var, bias: Option<&Var>, spec: Conv2dSpec) -> Va
     let w_shape = weight.shape().to_vec();
     Var::record(&inputs, y, move |dy, wants| {
         let dy = row_major(dy);
-        let (xs, ws) = (x_val.as_slice().unwrap(), w_val.as_slice().unwrap());
-        let (dx, dw) = backward(xs, n, &g, ws, o, &dy, wants[0], wants[1]);
+        let xs = x_val.as_slice().unwrap();
+        let (dx, dw) = backward(xs, n, &g, &w_val, o, &dy, wants[0], wants[1]);
         let mut grads = vec![
             dx.map(|d| Tensor::from_shape_vec(IxDyn(&x_shape), d).unwrap()),
             dw.map(|d| Tensor::from_shape_vec(IxDyn(&w_shape), d).unwrap()),
@@ -177,10 +177,10 @@ fn geometry(xs: &[usize], ws: &[usize], spec: &Conv2dSpec) -> (usize, ConvGeom, 
 }
 
 /// `y[N, O, P] = conv(x)` without bias.
-pub(crate) fn forward(x: &[f32], n: usize, g: &ConvGeom, w: &[f32], o: usize) -> Vec<f32> {
+pub(crate) fn forward(x: &[f32], n: usize, g: &ConvGeom, w: &Arc<Tensor>, o: usize) -> Vec<f32> {
     let (p, img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
-    let w_mat = MatRef::new(w, o, rows);
+    let w_mat = MatRef::new(w.as_slice().unwrap(), o, rows).kept(w);
     let mut y = vec![0.0f32; n * o * p];
     y.par_chunks_mut(b * o * p)
         .zip(x.par_chunks(b * img))
@@ -209,7 +209,7 @@ pub(crate) fn backward(
     x: &[f32],
     n: usize,
     g: &ConvGeom,
-    w: &[f32],
+    w: &Arc<Tensor>,
     o: usize,
     dy: &[f32],
     want_dx: bool,
@@ -217,7 +217,7 @@ pub(crate) fn backward(
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let (p, img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
-    let w_mat = MatRef::new(w, o, rows);
+    let w_mat = MatRef::new(w.as_slice().unwrap(), o, rows).kept(w);
     let mut dx = vec![0.0f32; if want_dx { n * img } else { 0 }];
     let mut dx_chunks: Vec<Option<&mut [f32]>> = dx.chunks_mut(b * img).map(Some).collect();
     let chunks = n.div_ceil(b);

@@ -16,6 +16,7 @@ use crate::kernels::{col2im::col2im, im2col::im2col, ConvGeom};
 use crate::Tensor;
 use ndarray::IxDyn;
 use rayon::prelude::*;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvTranspose2dSpec {
@@ -108,7 +109,7 @@ pub fn conv_transpose2d(
         n,
         c,
         &g,
-        w_val.as_slice().unwrap(),
+        &w_val,
     );
     if let Some(b) = bias {
         add_channel_bias(&mut y, o, oh * ow, &row_major(b.value()));
@@ -125,7 +126,7 @@ pub fn conv_transpose2d(
             n,
             c,
             &g,
-            w_val.as_slice().unwrap(),
+            &w_val,
             &dy,
             wants[0],
             wants[1],
@@ -144,10 +145,10 @@ pub fn conv_transpose2d(
 }
 
 /// `y[N, O, oh, ow]` without bias. `g` is the adjoint conv's geometry (`g.c == O`).
-fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &Arc<Tensor>) -> Vec<f32> {
     let (p, out_img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
-    let w_t = MatRef::new(w, c, rows).t();
+    let w_t = MatRef::new(w.as_slice().unwrap(), c, rows).kept(w).t();
     let mut y = vec![0.0f32; n * out_img];
     y.par_chunks_mut(b * out_img)
         .zip(x.par_chunks(b * c * p))
@@ -175,14 +176,14 @@ fn backward(
     n: usize,
     c: usize,
     g: &ConvGeom,
-    w: &[f32],
+    w: &Arc<Tensor>,
     dy: &[f32],
     want_dx: bool,
     want_dw: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let (p, out_img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
-    let w_mat = MatRef::new(w, c, rows);
+    let w_mat = MatRef::new(w.as_slice().unwrap(), c, rows).kept(w);
     let mut dx = vec![0.0f32; if want_dx { n * c * p } else { 0 }];
     let mut dx_chunks: Vec<Option<&mut [f32]>> = dx.chunks_mut(b * c * p).map(Some).collect();
     dx_chunks.resize_with(n.div_ceil(b), || None);

@@ -25,7 +25,7 @@ pub fn linear(x: &Var, weight: &Var, bias: Option<&Var>) -> Var {
     let x_val = standard(x.shared());
     let w_val = standard(weight.shared());
     let x_mat = || MatRef::new(x_val.as_slice().unwrap(), n, fan_in);
-    let w_mat = || MatRef::new(w_val.as_slice().unwrap(), fan_out, fan_in);
+    let w_mat = || MatRef::new(w_val.as_slice().unwrap(), fan_out, fan_in).kept(&w_val);
     let mut y = vec![0.0f32; n * fan_out];
     gemm_par(1.0, x_mat(), w_mat().t(), 0.0, &mut y);
     if let Some(b) = bias {
@@ -41,7 +41,7 @@ pub fn linear(x: &Var, weight: &Var, bias: Option<&Var>) -> Var {
         let dy_data = row_major(dy);
         let dy_mat = MatRef::new(&dy_data, n, fan_out);
         let x_mat = MatRef::new(x_val.as_slice().unwrap(), n, fan_in);
-        let w_mat = MatRef::new(w_val.as_slice().unwrap(), fan_out, fan_in);
+        let w_mat = MatRef::new(w_val.as_slice().unwrap(), fan_out, fan_in).kept(&w_val);
         let dx = wants[0].then(|| {
             let mut dx = vec![0.0f32; n * fan_in];
             gemm_par(1.0, dy_mat, w_mat, 0.0, &mut dx);

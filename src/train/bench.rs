@@ -5,6 +5,7 @@
 
 use crate::autograd::{Profile, UNLABELED};
 use crate::config::Config;
+use crate::kernels::offload::{self, TransferStats};
 use crate::model::{flops::forward_flops_per_sample, Vae};
 use crate::nn::Mode;
 use crate::optim::{Adam, Optimizer};
@@ -33,6 +34,8 @@ pub struct BenchReport {
     /// Seconds over all timed steps per part: layer kinds (forward + backward), then
     /// `optimizer`, then `other` (loss, sampling, freeing buffers).
     pub by_part: Vec<(String, f64)>,
+    /// What the accelerator copied and computed over the timed steps (all zero on the CPU).
+    pub transfers: TransferStats,
 }
 
 impl BenchReport {
@@ -81,7 +84,11 @@ pub fn bench_training_step(config: &Config, opts: &BenchOptions) -> Result<Bench
     let mut step_seconds = vec![];
     let mut profile = Profile::default();
     let mut optimizer = Duration::ZERO;
+    let mut transfers_before = offload::stats();
     for step in 0..opts.warmup + opts.steps {
+        if step == opts.warmup {
+            transfers_before = offload::stats();
+        }
         let start = Instant::now();
         let tape = Tape::profiled();
         let out = model.forward(&tape, &input, Mode::Train, &mut rng);
@@ -113,6 +120,7 @@ pub fn bench_training_step(config: &Config, opts: &BenchOptions) -> Result<Bench
         step_seconds,
         flops_per_step,
         by_part,
+        transfers: offload::stats().since(&transfers_before),
     })
 }
 
