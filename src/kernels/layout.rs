@@ -31,7 +31,7 @@ pub fn channel_major_to_batch(src: &[f32], b: usize, c: usize, p: usize, dst: &m
 /// im2col on the CPU overlaps the other's product on the device.
 pub fn images_per_chunk(n: usize, p: usize) -> usize {
     const TARGET_COLUMNS: usize = 256;
-    const OFFLOAD_COLUMNS: usize = 16384;
+    const OFFLOAD_COLUMNS: usize = 8192;
     let p = p.max(1);
     if super::offload::is_active() {
         let wide = OFFLOAD_COLUMNS.div_ceil(p);
