@@ -7,7 +7,7 @@
 //! Products arrive from many rayon threads; one lock serializes them on one stream,
 //! while the other threads go on preparing their next product on the CPU.
 
-use super::offload::{Accelerator, Job, Op, Operand, Transfer, WeightCache};
+use super::offload::{Accelerator, Job, Op, Operand, TransferStats, WeightCache};
 use cudarc::cublas::sys::cublasOperation_t;
 use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream};
@@ -132,7 +132,7 @@ impl State {
         self.context
             .bind_to_thread()
             .map_err(|e| err("binding the context", &e))?;
-        let mut transfer = Transfer::default();
+        let mut transfer = TransferStats::one_product();
         let start = Instant::now();
         let x = self.upload(&job.x, 0, &mut transfer)?;
         let y = self.upload(&job.y, 1, &mut transfer)?;
@@ -189,7 +189,7 @@ impl State {
         &mut self,
         operand: &Operand,
         slot: usize,
-        transfer: &mut Transfer,
+        transfer: &mut TransferStats,
     ) -> Result<Option<Arc<CudaSlice<f32>>>, String> {
         let stream = self.stream.clone();
         if let Some(owner) = operand.owner {

@@ -16,7 +16,7 @@ mod stats;
 pub use cache::WeightCache;
 pub use plan::{column_major_sgemm, GemmPlan, Op};
 pub use reference::Reference;
-pub use stats::{reset_stats, stats, Transfer, TransferStats};
+pub use stats::{reset_stats, stats, TransferStats};
 
 use super::gemm::MatRef;
 use crate::Tensor;
@@ -146,7 +146,11 @@ pub(crate) fn try_gemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32
     let macs = a.rows.saturating_mul(a.cols).saturating_mul(b.cols);
     let plan = GemmPlan::new(&a, &b).filter(|_| macs >= MIN_MACS.load(Ordering::Relaxed) && beta == 0.0);
     let Some(plan) = plan else {
-        stats::count_declined();
+        let declined = TransferStats {
+            declined: 1,
+            ..TransferStats::default()
+        };
+        declined.record();
         return false;
     };
     let accelerator = ACCELERATOR.read().unwrap_or_else(|e| e.into_inner()).clone();

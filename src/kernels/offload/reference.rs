@@ -4,7 +4,7 @@
 //! machine without a GPU. It is slow (a naive f64 product): use it on small models.
 
 use super::plan::column_major_sgemm;
-use super::{Accelerator, Job, Operand, Transfer, WeightCache};
+use super::{Accelerator, Job, Operand, TransferStats, WeightCache};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -20,7 +20,7 @@ impl Reference {
     }
 
     /// "Uploads" an operand: a copy, unless the cache holds it.
-    fn upload(&self, operand: &Operand, transfer: &mut Transfer) -> Arc<Vec<f32>> {
+    fn upload(&self, operand: &Operand, transfer: &mut TransferStats) -> Arc<Vec<f32>> {
         match operand.owner {
             Some(owner) => {
                 let mut cache = self.weights.lock().unwrap_or_else(|e| e.into_inner());
@@ -44,7 +44,7 @@ impl Accelerator for Reference {
     }
 
     fn sgemm(&self, job: Job<'_>) -> Result<(), String> {
-        let mut transfer = Transfer::default();
+        let mut transfer = TransferStats::one_product();
         let start = Instant::now();
         let x = self.upload(&job.x, &mut transfer);
         let y = self.upload(&job.y, &mut transfer);

@@ -60,22 +60,15 @@ pub fn reset_stats() {
     }
 }
 
-pub(crate) fn count_declined() {
-    DECLINED.fetch_add(1, Relaxed);
-}
+impl TransferStats {
+    /// The figures of one product an accelerator ran, to fill in and [`record`](Self::record).
+    pub fn one_product() -> TransferStats {
+        TransferStats {
+            offloaded: 1,
+            ..TransferStats::default()
+        }
+    }
 
-/// Accelerators report each product they ran with this.
-#[derive(Default)]
-pub struct Transfer {
-    pub bytes_up: u64,
-    pub bytes_kept: u64,
-    pub bytes_down: u64,
-    pub upload_time: Duration,
-    pub compute_time: Duration,
-    pub download_time: Duration,
-}
-
-impl Transfer {
     /// Counts an operand: copied up, or found on the device (`kept`).
     pub fn operand(&mut self, values: usize, kept: bool) {
         let bytes = (values * std::mem::size_of::<f32>()) as u64;
@@ -86,9 +79,11 @@ impl Transfer {
         }
     }
 
-    pub fn record(self) {
+    /// Adds these figures to the process's totals ([`stats`]).
+    pub fn record(&self) {
         let nanos = |d: Duration| d.as_nanos().min(u64::MAX as u128) as u64;
-        OFFLOADED.fetch_add(1, Relaxed);
+        OFFLOADED.fetch_add(self.offloaded, Relaxed);
+        DECLINED.fetch_add(self.declined, Relaxed);
         BYTES_UP.fetch_add(self.bytes_up, Relaxed);
         BYTES_KEPT.fetch_add(self.bytes_kept, Relaxed);
         BYTES_DOWN.fetch_add(self.bytes_down, Relaxed);
