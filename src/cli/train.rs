@@ -136,6 +136,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
         for note in trainer.notes.iter().skip(notes_before_run) {
             eprintln!("{note}");
         }
+        let device = vae_cpu::kernels::offload::stats();
+        if device.offloaded > 0 && !a.quiet {
+            eprintln!("device: {device}");
+        }
         match outcome {
             Outcome::Interrupted => eprintln!(
                 "continue with: vae-cpu train --resume {} --data {}",
