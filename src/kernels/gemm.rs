@@ -101,7 +101,7 @@ pub fn gemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
         return;
     };
     if !offload::try_gemm(alpha, a, b, beta, &mut c[..m * n]) {
-        cpu_gemm(alpha, a, b, beta, c);
+        checked_sgemm(alpha, a, b, beta, c);
     }
 }
 
@@ -118,7 +118,7 @@ pub fn gemm_par(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
     let threads = rayon::current_num_threads();
     let flops = 2.0 * m as f64 * k as f64 * n as f64;
     if threads <= 1 || m < 2 * 16 || flops < 4.0e6 {
-        return cpu_gemm(alpha, a, b, beta, c);
+        return checked_sgemm(alpha, a, b, beta, c);
     }
     let blocks = threads.min(m / 16);
     let rows_per = m.div_ceil(blocks);
@@ -128,7 +128,7 @@ pub fn gemm_par(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
         .for_each(|(i, c_block)| {
             let start = i * rows_per;
             let len = c_block.len() / n;
-            cpu_gemm(alpha, a.rows_range(start, len), b, beta, c_block);
+            checked_sgemm(alpha, a.rows_range(start, len), b, beta, c_block);
         });
 }
 
@@ -156,12 +156,20 @@ fn prepare(a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) -> Option<(usize, usi
 
 /// The CPU product (`matrixmultiply`), on the calling thread, never offloaded.
 pub(crate) fn cpu_gemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
-    if prepare(a, b, beta, c).is_none() {
-        return;
+    if prepare(a, b, beta, c).is_some() {
+        checked_sgemm(alpha, a, b, beta, c);
     }
+}
+
+/// `matrixmultiply`'s product of views that [`prepare`] accepted (or row ranges of them);
+/// only the O(1) bounds checks that make the call safe are repeated.
+fn checked_sgemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    // SAFETY: `prepare` checked that the views stay inside their slices and that C holds
-    // m*n values in row-major order; the three slices cannot alias (&[f32] vs &mut [f32]).
+    assert!(a.cols == b.rows && c.len() >= m * n);
+    a.check();
+    b.check();
+    // SAFETY: just checked: the views stay inside their slices and C holds m*n values in
+    // row-major order; the three slices cannot alias (&[f32] vs &mut [f32]).
     unsafe {
         matrixmultiply::sgemm(
             m,
