@@ -21,7 +21,9 @@ fn main() {
         Ok(Some(name)) => name,
         other => {
             let why = other.err().unwrap_or_default();
-            println!("no GPU ({why}): the reference accelerator stands in; its times are the CPU's");
+            println!(
+                "no GPU ({why}): the reference accelerator stands in; its times are the CPU's"
+            );
             offload::use_accelerator(Reference::new());
             "the reference accelerator".into()
         }
@@ -42,7 +44,10 @@ fn main() {
         offload::stop();
         println!("celeba32, batch {batch}, {threads} threads, {steps} steps:");
         println!("  cpu      {:7.1} images/s", cpu.images_per_second());
-        println!("  device   {:7.1} images/s ({device})", dev.images_per_second());
+        println!(
+            "  device   {:7.1} images/s ({device})",
+            dev.images_per_second()
+        );
         println!("  per step {}", dev.transfers.per(steps as u32));
     }
 }

@@ -74,15 +74,26 @@ fn output_and_gradients(inputs: &[Tensor], op: impl Fn(&[Var]) -> Var) -> Vec<Te
     let seed = random(y.shape(), &mut rng);
     let grads = tape.backward_with(&y, seed);
     let mut out = vec![y.value().clone()];
-    out.extend(vars.iter().map(|v| grads.get(v).expect("a gradient").clone()));
+    out.extend(
+        vars.iter()
+            .map(|v| grads.get(v).expect("a gradient").clone()),
+    );
     out
 }
 
 fn check_op(name: &str, inputs: Vec<Tensor>, op: impl Fn(&[Var]) -> Var) {
     let _guard = exclusive();
     let (cpu, device, stats) = cpu_and_device(|| output_and_gradients(&inputs, &op));
-    assert!(stats.offloaded > 0, "{name}: nothing ran on the accelerator");
-    let names = ["output", "input gradient", "weight gradient", "bias gradient"];
+    assert!(
+        stats.offloaded > 0,
+        "{name}: nothing ran on the accelerator"
+    );
+    let names = [
+        "output",
+        "input gradient",
+        "weight gradient",
+        "bias gradient",
+    ];
     for ((d, c), what) in device.iter().zip(&cpu).zip(names) {
         assert_close(&format!("{name} {what}"), d, c);
     }
@@ -137,9 +148,10 @@ fn training_steps_match_the_cpu_and_weights_are_uploaded_again_after_each_step()
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let mut model = Vae::new(&config, &mut rng).unwrap();
         let mut sgd = Sgd::new(1e-4, 0.0);
-        let x = Var::constant(Tensor::from_shape_simple_fn(IxDyn(&[16, 3, 16, 16]), || {
-            rng.gen::<f32>()
-        }));
+        let x = Var::constant(Tensor::from_shape_simple_fn(
+            IxDyn(&[16, 3, 16, 16]),
+            || rng.gen::<f32>(),
+        ));
         let mut losses = vec![];
         for _ in 0..3 {
             let tape = Tape::new();
@@ -187,7 +199,12 @@ fn inference_keeps_weights_on_the_device() {
         let first_stats = offload::stats().since(&first_before);
         let again = model.decode(&Tape::no_grad(), &z, Mode::Eval);
         let again_stats = offload::stats().since(&first_before).since(&first_stats);
-        (first.value().clone(), again.value().clone(), first_stats, again_stats)
+        (
+            first.value().clone(),
+            again.value().clone(),
+            first_stats,
+            again_stats,
+        )
     };
     let ((cpu, _, _, _), (first, again, first_stats, again_stats), _) = cpu_and_device(decode);
     assert_close("first decode", &first, &cpu);
@@ -227,7 +244,11 @@ fn a_failing_device_hands_over_to_the_cpu() {
     assert!(!offload::is_active(), "the broken device is still in use");
     offload::stop();
     offload::set_min_offload_macs(offload::MIN_OFFLOAD_MACS);
-    assert_close("product after a device failure", after_failure.value(), cpu.value());
+    assert_close(
+        "product after a device failure",
+        after_failure.value(),
+        cpu.value(),
+    );
 }
 
 /// The binary: `--device cuda` or `VAE_CPU_DEVICE=cuda` either uses the GPU (and says
@@ -243,7 +264,10 @@ fn the_cli_says_where_the_products_run() {
         .unwrap();
     for out in [by_flag, by_env] {
         assert!(out.status.success(), "{}", stderr(&out));
-        let (err, text) = (stderr(&out), String::from_utf8_lossy(&out.stdout).into_owned());
+        let (err, text) = (
+            stderr(&out),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        );
         if err.contains("matrix products run on") {
             assert!(!text.contains("matrix products on: cpu"), "{text}");
         } else {
@@ -254,9 +278,16 @@ fn the_cli_says_where_the_products_run() {
                 assert!(err.contains("--features cuda"), "{err}");
             }
         }
-        assert!(!err.contains("panicked") && !err.contains("internal error"), "{err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("internal error"),
+            "{err}"
+        );
     }
     let bad = vae_cpu(&["info", "--device", "tpu"], dir.path());
     assert_eq!(bad.status.code(), Some(2));
-    assert!(stderr(&bad).contains("expected cpu or cuda"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("expected cpu or cuda"),
+        "{}",
+        stderr(&bad)
+    );
 }

@@ -159,8 +159,12 @@ impl State {
             beta: job.beta,
             ldc: p.ldc as i32,
         };
-        let x_buf = x.as_deref().unwrap_or_else(|| self.scratch[0].as_ref().unwrap());
-        let y_buf = y.as_deref().unwrap_or_else(|| self.scratch[1].as_ref().unwrap());
+        let x_buf = x
+            .as_deref()
+            .unwrap_or_else(|| self.scratch[0].as_ref().unwrap());
+        let y_buf = y
+            .as_deref()
+            .unwrap_or_else(|| self.scratch[1].as_ref().unwrap());
         // SAFETY: the plan's sizes and leading dimensions stay inside the operands
         // (GemmPlan::new), and C's buffer holds m*n values.
         unsafe { self.blas.gemm(config, x_buf, y_buf, &mut c) }

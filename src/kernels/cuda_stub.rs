@@ -12,8 +12,10 @@ pub enum Cuda {}
 
 /// Always an error: this build has no GPU support.
 pub fn open() -> Result<Arc<dyn Accelerator>, String> {
-    Err("this vae-cpu was built without GPU support; rebuild it with \
+    Err(
+        "this vae-cpu was built without GPU support; rebuild it with \
          `cargo install vae-cpu --features cuda` (a CUDA 12 driver and cuBLAS are \
          needed at run time, not to build)"
-        .into())
+            .into(),
+    )
 }

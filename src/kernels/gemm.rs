@@ -45,8 +45,8 @@ impl<'a> MatRef<'a> {
 
     /// Marks this matrix as the contents of `owner` (a layer's weight), so that an
     /// accelerator may reuse its device copy across calls. Sound because a shared tensor is
-    /// only ever changed through `Arc::make_mut`/`get_mut`, which never touch a tensor an
-    /// accelerator still watches (see `offload::cache`).
+    /// only ever changed through `Arc::make_mut`/`get_mut`, and neither changes it in place
+    /// while an accelerator watches it (see `offload::cache`).
     pub fn kept(self, owner: &'a Arc<Tensor>) -> Self {
         MatRef {
             owner: Some(owner),

@@ -104,13 +104,7 @@ pub fn conv_transpose2d(
     }
     let x_val = standard(x.shared());
     let w_val = standard(weight.shared());
-    let mut y = forward(
-        x_val.as_slice().unwrap(),
-        n,
-        c,
-        &g,
-        &w_val,
-    );
+    let mut y = forward(x_val.as_slice().unwrap(), n, c, &g, &w_val);
     if let Some(b) = bias {
         add_channel_bias(&mut y, o, oh * ow, &row_major(b.value()));
     }

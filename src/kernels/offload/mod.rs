@@ -16,7 +16,7 @@ mod stats;
 pub use cache::WeightCache;
 pub use plan::{column_major_sgemm, GemmPlan, Op};
 pub use reference::Reference;
-pub use stats::{reset_stats, stats, TransferStats};
+pub use stats::{stats, TransferStats};
 
 use super::gemm::MatRef;
 use crate::Tensor;
@@ -24,9 +24,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Where the matrix products run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Device {
-    #[default]
     Cpu,
     Cuda,
 }
@@ -128,7 +127,10 @@ pub fn set_min_offload_macs(macs: usize) {
 
 /// The accelerator taking products now, by name.
 pub fn active_name() -> Option<String> {
-    let accelerator = ACCELERATOR.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let accelerator = ACCELERATOR
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     accelerator.filter(|_| is_active()).map(|a| a.name())
 }
 
@@ -144,7 +146,8 @@ pub(crate) fn try_gemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32
         return false;
     }
     let macs = a.rows.saturating_mul(a.cols).saturating_mul(b.cols);
-    let plan = GemmPlan::new(&a, &b).filter(|_| macs >= MIN_MACS.load(Ordering::Relaxed) && beta == 0.0);
+    let plan =
+        GemmPlan::new(&a, &b).filter(|_| macs >= MIN_MACS.load(Ordering::Relaxed) && beta == 0.0);
     let Some(plan) = plan else {
         let declined = TransferStats {
             declined: 1,
@@ -153,7 +156,10 @@ pub(crate) fn try_gemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32
         declined.record();
         return false;
     };
-    let accelerator = ACCELERATOR.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let accelerator = ACCELERATOR
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let Some(accelerator) = accelerator else {
         return false;
     };

@@ -1,7 +1,8 @@
 //! The reference accelerator: cuBLAS's contract run on the CPU, with host vectors as the
 //! "device" memory and the same weight cache as the GPU. It lets the tests (and
 //! `benches/offload.rs`) check the routing, the column-major plans and the copies on a
-//! machine without a GPU. It is slow (a naive f64 product): use it on small models.
+//! machine without a GPU. Its products run on one core each (matrixmultiply with the
+//! plan's strides), and its "copies" are host memcpys, so its times are not a GPU's.
 
 use super::plan::column_major_sgemm;
 use super::{Accelerator, Job, Operand, TransferStats, WeightCache};

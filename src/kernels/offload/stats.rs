@@ -13,7 +13,7 @@ static NANOS_UP: AtomicU64 = AtomicU64::new(0);
 static NANOS_COMPUTE: AtomicU64 = AtomicU64::new(0);
 static NANOS_DOWN: AtomicU64 = AtomicU64::new(0);
 
-/// Totals since the start (or the last [`reset_stats`]).
+/// Totals since the start of the process (differences with [`TransferStats::since`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TransferStats {
     /// Products computed by the accelerator.
@@ -42,21 +42,6 @@ pub fn stats() -> TransferStats {
         upload_time: time(&NANOS_UP),
         compute_time: time(&NANOS_COMPUTE),
         download_time: time(&NANOS_DOWN),
-    }
-}
-
-pub fn reset_stats() {
-    for c in [
-        &OFFLOADED,
-        &DECLINED,
-        &BYTES_UP,
-        &BYTES_KEPT,
-        &BYTES_DOWN,
-        &NANOS_UP,
-        &NANOS_COMPUTE,
-        &NANOS_DOWN,
-    ] {
-        c.store(0, Relaxed);
     }
 }
 
@@ -91,9 +76,7 @@ impl TransferStats {
         NANOS_COMPUTE.fetch_add(nanos(self.compute_time), Relaxed);
         NANOS_DOWN.fetch_add(nanos(self.download_time), Relaxed);
     }
-}
 
-impl TransferStats {
     /// The change from `before` to `self` (for figures per step).
     pub fn since(&self, before: &TransferStats) -> TransferStats {
         TransferStats {
@@ -107,9 +90,7 @@ impl TransferStats {
             download_time: self.download_time.saturating_sub(before.download_time),
         }
     }
-}
 
-impl TransferStats {
     /// Averages over `n` steps (`n >= 1`).
     pub fn per(&self, n: u32) -> TransferStats {
         let n = n.max(1);
