@@ -1,6 +1,8 @@
 //! Writing files so that a crash never leaves a half-written file under the final name:
 //! write a temporary file beside the target, sync it, rename it into place, sync the
-//! folder. A crash can leave a temporary file (`.NAME.tmp-PID`) behind; [`remove_stale`]
+//! folder. Where the target is decided by [`crate::file_guard`]: a symlink's target is
+//! written (the link stays), a folder, device, FIFO or socket is refused, and so is a
+//! declared input of the running command. A crash can leave a temporary file (`.NAME.tmp-PID`) behind; [`remove_stale`]
 //! clears them.
 //!
 //! Fault injection for tests: with `VAE_CPU_FAULT_WRITE_DELAY_MS=N` in the environment,
@@ -19,9 +21,12 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Lets `fill` write the content to a temporary path, then syncs it and renames it to
 /// `path`. On any error the temporary file is removed and `path` is left as it was.
 pub fn write_with(path: &Path, fill: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<()> {
+    let target = crate::file_guard::output_target(path)?;
+    let path = target.as_path();
     let tmp = temporary_path(path)?;
     let result = (|| {
         fill(&tmp)?;
+        keeps_its_kind(path, &tmp)?;
         std::fs::File::open(&tmp)?.sync_all()?;
         if let Some(delay) = fault_write_delay() {
             std::thread::sleep(delay);
@@ -37,6 +42,41 @@ pub fn write_with(path: &Path, fill: impl FnOnce(&Path) -> std::io::Result<()>) 
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// A checkpoint or an image cache is only ever replaced by a file of the same kind: a
+/// PNG, CSV or ONNX file written over one (a slip of `--out`) is refused.
+fn keeps_its_kind(path: &Path, tmp: &Path) -> std::io::Result<()> {
+    match (precious_kind(path), precious_kind(tmp)) {
+        (Some(old), new) if new != Some(old) => Err(std::io::Error::other(format!(
+            "it is {old}; vae-cpu does not replace it with another kind of file \
+             (choose another output path, or remove it first)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// "a vae-cpu checkpoint" or "a vae-cpu image cache" when the file is one (read from its
+/// safetensors header: 8 bytes of length, then JSON holding the format marker).
+fn precious_kind(path: &Path) -> Option<&'static str> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).ok()?;
+    let len = u64::from_le_bytes(len);
+    if len > 100 << 20 {
+        return None;
+    }
+    let mut header = Vec::with_capacity(len as usize);
+    file.take(len).read_to_end(&mut header).ok()?;
+    let has = |marker: &[u8]| header.windows(marker.len()).any(|w| w == marker);
+    if has(b"\"vae-cpu-checkpoint-") {
+        Some("a vae-cpu checkpoint")
+    } else if has(b"\"vae-cpu-cache-") {
+        Some("a vae-cpu image cache")
+    } else {
+        None
+    }
 }
 
 /// Makes the rename durable (best effort: not every platform can sync a folder).

@@ -130,6 +130,25 @@ fn file_error(path: &Path, message: String) -> Error {
     }
 }
 
+/// The `extra` entries and the config text of a checkpoint, read from its header alone
+/// (the file is memory-mapped; the tensors are not read). `None` for a file that is not
+/// a readable vae-cpu checkpoint.
+pub fn read_header(path: &Path) -> Option<(BTreeMap<String, String>, String)> {
+    let file = std::fs::File::open(path).ok()?;
+    // SAFETY: read-only and private; checkpoints are replaced by rename, never in place.
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let (_, header) = SafeTensors::read_metadata(&map).ok()?;
+    let meta = header.metadata().as_ref()?;
+    if meta.get("format").map(String::as_str) != Some(FORMAT) {
+        return None;
+    }
+    let extra = meta
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("extra.")?.to_string(), v.clone())))
+        .collect();
+    Some((extra, meta.get("config")?.clone()))
+}
+
 impl Checkpoint {
     /// Reads a checkpoint; a truncated, foreign or corrupt file is an error naming it.
     pub fn load(path: &Path) -> Result<Checkpoint> {

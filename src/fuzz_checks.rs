@@ -65,13 +65,27 @@ pub fn attributes(bytes: &[u8]) {
     };
     if let Ok(a) = parse_attributes(text, Path::new("list_attr_celeba.txt")) {
         assert!(a.rows.iter().all(|(_, v)| v.len() == a.names.len()));
+        let names: std::collections::HashSet<String> =
+            a.names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        assert_eq!(names.len(), a.names.len(), "an attribute named twice");
+        assert_unique(a.rows.iter().map(|(f, _)| f.as_str()));
+    }
+}
+
+/// Every file appears in at most one row of a parsed annotation file.
+fn assert_unique<'a>(files: impl Iterator<Item = &'a str>) {
+    let mut seen = std::collections::HashSet::new();
+    for f in files {
+        assert!(seen.insert(f), "{f} kept twice");
     }
 }
 
 /// `list_eval_partition.txt`.
 pub fn partition(bytes: &[u8]) {
     if let Ok(text) = std::str::from_utf8(bytes) {
-        let _ = parse_partition(text, Path::new("list_eval_partition.txt"));
+        if let Ok(p) = parse_partition(text, Path::new("list_eval_partition.txt")) {
+            assert_unique(p.rows.iter().map(|(f, _)| f.as_str()));
+        }
     }
 }
 

@@ -20,6 +20,8 @@ pub mod config;
 #[cfg(feature = "engine")]
 pub mod data;
 pub mod error;
+pub mod file_guard;
+pub mod folder_lock;
 #[cfg(feature = "engine")]
 pub mod fuzz_checks;
 #[cfg(feature = "engine")]

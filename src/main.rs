@@ -54,6 +54,11 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: internal error (a bug in vae-cpu; please report it): {info}");
         }));
     }
+    // An empty VAE_CPU_DEVICE (`VAE_CPU_DEVICE= vae-cpu ...`) means "not set", not a device
+    // named "". Still one thread here, so changing the environment is sound.
+    if std::env::var_os("VAE_CPU_DEVICE").is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
+        std::env::remove_var("VAE_CPU_DEVICE");
+    }
     let args = Cli::parse();
     #[cfg(feature = "engine")]
     cli::use_device(args.device);

@@ -86,6 +86,7 @@ fn the_seeds_are_valid_inputs() {
     for (_, bytes) in seeds("partition") {
         assert!(!parse_partition(std::str::from_utf8(&bytes).unwrap(), p)
             .unwrap()
+            .rows
             .is_empty());
     }
     for (_, bytes) in seeds("config") {

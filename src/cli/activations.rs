@@ -17,14 +17,15 @@ pub struct ActivationsArgs {
     checkpoint: PathBuf,
     #[command(flatten)]
     image: OneImage,
-    /// Show at most this many channels per layer.
-    #[arg(long, default_value_t = 32)]
+    /// Show at most this many channels per layer (1 to 4096).
+    #[arg(long, default_value_t = 32, value_parser = super::usize_in(1..=4096))]
     max_maps: usize,
-    /// Maps per row.
-    #[arg(long, default_value_t = 8)]
+    /// Maps per row (1 to 1024).
+    #[arg(long, default_value_t = 8, value_parser = super::usize_in(1..=1024))]
     cols: usize,
-    /// Enlarge each map this many times (maps under 48 pixels are enlarged to about 48).
-    #[arg(long, default_value_t = 3)]
+    /// Enlarge each map this many times, 1 to 32 (maps under 48 pixels are enlarged to
+    /// about 48, and none beyond 64 times).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=32))]
     scale: u32,
     /// Folder for the pictures (one PNG per layer, plus the input and its reconstruction).
     #[arg(long, default_value = "activations")]
@@ -32,8 +33,17 @@ pub struct ActivationsArgs {
 }
 
 pub fn run(a: ActivationsArgs) -> Result<()> {
+    let mut inputs = a.image.inputs().to_vec();
+    inputs.push(("--checkpoint", Some(&a.checkpoint)));
+    super::check_files(&inputs, &[])?;
     let mut model = load_model(&a.checkpoint)?;
     let (x, name) = a.image.load(&model)?;
+    if a.out_dir.exists() && !a.out_dir.is_dir() {
+        anyhow::bail!(
+            "--out-dir {}: is a file, not a folder; give a folder path (a new one is created)",
+            a.out_dir.display()
+        );
+    }
     std::fs::create_dir_all(&a.out_dir)
         .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
     let layers = activation_maps(&mut model, &x);
@@ -49,7 +59,7 @@ pub fn run(a: ActivationsArgs) -> Result<()> {
     for (i, layer) in layers.iter().enumerate() {
         let s = layer.maps.shape();
         let (c, h, w) = (s[1], s[2], s[3]);
-        let scale = a.scale.clamp(1, 32).max((48 / h.max(1)) as u32).min(64);
+        let scale = a.scale.max((48 / h.max(1)) as u32).min(64);
         let title = format!(
             "{name} {}: {c} maps of {h}x{w}{}",
             layer.name,

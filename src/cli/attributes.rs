@@ -75,14 +75,22 @@ fn compute(
 }
 
 pub fn attribute_vector(a: AttributeVectorArgs) -> Result<()> {
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.attrvec", a.attr.to_lowercase())));
+    super::check_files(
+        &[
+            ("--checkpoint", Some(&a.checkpoint)),
+            ("--data", Some(&a.data)),
+        ],
+        &[("--out", Some(&out))],
+    )?;
     let pool = super::pool(a.threads)?;
     let mut model = load_model(&a.checkpoint)?;
     let ds = open_data(&a.data, &model, a.quiet)?;
     let (v, accuracy) =
         pool.install(|| compute(&mut model, &ds, &a.attr, &a.split, a.limit, a.quiet))?;
-    let out = a
-        .out
-        .unwrap_or_else(|| PathBuf::from(format!("{}.attrvec", v.attribute.to_lowercase())));
     v.save(&out)?;
     println!(
         "{}: {} images with it, {} without ({} split); |Δ| = {:.3}",
@@ -137,8 +145,8 @@ pub struct MorphArgs {
     /// The values of n as START:END:COUNT.
     #[arg(long, default_value = "-3:3:7", allow_hyphen_values = true)]
     range: String,
-    /// Enlarge each face by this integer factor.
-    #[arg(long, default_value_t = 2)]
+    /// Enlarge each face by this integer factor (1 to 16).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
     scale: u32,
     /// The PNG to write (default: morph-<attr>.png, lower case).
     #[arg(long)]
@@ -146,6 +154,12 @@ pub struct MorphArgs {
 }
 
 pub fn morph(a: MorphArgs) -> Result<()> {
+    let mut inputs = a.source.inputs();
+    inputs.extend([
+        ("--checkpoint", Some(a.checkpoint.as_path())),
+        ("--vector", a.vector.as_deref()),
+    ]);
+    super::check_files(&inputs, &[("--out", a.out.as_deref())])?;
     let steps = traverse::parse_range(&a.range)?;
     let mut model = load_model(&a.checkpoint)?;
     let v = match (&a.vector, &a.attr) {
@@ -187,7 +201,7 @@ pub fn morph(a: MorphArgs) -> Result<()> {
     columns.extend(steps.iter().map(|&n| traverse::value_label(n)));
     let picture = viz::titled(
         &format!("{}: z + n * delta", v.attribute),
-        &viz::labeled_grid(&columns, &rows, a.scale.clamp(1, 16)),
+        &viz::labeled_grid(&columns, &rows, a.scale),
     );
     let out = a
         .out

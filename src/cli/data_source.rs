@@ -1,8 +1,11 @@
 //! `--data CACHE_OR_DIR`: a cache file is opened as is; a folder is prepared once into
-//! `cache/<folder>-<W>x<H>.vaecache` (reused while it was made from the same folder).
+//! `cache/<folder>-<W>x<H>.vaecache`, reused while the folder's fingerprint (its images'
+//! names, sizes and times, the annotation files, the size) matches the cache's, and
+//! prepared again once it does not.
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
+use vae_cpu::data::folder::fingerprint;
 use vae_cpu::data::prepare::{
     prepare, write_skipped_log, PrepareOptions, PrepareReport, CELEBA_CROP_FRACTION,
 };
@@ -23,22 +26,46 @@ pub fn open(data: &Path, width: usize, height: usize, quiet: bool) -> Result<Dat
         .canonicalize()
         .with_context(|| format!("{}", data.display()))?;
     let cache = default_cache_path(&canonical, width, height);
-    if let Ok(ds) = Dataset::open(&cache) {
-        if ds.source.starts_with(&format!("{} ", canonical.display())) {
-            if !quiet {
-                eprintln!("using the prepared cache {}", cache.display());
-            }
-            return Ok(ds);
-        }
-    }
-    std::fs::create_dir_all("cache").context("cannot create the cache/ folder")?;
     let opts = PrepareOptions {
         width,
         height,
         crop_fraction: CELEBA_CROP_FRACTION,
     };
+    let now = fingerprint(&canonical, &opts);
+    if let Ok(ds) = Dataset::open(&cache) {
+        if ds.fingerprint == now {
+            if !quiet {
+                eprintln!("using the prepared cache {}", cache.display());
+            }
+            return Ok(ds);
+        }
+        if ds.source.starts_with(&format!("{} ", canonical.display())) {
+            eprintln!(
+                "{} changed since {} was made from it ({} then, {now} now): preparing it again",
+                data.display(),
+                cache.display(),
+                if ds.fingerprint.is_empty() {
+                    "no fingerprint"
+                } else {
+                    &ds.fingerprint
+                },
+            );
+        }
+    }
+    create_cache_folder()?;
     prepare_into(&canonical, &opts, &cache, quiet)?;
     Ok(Dataset::open(&cache)?)
+}
+
+/// Creates `cache/` in the current folder, with a message that names it.
+pub fn create_cache_folder() -> Result<()> {
+    let here = std::env::current_dir().unwrap_or_default();
+    std::fs::create_dir_all("cache").with_context(|| {
+        format!(
+            "cannot create the cache folder {} (give --out, or run from a writable folder)",
+            here.join("cache").display()
+        )
+    })
 }
 
 /// Where a folder's cache lives by default: `cache/<folder name>-<W>x<H>.vaecache`, the
@@ -58,6 +85,21 @@ pub fn prepare_into(
     out: &Path,
     quiet: bool,
 ) -> Result<PrepareReport> {
+    let log = out.with_extension("skipped.txt");
+    let (attrs, parts) = (
+        dir.join("list_attr_celeba.txt"),
+        dir.join("list_eval_partition.txt"),
+    );
+    vae_cpu::file_guard::check_command(
+        &[
+            ("--data", dir),
+            ("--data's attribute list", &attrs),
+            ("--data's partition list", &parts),
+        ],
+        &[("the cache", out), ("the list of skipped images", &log)],
+    )?;
+    // One writer per cache: a second prepare of the same path waits for no one, it stops.
+    let _lock = vae_cpu::folder_lock::lock_file(out)?;
     if idx::is_mnist_folder(dir) {
         return prepare_mnist(dir, opts, out, quiet);
     }
@@ -65,7 +107,6 @@ pub fn prepare_into(
     bar.set_prefix("decoding");
     let (contents, report) = prepare(dir, opts, &bar)?;
     contents.write(out)?;
-    let log = out.with_extension("skipped.txt");
     if !report.skipped.is_empty() {
         write_skipped_log(&log, &report.skipped)?;
     }
@@ -80,9 +121,15 @@ pub fn prepare_into(
             report.images_found as f64 / report.seconds.max(1e-9),
             out.display()
         );
+        if report.identical_duplicate_rows > 0 {
+            eprintln!(
+                "warning: {} rows of the annotation files repeat an earlier row word for word; each was kept once",
+                report.identical_duplicate_rows
+            );
+        }
         if !report.skipped.is_empty() {
             eprintln!(
-                "skipped {} unreadable images, listed in {}",
+                "skipped {} unusable images, listed in {}",
                 report.skipped.len(),
                 log.display()
             );
@@ -137,6 +184,8 @@ fn prepare_mnist(
             contents.height
         );
     }
+    let mut contents = contents;
+    contents.fingerprint = fingerprint(dir, opts);
     contents.write(out)?;
     let report = PrepareReport {
         images_found: contents.names.len(),

@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 use vae_cpu::config::Config;
 use vae_cpu::data::prepare::{PrepareOptions, CELEBA_CROP_FRACTION};
 use vae_cpu::data::{synthetic, Dataset, Split};
-use vae_cpu::train::{evaluate, Outcome, TrainOptions, Trainer};
+use vae_cpu::train::{evaluate, Outcome, RunDir, TrainOptions, Trainer};
 
 /// The whole job on generated faces, no download needed: draw a CelebA-format data set,
 /// prepare it, train `models/demo32.toml` on it, evaluate, and write the pictures.
@@ -14,11 +14,11 @@ pub struct DemoArgs {
     /// Folder for the generated data, the cache and the run.
     #[arg(long, default_value = "runs/demo")]
     out: PathBuf,
-    /// Number of faces to draw.
-    #[arg(long, default_value_t = 3000)]
+    /// Number of faces to draw (20 to 1000000).
+    #[arg(long, default_value_t = 3000, value_parser = super::usize_in(20..=1_000_000))]
     images: usize,
-    /// Training epochs.
-    #[arg(long)]
+    /// Training epochs (at least 1).
+    #[arg(long, value_parser = super::count())]
     epochs: Option<usize>,
     /// Worker threads (default: all cores).
     #[arg(long)]
@@ -31,9 +31,6 @@ pub struct DemoArgs {
 pub const DEMO_CONFIG: &str = include_str!("../../models/demo32.toml");
 
 pub fn run(a: DemoArgs) -> Result<()> {
-    if a.images < 20 {
-        anyhow::bail!("--images must be at least 20 (got {})", a.images);
-    }
     let pool = super::pool(a.threads)?;
     let mut config = Config::parse(DEMO_CONFIG)?;
     if let Some(e) = a.epochs {
@@ -42,6 +39,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let data_dir = a.out.join("data");
     let cache = a.out.join(format!("faces-{}.vaecache", a.images));
     let run_dir = a.out.join("run");
+    // One demo per folder at a time (the run inside is locked again by the trainer).
+    let _lock = RunDir::new(&a.out).lock()?;
     pool.install(|| -> Result<()> {
         if !cache.exists() {
             eprintln!("drawing {} faces into {}", a.images, data_dir.display());
@@ -59,7 +58,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             val_limit: None,
             quiet: a.quiet,
         };
-        let mut trainer = if run_dir.join("checkpoints").is_dir() {
+        let mut trainer = if !RunDir::new(&run_dir).list_checkpoints().is_empty() {
             Trainer::resume(&data, opts, Some(config.trainer.epochs), None)?
         } else {
             Trainer::new(&config, &data, opts)?

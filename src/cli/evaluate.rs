@@ -35,6 +35,13 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     let Some(split) = Split::parse(&a.split) else {
         bail!("--split must be train, val or test, not \"{}\"", a.split);
     };
+    super::check_files(
+        &[
+            ("--checkpoint", Some(&a.checkpoint)),
+            ("--data", Some(&a.data)),
+        ],
+        &[],
+    )?;
     let pool = super::pool(a.threads)?;
     let ckpt = Checkpoint::load(&a.checkpoint)?;
     let m = &ckpt.config.model;

@@ -36,11 +36,11 @@ pub struct SampleArgs {
     /// it, -1 has not; the attributes not named are 0, unspecified).
     #[arg(long, value_name = "NAME=VALUE,...")]
     cond: Option<String>,
-    /// Faces per row.
-    #[arg(long, default_value_t = 8)]
+    /// Faces per row (1 to 1024).
+    #[arg(long, default_value_t = 8, value_parser = super::usize_in(1..=1024))]
     cols: usize,
-    /// Enlarge each face by this integer factor (Catmull-Rom).
-    #[arg(long, default_value_t = 2)]
+    /// Enlarge each face by this integer factor (1 to 16; Catmull-Rom).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
     scale: u32,
     /// The PNG to write.
     #[arg(long, default_value = "samples.png")]
@@ -48,6 +48,10 @@ pub struct SampleArgs {
 }
 
 pub fn sample(a: SampleArgs) -> Result<()> {
+    super::check_files(
+        &[("--checkpoint", Some(&a.checkpoint))],
+        &[("--out", Some(&a.out))],
+    )?;
     if a.n == 0 || a.n > 10_000 {
         bail!("--n must be between 1 and 10000, got {}", a.n);
     }
@@ -61,7 +65,7 @@ pub fn sample(a: SampleArgs) -> Result<()> {
         &latent::condition::decode(&mut model, &z, &cond),
         model.config.data.pixel_range,
     );
-    save(&a.out, &viz::grid(&images, a.cols, a.scale.clamp(1, 16)))
+    save(&a.out, &viz::grid(&images, a.cols, a.scale))
 }
 
 /// Inputs above their reconstructions (z = the latent mean).
@@ -72,8 +76,8 @@ pub struct ReconstructArgs {
     checkpoint: PathBuf,
     #[command(flatten)]
     source: ImageSource,
-    /// Enlarge each face by this integer factor.
-    #[arg(long, default_value_t = 2)]
+    /// Enlarge each face by this integer factor (1 to 16).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
     scale: u32,
     /// The PNG to write.
     #[arg(long, default_value = "reconstructions.png")]
@@ -81,6 +85,9 @@ pub struct ReconstructArgs {
 }
 
 pub fn reconstruct(a: ReconstructArgs) -> Result<()> {
+    let mut inputs = a.source.inputs();
+    inputs.push(("--checkpoint", Some(&a.checkpoint)));
+    super::check_files(&inputs, &[("--out", Some(&a.out))])?;
     let mut model = load_model(&a.checkpoint)?;
     let range = model.config.data.pixel_range;
     let (x, _) = a.source.load(&model, 16)?;
@@ -90,7 +97,7 @@ pub fn reconstruct(a: ReconstructArgs) -> Result<()> {
         &viz::to_images(&x, range),
         &viz::to_images(&recon, range),
         8,
-        a.scale.clamp(1, 16),
+        a.scale,
     );
     save(&a.out, &grid)
 }
@@ -111,8 +118,8 @@ pub struct InterpolateArgs {
     /// Follow the great circle (slerp) instead of the straight line.
     #[arg(long)]
     spherical: bool,
-    /// Enlarge each face by this integer factor.
-    #[arg(long, default_value_t = 2)]
+    /// Enlarge each face by this integer factor (1 to 16).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
     scale: u32,
     /// The PNG to write.
     #[arg(long, default_value = "interpolation.png")]
@@ -120,6 +127,14 @@ pub struct InterpolateArgs {
 }
 
 pub fn interpolate(a: InterpolateArgs) -> Result<()> {
+    super::check_files(
+        &[
+            ("--checkpoint", Some(&a.checkpoint)),
+            ("the first image", Some(&a.a)),
+            ("the second image", Some(&a.b)),
+        ],
+        &[("--out", Some(&a.out))],
+    )?;
     if !(2..=100).contains(&a.steps) {
         bail!("--steps must be between 2 and 100, got {}", a.steps);
     }
@@ -146,5 +161,5 @@ pub fn interpolate(a: InterpolateArgs) -> Result<()> {
             decoded,
         ),
     ];
-    save(&a.out, &viz::labeled_rows(&rows, a.scale.clamp(1, 16)))
+    save(&a.out, &viz::labeled_rows(&rows, a.scale))
 }

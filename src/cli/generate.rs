@@ -24,11 +24,11 @@ pub struct GenerateArgs {
     /// machine, and as `vae-cpu sample` with that seed).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Faces per row.
-    #[arg(long, default_value_t = 8)]
+    /// Faces per row (1 to 1024).
+    #[arg(long, default_value_t = 8, value_parser = super::usize_in(1..=1024))]
     cols: usize,
-    /// Enlarge each face by this integer factor.
-    #[arg(long, default_value_t = 2)]
+    /// Enlarge each face by this integer factor (1 to 16).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
     scale: u32,
     /// The PNG to write.
     #[arg(long, default_value = "generated.png")]
@@ -49,6 +49,16 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     if a.n == 0 || a.n > 10_000 {
         bail!("--n must be between 1 and 10000, got {}", a.n);
     }
+    super::check_files(
+        &[
+            ("--onnx", Some(&a.onnx)),
+            ("--compare-values", a.compare_values.as_deref()),
+        ],
+        &[
+            ("--out", Some(&a.out)),
+            ("--save-values", a.save_values.as_deref()),
+        ],
+    )?;
     // Read the reference first: a wrong path should fail before the decoder runs.
     let reference = a.compare_values.as_deref().map(npy::read).transpose()?;
     let onnx = OnnxModel::load(&a.onnx)?;
@@ -66,7 +76,7 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
             a.onnx.display()
         )
     };
-    save(&a.out, &viz::grid(&images, a.cols, a.scale.clamp(1, 16)))?;
+    save(&a.out, &viz::grid(&images, a.cols, a.scale))?;
     let values = Array {
         shape: output.shape,
         values: output.values,

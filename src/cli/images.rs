@@ -53,6 +53,17 @@ pub struct ImageSource {
 }
 
 impl ImageSource {
+    /// The files this source reads, for [`super::check_files`].
+    pub fn inputs(&self) -> Vec<(&'static str, Option<&Path>)> {
+        let mut v: Vec<_> = self
+            .images
+            .iter()
+            .map(|p| ("an image", Some(p.as_path())))
+            .collect();
+        v.push(("--data", self.data.as_deref()));
+        v
+    }
+
     /// The images as a `[N, C, H, W]` batch and a short name for each.
     pub fn load(&self, model: &Vae, default_n: usize) -> Result<(Tensor, Vec<String>)> {
         match (&self.data, self.images.is_empty()) {
@@ -101,6 +112,14 @@ pub struct OneImage {
 }
 
 impl OneImage {
+    /// The files this source reads, for [`super::check_files`].
+    pub fn inputs(&self) -> [(&'static str, Option<&Path>); 2] {
+        [
+            ("the image", self.image.as_deref()),
+            ("--data", self.data.as_deref()),
+        ]
+    }
+
     /// The image as a `[1, C, H, W]` batch and its short name. `--data` may come with an
     /// image file (the command then uses the data for something else).
     pub fn load(&self, model: &Vae) -> Result<(Tensor, String)> {

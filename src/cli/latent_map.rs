@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use ndarray::Array2;
 use std::path::PathBuf;
-use vae_cpu::data::Dataset;
+use vae_cpu::data::{Dataset, Split};
 use vae_cpu::latent;
 use vae_cpu::latent::pca::Pca;
 use vae_cpu::latent::tsne::{tsne, TsneOptions};
@@ -60,8 +60,8 @@ pub struct LatentMapArgs {
     /// t-SNE perplexity (about the number of neighbors each point keeps close).
     #[arg(long, default_value_t = 30.0)]
     perplexity: f64,
-    /// t-SNE gradient steps.
-    #[arg(long, default_value_t = 1000)]
+    /// t-SNE gradient steps (1 to 10000).
+    #[arg(long, default_value_t = 1000, value_parser = super::usize_in(1..=10_000))]
     iterations: usize,
     /// Seed of the t-SNE starting positions.
     #[arg(long, default_value_t = 0)]
@@ -206,6 +206,17 @@ pub fn run(a: LatentMapArgs) -> Result<()> {
     if !(2..=20_000).contains(&a.limit) {
         bail!("--limit must be between 2 and 20000, got {}", a.limit);
     }
+    let csv_path = a.out.with_extension("csv");
+    super::check_files(
+        &[
+            ("--checkpoint", Some(&a.checkpoint)),
+            ("--data", Some(&a.data)),
+        ],
+        &[
+            ("--out", Some(&a.out)),
+            ("the coordinates CSV", Some(&csv_path)),
+        ],
+    )?;
     let pool = super::pool(a.threads)?;
     let mut model = load_model(&a.checkpoint)?;
     let ds = open_data(&a.data, &model, a.quiet)?;
@@ -222,9 +233,11 @@ pub fn run(a: LatentMapArgs) -> Result<()> {
     };
     if idx.len() < 3 {
         bail!(
-            "a map needs at least 3 images; the {} split has {}",
+            "a map needs at least 3 images; {} of the {} split's {} images are used (--limit {})",
+            idx.len(),
             a.split,
-            idx.len()
+            Split::parse(&a.split).map_or(0, |s| ds.indices(s).len()),
+            a.limit
         );
     }
     let bar = vae_cpu::progress::bar(0, "images", a.quiet);
@@ -275,7 +288,7 @@ pub fn run(a: LatentMapArgs) -> Result<()> {
         };
         let opts = TsneOptions {
             perplexity: a.perplexity,
-            iterations: a.iterations.clamp(1, 10_000),
+            iterations: a.iterations,
             seed: a.seed,
         };
         let bar = vae_cpu::progress::bar(0, "steps", a.quiet);
@@ -306,7 +319,6 @@ pub fn run(a: LatentMapArgs) -> Result<()> {
         }
         csv.push('\n');
     }
-    let csv_path = a.out.with_extension("csv");
     vae_cpu::atomic_file::write(&csv_path, csv.as_bytes())?;
     println!("wrote {}", csv_path.display());
     save(&a.out, &viz::side_by_side(&panels))

@@ -120,12 +120,51 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// A count flag that a run's config stores (epochs, batch size, patience): 1 up to
+/// i64::MAX, TOML's largest integer. A larger number is refused with the range.
+#[cfg(feature = "engine")]
+pub fn count() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..=i64::MAX as u64)
+}
+
+/// A seed: 0 up to i64::MAX (stored in the run's config as a TOML integer).
+#[cfg(feature = "engine")]
+pub fn seed() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::builder::RangedU64ValueParser::<u64>::new().range(0..=i64::MAX as u64)
+}
+
+/// A whole-number flag allowed in `range` (clap refuses others, naming the range).
+pub fn usize_in(
+    range: std::ops::RangeInclusive<u64>,
+) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(range)
+}
+
 /// A flag value that must be a finite number >= 0 (a NaN tolerance would pass anything).
 pub fn non_negative(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err(format!("\"{s}\" is not a finite number >= 0")),
     }
+}
+
+/// Declares a command's input and output files before it works: an output that is an
+/// input, two outputs on one path, or an output that is a folder or device is refused, and
+/// no later write may replace an input (`vae_cpu::file_guard`). `None` entries are flags
+/// not given.
+pub fn check_files(
+    inputs: &[(&str, Option<&Path>)],
+    outputs: &[(&str, Option<&Path>)],
+) -> anyhow::Result<()> {
+    fn given<'a>(list: &[(&'a str, Option<&'a Path>)]) -> Vec<(&'a str, &'a Path)> {
+        list.iter()
+            .filter_map(|&(f, p)| p.map(|p| (f, p)))
+            .collect()
+    }
+    Ok(vae_cpu::file_guard::check_command(
+        &given(inputs),
+        &given(outputs),
+    )?)
 }
 
 /// Saves a PNG and says where.

@@ -28,6 +28,10 @@ pub struct ExportArgs {
 }
 
 pub fn export_onnx(a: ExportArgs) -> Result<()> {
+    super::check_files(
+        &[("--checkpoint", Some(&a.checkpoint))],
+        &[("the ONNX file", Some(&a.out))],
+    )?;
     let model = load_model(&a.checkpoint)?;
     let part = match a.part {
         PartArg::Decoder => export::Part::Decoder,

@@ -36,7 +36,7 @@ pub fn run(a: PrepareArgs) -> Result<()> {
     let out = match a.out {
         Some(o) => o,
         None => {
-            std::fs::create_dir_all("cache")?;
+            super::data_source::create_cache_folder()?;
             super::data_source::default_cache_path(&a.data, width, height)
         }
     };

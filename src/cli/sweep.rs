@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use vae_cpu::train::metrics;
+use vae_cpu::train::run_dir::folder_name;
 use vae_cpu::train::sweep::{grid, Axis, GridPoint, Summary};
 use vae_cpu::train::{Outcome, RunDir, TrainOptions, Trainer};
 use vae_cpu::viz;
@@ -29,12 +30,12 @@ pub struct SweepArgs {
     /// (default: runs/sweep-<model name>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Epochs per run (overrides the config).
-    #[arg(long)]
+    /// Epochs per run, at least 1 (overrides the config).
+    #[arg(long, value_parser = super::count())]
     epochs: Option<usize>,
     /// Early stopping per run (see `train --patience`).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    patience: Option<u64>,
+    #[arg(long, value_parser = super::count())]
+    patience: Option<usize>,
     /// Use at most this many validation images per epoch.
     #[arg(long)]
     val_limit: Option<usize>,
@@ -61,14 +62,23 @@ pub fn run(a: SweepArgs) -> Result<()> {
             p.config.trainer.epochs = e;
         }
         if let Some(v) = a.patience {
-            p.config.trainer.patience = Some(v as usize);
+            p.config.trainer.patience = Some(v);
         }
         p.config.validate()?;
     }
     let out = a.out.clone().unwrap_or_else(|| {
-        PathBuf::from("runs").join(format!("sweep-{}", points[0].config.model.name))
+        PathBuf::from("runs").join(folder_name(&format!(
+            "sweep-{}",
+            points[0].config.model.name
+        )))
     });
-    std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
+    let inputs = [
+        ("--config", a.config.as_path()),
+        ("--data", a.data.as_path()),
+    ];
+    vae_cpu::file_guard::check_command(&inputs, &[])?;
+    // The sweep folder is locked for the whole sweep (each run folder is locked too).
+    let _lock = RunDir::new(&out).lock()?;
     let stop = super::stop_on_ctrl_c()?;
     for (k, p) in points.iter().enumerate() {
         let dir = out.join(&p.name);
@@ -126,16 +136,13 @@ fn describe(p: &GridPoint) -> String {
 /// A run folder of an earlier sweep must hold the same model and settings.
 fn check_same_run(dir: &Path, p: &GridPoint) -> Result<()> {
     let saved = vae_cpu::config::Config::load(&dir.join("config.toml"))?;
-    let (mut a, mut b) = (saved, p.config.clone());
-    for c in [&mut a, &mut b] {
-        c.trainer.epochs = 0;
-        c.trainer.patience = None;
-    }
-    if a != b {
+    let differ = saved.run_differences(&p.config);
+    if !differ.is_empty() {
         bail!(
-            "{}: this folder holds a run with another config than {}; move it away or use another --out",
+            "{}: this folder holds a run with another config than {} (it differs in {}); move it away or use another --out",
             dir.display(),
-            describe(p)
+            describe(p),
+            differ.join(", ")
         );
     }
     Ok(())

@@ -2,6 +2,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use vae_cpu::config::Config;
+use vae_cpu::train::run_dir::folder_name;
 use vae_cpu::train::{Outcome, TrainOptions, Trainer};
 
 /// Train a VAE (flags override the config file).
@@ -22,21 +23,21 @@ pub struct TrainArgs {
     /// Worker threads (default: all cores). Use the same count to resume reproducibly.
     #[arg(long)]
     threads: Option<usize>,
-    /// Number of epochs (with --resume: train a finished run further).
-    #[arg(long)]
+    /// Number of epochs, at least 1 (with --resume: train a finished run further).
+    #[arg(long, value_parser = super::count())]
     epochs: Option<usize>,
-    /// Images per batch.
-    #[arg(long)]
+    /// Images per batch (at least 1).
+    #[arg(long, value_parser = super::count())]
     batch_size: Option<usize>,
     /// Early stopping: stop once this many epochs in a row have not improved the validation
     /// loss (best.safetensors keeps the best epoch). Allowed with --resume.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    patience: Option<u64>,
+    #[arg(long, value_parser = super::count())]
+    patience: Option<usize>,
     /// Adam learning rate.
     #[arg(long)]
     lr: Option<f32>,
-    /// Seed for initialization, shuffling, flips and sampling.
-    #[arg(long)]
+    /// Seed for initialization, shuffling, flips and sampling (0 to 2^63-1).
+    #[arg(long, value_parser = super::seed())]
     seed: Option<u64>,
     /// Perceptual loss: an ONNX feature network (Conv/Relu/MaxPool layers, e.g. VGG19)
     /// whose feature maps of input and reconstruction are compared (sets exp.feature_net;
@@ -53,52 +54,33 @@ pub struct TrainArgs {
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let pool = super::pool(a.threads)?;
-    if a.resume.is_some()
-        && (a.batch_size.is_some()
-            || a.lr.is_some()
-            || a.seed.is_some()
-            || a.config.is_some()
-            || a.feature_net.is_some())
-    {
-        bail!("--config, --batch-size, --lr, --seed and --feature-net cannot change when resuming (the run would no longer match its checkpoints); only --epochs and --patience can");
-    }
-    let config = match &a.config {
-        Some(path) => {
-            let mut c = Config::load(path)?;
-            if let Some(v) = a.epochs {
-                c.trainer.epochs = v;
+    let mut run_lock = None;
+    let config = match (&a.config, &a.resume) {
+        (Some(path), None) => Some(requested_config(&a, Config::load(path)?, path)?),
+        (_, Some(run)) => {
+            if !run.is_dir() {
+                bail!(
+                    "--resume {}: no such run folder (give the --out folder of a training run)",
+                    run.display()
+                );
             }
-            if let Some(v) = a.batch_size {
-                c.trainer.batch_size = v;
-            }
-            if let Some(v) = a.lr {
-                c.exp.lr = v;
-            }
-            if let Some(v) = a.seed {
-                c.exp.seed = v;
-            }
-            if let Some(v) = a.patience {
-                c.trainer.patience = Some(v as usize);
-            }
-            if let Some(net) = &a.feature_net {
-                // Absolute, so that a resume from another folder finds it.
-                let net = net
-                    .canonicalize()
-                    .with_context(|| format!("--feature-net {}", net.display()))?;
-                c.exp.feature_net = Some(net);
-            }
-            c.validate()
-                .with_context(|| format!("{}", path.display()))?;
-            Some(c)
+            // Locked before its config is read: another process may be writing it.
+            run_lock = Some(vae_cpu::train::RunDir::new(run).lock()?);
+            check_resume_flags(&a, run)?;
+            None
         }
-        None => None,
+        (None, None) => unreachable!("clap requires --config without --resume"),
     };
     let out = match (&a.resume, &a.out, &config) {
         (Some(r), _, _) => r.clone(),
         (None, Some(o), _) => o.clone(),
-        (None, None, Some(c)) => PathBuf::from("runs").join(&c.model.name),
+        (None, None, Some(c)) => PathBuf::from("runs").join(folder_name(&c.model.name)),
         (None, None, None) => unreachable!("clap requires --config without --resume"),
     };
+    let mut inputs = vec![("--data", a.data.as_path())];
+    inputs.extend(a.config.as_deref().map(|c| ("--config", c)));
+    inputs.extend(a.feature_net.as_deref().map(|f| ("--feature-net", f)));
+    vae_cpu::file_guard::check_command(&inputs, &[])?;
     let size = match &config {
         Some(c) => (c.model.width, c.model.height),
         None => resumed_size(&out)?,
@@ -110,10 +92,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
         quiet: a.quiet,
     };
     let stop = super::stop_on_ctrl_c()?;
+    let _run_lock = run_lock;
     pool.install(|| -> Result<()> {
         let mut trainer = match &config {
             Some(c) => Trainer::new(c, &data, opts)?,
-            None => Trainer::resume(&data, opts, a.epochs, a.patience.map(|p| p as usize))?,
+            None => Trainer::resume(&data, opts, a.epochs, a.patience)?,
         };
         for note in &trainer.notes {
             eprintln!("{note}");
@@ -172,6 +155,59 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// `base` with the flags applied, validated.
+fn requested_config(a: &TrainArgs, mut c: Config, path: &Path) -> Result<Config> {
+    if let Some(v) = a.epochs {
+        c.trainer.epochs = v;
+    }
+    if let Some(v) = a.batch_size {
+        c.trainer.batch_size = v;
+    }
+    if let Some(v) = a.lr {
+        c.exp.lr = v;
+    }
+    if let Some(v) = a.seed {
+        c.exp.seed = v;
+    }
+    if let Some(v) = a.patience {
+        c.trainer.patience = Some(v);
+    }
+    if let Some(net) = &a.feature_net {
+        // Absolute, so that a resume from another folder finds it.
+        let net = net
+            .canonicalize()
+            .with_context(|| format!("--feature-net {}", net.display()))?;
+        c.exp.feature_net = Some(net);
+    }
+    c.validate()
+        .with_context(|| format!("{}", path.display()))?;
+    Ok(c)
+}
+
+/// With --resume, the flags that shape the run (--config, --batch-size, --lr, --seed,
+/// --feature-net) may be given only as the run already has them.
+fn check_resume_flags(a: &TrainArgs, run: &Path) -> Result<()> {
+    let saved_path = run.join("config.toml");
+    let saved = Config::load(&saved_path)
+        .with_context(|| format!("{} does not look like a training run", run.display()))?;
+    let base = match &a.config {
+        Some(path) => Config::load(path)?,
+        None => saved.clone(),
+    };
+    let requested = requested_config(a, base, a.config.as_deref().unwrap_or(&saved_path))?;
+    let differ = saved.run_differences(&requested);
+    if !differ.is_empty() {
+        bail!(
+            "--resume {}: the run was trained with other values of {}; they cannot change \
+             when resuming (the run would no longer match its checkpoints). Only --epochs and \
+             --patience can; start a new run with --out for other settings",
+            run.display(),
+            differ.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The image size of a run being resumed, from its config.toml.

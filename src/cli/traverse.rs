@@ -25,11 +25,11 @@ pub struct TraverseArgs {
     #[arg(long, default_value = "-3:3:9", allow_hyphen_values = true)]
     range: String,
     /// Rank the dimensions by their KL over this many images of --split of --data
-    /// (without --data: by the KL of the image itself).
-    #[arg(long, default_value_t = 1000)]
+    /// (at least 1; without --data: by the KL of the image itself).
+    #[arg(long, default_value_t = 1000, value_parser = super::usize_in(1..=u32::MAX as u64))]
     kl_images: usize,
-    /// Enlarge each face by this integer factor.
-    #[arg(long, default_value_t = 2)]
+    /// Enlarge each face by this integer factor (1 to 16).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
     scale: u32,
     /// The PNG to write; a CSV of the ranking is written beside it.
     #[arg(long, default_value = "traverse.png")]
@@ -37,6 +37,16 @@ pub struct TraverseArgs {
 }
 
 pub fn run(a: TraverseArgs) -> Result<()> {
+    let csv_path = a.out.with_extension("csv");
+    let mut inputs = a.image.inputs().to_vec();
+    inputs.push(("--checkpoint", Some(&a.checkpoint)));
+    super::check_files(
+        &inputs,
+        &[
+            ("--out", Some(&a.out)),
+            ("the ranking CSV", Some(&csv_path)),
+        ],
+    )?;
     let values = traverse::parse_range(&a.range)?;
     let mut model = load_model(&a.checkpoint)?;
     let latent_size = model.config.model.latent;
@@ -55,7 +65,7 @@ pub fn run(a: TraverseArgs) -> Result<()> {
     let (mu, logvar) = match &a.image.data {
         Some(data) => {
             let ds = open_data(data, &model, true)?;
-            let idx = split_indices(&ds, &a.image.split, Some(a.kl_images.max(1)))?;
+            let idx = split_indices(&ds, &a.image.split, Some(a.kl_images))?;
             let bar = vae_cpu::progress::bar(0, "images", false);
             latent::encode_images(&mut model, &ds, &idx, 256, &bar)
         }
@@ -77,9 +87,8 @@ pub fn run(a: TraverseArgs) -> Result<()> {
     let columns: Vec<String> = values.iter().map(|&v| traverse::value_label(v)).collect();
     let picture = viz::titled(
         &format!("{name}: one latent dimension at a time, most informative first"),
-        &viz::labeled_grid(&columns, &rows, a.scale.clamp(1, 16)),
+        &viz::labeled_grid(&columns, &rows, a.scale),
     );
-    let csv_path = a.out.with_extension("csv");
     let mut csv = String::from("rank,dimension,kl,z\n");
     for (rank, &d) in order.iter().enumerate() {
         csv.push_str(&format!("{rank},{d},{},{}\n", kl[d], z[d]));

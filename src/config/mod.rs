@@ -2,6 +2,7 @@
 //! `[exp]`, `[trainer]`), parsed and validated before anything is built: a layer that
 //! cannot take its input is reported with its position in the file.
 
+mod compare;
 mod layer;
 
 pub use crate::pixel_range::PixelRange;
@@ -263,6 +264,16 @@ impl Config {
     pub fn validate(&self) -> Result<Shapes> {
         let m = &self.model;
         let bad = |msg: String| Err(Error::Config(msg));
+        // Every value must survive the run folder's config.toml (TOML integers are i64).
+        if let Err(e) = toml::to_string(self) {
+            return bad(format!(
+                "a value cannot be saved ({e}); whole numbers go up to {}",
+                i64::MAX
+            ));
+        }
+        if self.trainer.epochs == 0 {
+            return bad("trainer.epochs must be at least 1".into());
+        }
         if m.channels == 0 || m.height == 0 || m.width == 0 {
             return bad(format!(
                 "model input {}x{}x{} must not have a zero dimension",

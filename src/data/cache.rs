@@ -29,6 +29,9 @@ pub struct CacheContents {
     pub pixels: Vec<u8>,
     /// A free-form description of the source folder and preprocessing.
     pub source: String,
+    /// What the cache was made from ([`super::folder::fingerprint`]; empty when not from
+    /// a folder, or made before fingerprints were kept).
+    pub fingerprint: String,
 }
 
 fn split_code(s: Split) -> u8 {
@@ -77,6 +80,7 @@ impl CacheContents {
                 self.attribute_names.join(" "),
             ),
             ("source".to_string(), self.source.clone()),
+            ("fingerprint".to_string(), self.fingerprint.clone()),
         ]);
         crate::atomic_file::write_with(path, |tmp| {
             safetensors::serialize_to_file(views, &Some(meta), tmp).map_err(|e| match e {
@@ -98,6 +102,7 @@ pub struct Dataset {
     pub attribute_names: Vec<String>,
     pub splits: Vec<Split>,
     pub source: String,
+    pub fingerprint: String,
     bytes: Bytes,
     pixels: Range<usize>,
     attributes: Range<usize>,
@@ -228,6 +233,7 @@ impl Dataset {
             range
         };
         let source = meta.get("source").cloned().unwrap_or_default();
+        let fingerprint = meta.get("fingerprint").cloned().unwrap_or_default();
         drop(st);
         Ok(Dataset {
             path: path.to_path_buf(),
@@ -238,6 +244,7 @@ impl Dataset {
             attribute_names,
             splits,
             source,
+            fingerprint,
             bytes,
             pixels,
             attributes,
@@ -364,6 +371,7 @@ mod tests {
             splits: vec![Split::Train, Split::Val, Split::Train, Split::Test],
             pixels: (0..n * h * w * c).map(|i| (i * 7 % 256) as u8).collect(),
             source: "test".into(),
+            fingerprint: "3 files, 0123456789abcdef".into(),
         }
     }
 

@@ -1,5 +1,7 @@
-//! Parsers for CelebA's annotation files. Both tolerate CRLF line endings and runs of
-//! spaces; a malformed line is an error naming the file and the 1-based line number.
+//! Parsers for CelebA's annotation files. Both accept LF, CRLF and CR-only line ends, a
+//! leading byte-order mark and runs of spaces; a malformed line is an error naming the file
+//! and the 1-based line number. A file listed twice is an error naming both lines, unless
+//! the two rows are identical (then it is kept once and counted).
 //!
 //! `list_attr_celeba.txt`: a count line, a header line with the 40 attribute names, then
 //! `000001.jpg -1  1  1 ...` (one value per attribute, each -1 or 1).
@@ -31,6 +33,54 @@ impl Split {
 pub struct Attributes {
     pub names: Vec<String>,
     pub rows: Vec<(String, Vec<i8>)>,
+    /// Rows that repeated an earlier row exactly (dropped).
+    pub identical_duplicates: usize,
+}
+
+/// The rows of `list_eval_partition.txt`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Partition {
+    pub rows: Vec<(String, Split)>,
+    /// Rows that repeated an earlier row exactly (dropped).
+    pub identical_duplicates: usize,
+}
+
+/// The numbered lines of an annotation file: a byte-order mark is dropped; LF, CRLF and
+/// (for files with no LF at all) CR end lines.
+fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let end = if text.contains('\n') { '\n' } else { '\r' };
+    text.split(end)
+        .filter(move |_| !text.is_empty())
+        .map(|l| l.trim_end_matches('\r'))
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+}
+
+/// Remembers where each file was first listed; tells whether a row is new, an identical
+/// repeat, or a conflicting repeat (an error naming both lines).
+struct FirstSeen<'t, V>(std::collections::HashMap<&'t str, (usize, V)>);
+
+impl<'t, V: PartialEq> FirstSeen<'t, V> {
+    fn new() -> Self {
+        FirstSeen(std::collections::HashMap::new())
+    }
+
+    /// `Ok(true)` for a new row, `Ok(false)` for an identical repeat.
+    fn check(&mut self, path: &Path, line: usize, file: &'t str, value: V) -> Result<bool> {
+        match self.0.get(file) {
+            None => {
+                self.0.insert(file, (line, value));
+                Ok(true)
+            }
+            Some((_, first)) if *first == value => Ok(false),
+            Some((first_line, _)) => Err(line_error(
+                path,
+                line,
+                format!("{file} is listed again with other values (first on line {first_line})"),
+            )),
+        }
+    }
 }
 
 impl Attributes {
@@ -76,16 +126,13 @@ pub fn load_attributes(path: &Path) -> Result<Attributes> {
     parse_attributes(&read(path)?, path)
 }
 
-pub fn load_partition(path: &Path) -> Result<Vec<(String, Split)>> {
+pub fn load_partition(path: &Path) -> Result<Partition> {
     parse_partition(&read(path)?, path)
 }
 
 /// Parses the text of `list_attr_celeba.txt`; `path` is only used in messages.
 pub fn parse_attributes(text: &str, path: &Path) -> Result<Attributes> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
+    let mut lines = numbered_lines(text);
     let (_, count_line) = lines
         .next()
         .ok_or_else(|| line_error(path, 1, "the file is empty".into()))?;
@@ -103,6 +150,17 @@ pub fn parse_attributes(text: &str, path: &Path) -> Result<Attributes> {
         .next()
         .ok_or_else(|| line_error(path, 2, "missing the header line of attribute names".into()))?;
     let names: Vec<String> = header.split_whitespace().map(str::to_string).collect();
+    let mut header_names = std::collections::HashSet::new();
+    if let Some(twice) = names
+        .iter()
+        .find(|n| !header_names.insert(n.to_ascii_lowercase()))
+    {
+        return Err(line_error(
+            path,
+            2,
+            format!("the attribute \"{twice}\" is named twice"),
+        ));
+    }
     if names.is_empty() {
         return Err(line_error(
             path,
@@ -112,6 +170,8 @@ pub fn parse_attributes(text: &str, path: &Path) -> Result<Attributes> {
     }
     // The count is outside data: it must not decide an allocation.
     let mut rows = Vec::with_capacity(count.min(1 << 20));
+    let mut seen = FirstSeen::new();
+    let mut identical_duplicates = 0;
     for (n, line) in lines {
         let mut fields = line.split_whitespace();
         let Some(file) = fields.next() else { continue };
@@ -137,24 +197,35 @@ pub fn parse_attributes(text: &str, path: &Path) -> Result<Attributes> {
                 ),
             ));
         }
-        rows.push((file.to_string(), values));
+        if seen.check(path, n, file, values.clone())? {
+            rows.push((file.to_string(), values));
+        } else {
+            identical_duplicates += 1;
+        }
     }
-    if rows.len() != count {
+    if rows.len() + identical_duplicates != count {
         return Err(Error::File {
             path: path.to_path_buf(),
             message: format!(
                 "the first line announces {count} images but {} rows follow (truncated download?)",
-                rows.len()
+                rows.len() + identical_duplicates
             ),
         });
     }
-    Ok(Attributes { names, rows })
+    Ok(Attributes {
+        names,
+        rows,
+        identical_duplicates,
+    })
 }
 
 /// Parses the text of `list_eval_partition.txt`; `path` is only used in messages.
-pub fn parse_partition(text: &str, path: &Path) -> Result<Vec<(String, Split)>> {
+pub fn parse_partition(text: &str, path: &Path) -> Result<Partition> {
     let mut out = vec![];
-    for (i, line) in text.lines().enumerate() {
+    let mut seen = FirstSeen::new();
+    let mut identical_duplicates = 0;
+    for (n, line) in numbered_lines(text) {
+        let i = n - 1;
         let fields: Vec<&str> = line.split_whitespace().collect();
         match fields.as_slice() {
             [] => {}
@@ -171,7 +242,11 @@ pub fn parse_partition(text: &str, path: &Path) -> Result<Vec<(String, Split)>> 
                         ))
                     }
                 };
-                out.push((file.to_string(), split));
+                if seen.check(path, n, file, split)? {
+                    out.push((file.to_string(), split));
+                } else {
+                    identical_duplicates += 1;
+                }
             }
             _ => {
                 return Err(line_error(
@@ -182,7 +257,10 @@ pub fn parse_partition(text: &str, path: &Path) -> Result<Vec<(String, Split)>> 
             }
         }
     }
-    Ok(out)
+    Ok(Partition {
+        rows: out,
+        identical_duplicates,
+    })
 }
 
 #[cfg(test)]
@@ -215,12 +293,42 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            parts,
+            parts.rows,
             vec![
                 ("000001.jpg".into(), Split::Train),
                 ("000002.jpg".into(), Split::Test)
             ]
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_cr_only_line_ends_are_accepted() {
+        let text = "\u{feff}2\rSmiling Male\r000001.jpg 1 -1\r000002.jpg -1 1\r";
+        let a = parse_attributes(text, p()).unwrap();
+        assert_eq!(a.names, ["Smiling", "Male"]);
+        assert_eq!(a.rows.len(), 2);
+        let parts = parse_partition("\u{feff}000001.jpg 0\r000002.jpg 1\r", p()).unwrap();
+        assert_eq!(parts.rows.len(), 2);
+    }
+
+    #[test]
+    fn duplicates_are_errors_naming_both_lines_unless_identical() {
+        let text = "3\nSmiling Male\na.jpg 1 -1\nb.jpg 1 1\na.jpg -1 -1\n";
+        let e = parse_attributes(text, p()).unwrap_err().to_string();
+        assert!(e.contains("line 5") && e.contains("first on line 3"), "{e}");
+        let text = "3\nSmiling Male\na.jpg 1 -1\nb.jpg 1 1\na.jpg 1 -1\n";
+        let a = parse_attributes(text, p()).unwrap();
+        assert_eq!((a.rows.len(), a.identical_duplicates), (2, 1));
+        let e = parse_attributes("1\nSmiling smiling\na.jpg 1 1\n", p())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("named twice"), "{e}");
+        let e = parse_partition("a.jpg 0\nb.jpg 1\na.jpg 2\n", p())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("first on line 1"), "{e}");
+        let parts = parse_partition("a.jpg 0\na.jpg 0\n", p()).unwrap();
+        assert_eq!((parts.rows.len(), parts.identical_duplicates), (1, 1));
     }
 
     #[test]

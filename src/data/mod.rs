@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod celeba;
+pub mod folder;
 pub mod idx;
 pub mod loader;
 pub mod prepare;

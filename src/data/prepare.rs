@@ -5,12 +5,13 @@
 
 use super::cache::CacheContents;
 use super::celeba::{load_attributes, load_partition, Split};
+use super::folder::{fingerprint, image_folder, list_images};
 use crate::{Error, Result};
 use image::imageops::FilterType;
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// CelebA's customary crop: 148 pixels of the 178-pixel-wide aligned images.
 pub const CELEBA_CROP_FRACTION: f32 = 148.0 / 178.0;
@@ -29,6 +30,8 @@ pub struct PrepareReport {
     pub images_found: usize,
     /// `(file name, reason)` of every image that could not be used.
     pub skipped: Vec<(String, String)>,
+    /// Rows of the annotation files repeated word for word (kept once).
+    pub identical_duplicate_rows: usize,
     pub without_attributes: usize,
     pub attribute_rows_without_images: usize,
     pub without_partition: usize,
@@ -42,7 +45,7 @@ pub struct PrepareReport {
 pub fn parse_size(s: &str) -> Result<(usize, usize)> {
     let bad = || {
         Error::Config(format!(
-            "size \"{s}\" is not N or WIDTHxHEIGHT (e.g. 32 or 64x48)"
+            "size \"{s}\" is not N or WIDTHxHEIGHT with each from 1 to 4096 (e.g. 32 or 64x48)"
         ))
     };
     let parse = |t: &str| {
@@ -113,50 +116,6 @@ fn has_jpeg_end(bytes: &[u8]) -> bool {
     tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
-/// The folder holding the images: `DIR/img_align_celeba` (CelebA's layout) or `DIR`.
-pub fn image_folder(dir: &Path) -> Result<PathBuf> {
-    if !dir.is_dir() {
-        return Err(Error::File {
-            path: dir.to_path_buf(),
-            message: "no such folder (expected a CelebA folder with img_align_celeba/)".into(),
-        });
-    }
-    let celeba = dir.join("img_align_celeba");
-    Ok(if celeba.is_dir() {
-        celeba
-    } else {
-        dir.to_path_buf()
-    })
-}
-
-/// Image files (jpg, jpeg, png) of a folder, sorted by name.
-pub fn list_images(folder: &Path) -> Result<Vec<String>> {
-    let io = |source| Error::Io {
-        path: folder.to_path_buf(),
-        source,
-    };
-    let mut names = vec![];
-    for entry in std::fs::read_dir(folder).map_err(io)? {
-        let name = entry
-            .map_err(io)?
-            .file_name()
-            .to_string_lossy()
-            .into_owned();
-        let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-        if matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png")) {
-            names.push(name);
-        }
-    }
-    if names.is_empty() {
-        return Err(Error::File {
-            path: folder.to_path_buf(),
-            message: "no images (.jpg, .jpeg or .png) in this folder".into(),
-        });
-    }
-    names.sort();
-    Ok(names)
-}
-
 /// The split of an image not listed in a partition file: 80% train, 10% val, 10% test by a
 /// hash of its name, so it does not depend on which other files are present.
 pub fn deterministic_split(name: &str) -> Split {
@@ -179,23 +138,30 @@ pub fn prepare(
 ) -> Result<(CacheContents, PrepareReport)> {
     let start = std::time::Instant::now();
     let folder = image_folder(dir)?;
-    let names = list_images(&folder)?;
+    let fingerprint = fingerprint(dir, opts);
+    let listing = list_images(&folder)?;
+    let names = listing.names;
     let mut report = PrepareReport {
-        images_found: names.len(),
+        images_found: names.len() + listing.skipped.len(),
+        skipped: listing.skipped,
         ..Default::default()
     };
 
     let attr_path = dir.join("list_attr_celeba.txt");
     let attributes = if attr_path.exists() {
         report.attribute_file = true;
-        Some(load_attributes(&attr_path)?)
+        let a = load_attributes(&attr_path)?;
+        report.identical_duplicate_rows += a.identical_duplicates;
+        Some(a)
     } else {
         None
     };
     let part_path = dir.join("list_eval_partition.txt");
     let partition: Option<HashMap<String, Split>> = if part_path.exists() {
         report.partition_file = true;
-        Some(load_partition(&part_path)?.into_iter().collect())
+        let p = load_partition(&part_path)?;
+        report.identical_duplicate_rows += p.identical_duplicates;
+        Some(p.rows.into_iter().collect())
     } else {
         None
     };
@@ -279,6 +245,7 @@ pub fn prepare(
         attributes: attribute_values,
         splits,
         pixels,
+        fingerprint,
         source: format!(
             "{} cropped to {:.4} of the width, resized to {}x{} (Lanczos3)",
             dir.display(),

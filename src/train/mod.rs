@@ -11,5 +11,5 @@ pub mod sweep;
 pub mod trainer;
 
 pub use evaluate::{evaluate, EvalReport};
-pub use run_dir::{Position, RunDir};
+pub use run_dir::{Position, RunDir, RunRecord};
 pub use trainer::{Outcome, TrainOptions, Trainer};

@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! runs/NAME/config.toml            the config the run started with
+//! runs/NAME/run.toml               the run's id, which every checkpoint of it carries
+//! runs/NAME/.vae-cpu.lock          held by the process training in the folder
 //! runs/NAME/metrics.csv            one row per epoch
 //! runs/NAME/loss.png               the loss curves so far
 //! runs/NAME/samples.png            the latest sample grid (and images/samples_eNNN.png)
@@ -10,8 +12,31 @@
 //! runs/NAME/checkpoints/best.safetensors           lowest validation loss so far
 //! ```
 
+use crate::folder_lock::{lock_folder, FolderLock};
 use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// What a run folder records about the run that owns it (`run.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Random, drawn when the run starts; every checkpoint of the run carries it.
+    pub run_id: String,
+}
+
+impl RunRecord {
+    pub fn new() -> RunRecord {
+        RunRecord {
+            run_id: format!("{:016x}", rand::random::<u64>()),
+        }
+    }
+}
+
+impl Default for RunRecord {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 pub struct RunDir {
     pub root: PathBuf,
@@ -31,12 +56,41 @@ impl RunDir {
         }
     }
 
+    /// Creates the run's folder if needed and locks it for the life of this process; a
+    /// folder another process trains in is an error naming that process.
+    pub fn lock(&self) -> Result<FolderLock> {
+        create_folder(&self.root)?;
+        lock_folder(&self.root)
+    }
+
     /// Creates the folders; an unwritable location is an error naming it.
     pub fn create(&self) -> Result<()> {
         for dir in [self.checkpoints(), self.images()] {
-            std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir, source })?;
+            create_folder(&dir)?;
         }
         Ok(())
+    }
+
+    pub fn record_path(&self) -> PathBuf {
+        self.root.join("run.toml")
+    }
+
+    /// The run's record; `None` for a run started before records were kept.
+    pub fn read_record(&self) -> Result<Option<RunRecord>> {
+        let path = self.record_path();
+        if !path.exists() {
+            return Ok(None);
+        }
+        crate::error::parse_file(&path, |bytes| {
+            let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+            toml::from_str(text).map_err(|e| e.to_string())
+        })
+        .map(Some)
+    }
+
+    pub fn write_record(&self, record: &RunRecord) -> Result<()> {
+        let text = toml::to_string(record).expect("a run record serializes");
+        crate::atomic_file::write(&self.record_path(), text.as_bytes())
     }
 
     pub fn checkpoints(&self) -> PathBuf {
@@ -94,9 +148,14 @@ impl RunDir {
             .sum()
     }
 
-    /// Deletes all but the newest `keep` position-named checkpoints (best is kept apart).
-    pub fn rotate(&self, keep: usize) -> Result<()> {
-        let all = self.list_checkpoints();
+    /// Deletes all but the newest `keep` position-named checkpoints that `ours` says belong
+    /// to this run (best is kept apart; a checkpoint of another run is never touched).
+    pub fn rotate(&self, keep: usize, ours: impl Fn(&Path) -> bool) -> Result<()> {
+        let all: Vec<_> = self
+            .list_checkpoints()
+            .into_iter()
+            .filter(|(_, p)| ours(p))
+            .collect();
         let excess = all.len().saturating_sub(keep.max(1));
         for (_, path) in &all[..excess] {
             std::fs::remove_file(path).map_err(|source| Error::Io {
@@ -108,9 +167,54 @@ impl RunDir {
     }
 }
 
+/// `name` as one folder name: characters other than ASCII letters, digits and `=._-+`
+/// become `-`, and a name of dots only (or none) becomes `run`, so that a model called
+/// `../../x` or `/etc` stays inside the folder it is joined to.
+pub fn folder_name(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "=._-+".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if clean.chars().all(|c| c == '.') {
+        "run".into()
+    } else {
+        clean
+    }
+}
+
+/// `create_dir_all` with messages that say what is in the way.
+fn create_folder(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::File {
+            path: dir.to_path_buf(),
+            message: "is a file, not a folder; give a folder path (a new one is created)".into(),
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folder_names_stay_inside() {
+        assert_eq!(folder_name("celeba32"), "celeba32");
+        assert_eq!(folder_name("../../x"), "..-..-x");
+        assert_eq!(folder_name("/etc"), "-etc");
+        assert_eq!(folder_name(""), "run");
+        assert_eq!(folder_name(".."), "run");
+        assert_eq!(folder_name("a b/c"), "a-b-c");
+    }
 
     #[test]
     fn names_round_trip_and_rotation_keeps_the_newest() {
@@ -128,11 +232,13 @@ mod tests {
             std::fs::write(&path, b"x").unwrap();
         }
         std::fs::write(run.best(), b"x").unwrap();
-        run.rotate(2).unwrap();
+        run.rotate(2, |p| !p.ends_with("e0000-b000005.safetensors"))
+            .unwrap();
         let left: Vec<Position> = run.list_checkpoints().into_iter().map(|(p, _)| p).collect();
         assert_eq!(
             left,
             vec![
+                Position { epoch: 0, batch: 5 },
                 Position { epoch: 2, batch: 3 },
                 Position {
                     epoch: 10,

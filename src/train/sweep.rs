@@ -98,16 +98,7 @@ pub fn grid(config_text: &str, axes: &[Axis]) -> Result<Vec<GridPoint>> {
             .collect::<Vec<_>>()
             .join("_");
         let name = if name.is_empty() { "base".into() } else { name };
-        let name: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "=._-+".contains(c) {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
+        let name = super::run_dir::folder_name(&name);
         points.push(GridPoint {
             name,
             settings,

@@ -5,10 +5,11 @@
 
 use super::evaluate::evaluate;
 use super::metrics::{self, EpochMetrics};
-use super::run_dir::{Position, RunDir};
+use super::run_dir::{Position, RunDir, RunRecord};
 use crate::config::Config;
 use crate::data::loader::{batch_conditions, batch_tensor, EpochPlan};
 use crate::data::{Dataset, Split};
+use crate::folder_lock::FolderLock;
 use crate::model::{Vae, VaeLoss};
 use crate::nn::Mode;
 use crate::optim::{Adam, ExponentialLr, LrSchedule, Optimizer};
@@ -18,7 +19,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -90,6 +91,10 @@ pub struct Trainer<'a> {
     adam: Adam,
     data: &'a Dataset,
     pub run: RunDir,
+    /// Held while the trainer lives: no other process writes the run folder meanwhile.
+    _lock: FolderLock,
+    /// The run's id (`run.toml`), written into each checkpoint.
+    run_id: String,
     opts: TrainOptions,
     train_idx: Vec<usize>,
     val_idx: Vec<usize>,
@@ -112,10 +117,57 @@ fn threads() -> usize {
     rayon::current_num_threads()
 }
 
+/// Checks that the checkpoint a resume starts from is the run's own, and returns the run's
+/// record (made now for a run started before records were kept).
+fn check_owner(run: &RunDir, ckpt: &checkpoint::Checkpoint) -> Result<RunRecord> {
+    let record = run.read_record()?;
+    let foreign = |why: String| Error::File {
+        path: ckpt.path.clone(),
+        message: format!(
+            "belongs to another run ({why}); resuming would continue that other run. \
+             Move it out of {} to resume from this run's own checkpoints",
+            run.checkpoints().display()
+        ),
+    };
+    match (record, ckpt.extra.get("run_id")) {
+        (Some(r), Some(id)) if *id == r.run_id => Ok(r),
+        (Some(r), Some(id)) => Err(foreign(format!(
+            "its run id is {id}, the folder's run is {}",
+            r.run_id
+        ))),
+        (Some(r), None) => Err(foreign(format!(
+            "it carries no run id, the folder's run is {}",
+            r.run_id
+        ))),
+        (None, Some(id)) => Err(foreign(format!(
+            "its run id is {id}, the folder has no run.toml"
+        ))),
+        (None, None) => {
+            let saved = Config::load(&run.config())?;
+            let differ = saved.run_differences(&ckpt.config);
+            if !differ.is_empty() {
+                return Err(foreign(format!(
+                    "its config differs from {} in {}",
+                    run.config().display(),
+                    differ.join(", ")
+                )));
+            }
+            let record = RunRecord::new();
+            run.write_record(&record)?;
+            Ok(record)
+        }
+    }
+}
+
 impl<'a> Trainer<'a> {
     /// A new run in `opts.out`, which must not hold checkpoints already.
     pub fn new(config: &Config, data: &'a Dataset, opts: TrainOptions) -> Result<Trainer<'a>> {
+        data.check_fits(config)?;
+        let mut model = Vae::new(config, &mut ChaCha8Rng::seed_from_u64(config.exp.seed))?;
+        // Before the folder is made: a bad feature network leaves nothing behind.
+        model.attach_feature_net()?;
         let run = RunDir::new(&opts.out);
+        let lock = run.lock()?;
         if !run.list_checkpoints().is_empty() {
             return Err(Error::File {
                 path: opts.out.clone(),
@@ -124,23 +176,16 @@ impl<'a> Trainer<'a> {
                     .into(),
             });
         }
-        data.check_fits(config)?;
-        let mut model = Vae::new(config, &mut ChaCha8Rng::seed_from_u64(config.exp.seed))?;
-        // Before the folder is made: a bad feature network leaves nothing behind.
-        model.attach_feature_net()?;
         run.create()?;
         run.remove_stale_temporaries();
+        let record = RunRecord::new();
+        run.write_record(&record)?;
         crate::atomic_file::write(&run.config(), config.to_toml().as_bytes())?;
         let adam = Adam::new(config.exp.lr).with_weight_decay(config.exp.weight_decay);
-        Self::assemble(
-            model,
-            adam,
-            data,
-            run,
-            opts,
-            Position { epoch: 0, batch: 0 },
-            0,
-        )
+        let start = Position { epoch: 0, batch: 0 };
+        let mut t = Self::assemble(model, adam, data, run, lock, opts, start, 0)?;
+        t.run_id = record.run_id;
+        Ok(t)
     }
 
     /// Continues the run in `opts.out` from its newest checkpoint. `epochs` replaces the
@@ -152,6 +197,7 @@ impl<'a> Trainer<'a> {
         patience: Option<usize>,
     ) -> Result<Trainer<'a>> {
         let run = RunDir::new(&opts.out);
+        let lock = run.lock()?;
         let stale = run.remove_stale_temporaries();
         let Some((_, path)) = run.list_checkpoints().pop() else {
             return Err(Error::File {
@@ -170,6 +216,7 @@ impl<'a> Trainer<'a> {
                 )),
                 None => e,
             })?;
+        let record = check_owner(&run, &ckpt)?;
         let mut config = ckpt.config.clone();
         if let Some(e) = epochs {
             config.trainer.epochs = e;
@@ -194,7 +241,9 @@ impl<'a> Trainer<'a> {
             epoch: ckpt.epoch,
             batch,
         };
-        let mut t = Self::assemble(model, ckpt.adam.clone(), data, run, opts, pos, ckpt.step)?;
+        let adam = ckpt.adam.clone();
+        let mut t = Self::assemble(model, adam, data, run, lock, opts, pos, ckpt.step)?;
+        t.run_id = record.run_id;
         t.sums = ckpt
             .extra
             .get("epoch_sums")
@@ -241,11 +290,13 @@ impl<'a> Trainer<'a> {
         Ok(t)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn assemble(
         mut model: Vae,
         adam: Adam,
         data: &'a Dataset,
         run: RunDir,
+        lock: FolderLock,
         opts: TrainOptions,
         pos: Position,
         step: u64,
@@ -286,6 +337,8 @@ impl<'a> Trainer<'a> {
             adam,
             data,
             run,
+            _lock: lock,
+            run_id: String::new(),
             opts,
             train_idx,
             val_idx,
@@ -365,7 +418,7 @@ impl<'a> Trainer<'a> {
                     bar.finish_and_clear();
                     let path = self.run.checkpoint(self.pos);
                     self.save(&path)?;
-                    self.run.rotate(cfg.trainer.keep_last)?;
+                    self.rotate()?;
                     self.notes
                         .push(format!("interrupted: saved {}", path.display()));
                     return Ok(Outcome::Interrupted);
@@ -467,7 +520,7 @@ impl<'a> Trainer<'a> {
                 std::fs::copy(&path, tmp).map(|_| ())
             })?;
         }
-        self.run.rotate(cfg.trainer.keep_last)?;
+        self.rotate()?;
         if !self.opts.quiet {
             eprintln!(
                 "epoch {:>3}  train loss {:.4} (recon {:.5}, KL {:.3})  val loss {:.4}  {:.0} img/s  {:.1}s  (data loading {:.1}%)",
@@ -487,6 +540,7 @@ impl<'a> Trainer<'a> {
             ("best_epoch".to_string(), self.best_epoch.to_string()),
             ("threads".to_string(), threads().to_string()),
             ("seed".to_string(), seed.to_string()),
+            ("run_id".to_string(), self.run_id.clone()),
             (
                 "rng".to_string(),
                 format!(
@@ -509,6 +563,26 @@ impl<'a> Trainer<'a> {
             self.step,
             &extra,
         )
+    }
+
+    /// Keeps the newest `trainer.keep_last` checkpoints of this run; never deletes one
+    /// this run did not write.
+    fn rotate(&self) -> Result<()> {
+        self.run
+            .rotate(self.model.config.trainer.keep_last, |p| self.owns(p))
+    }
+
+    /// Whether the checkpoint at `path` is this run's: it carries the run's id, or (written
+    /// before runs had ids) no id and the same run config.
+    fn owns(&self, path: &Path) -> bool {
+        let Some((extra, config)) = checkpoint::read_header(path) else {
+            return false;
+        };
+        match extra.get("run_id") {
+            Some(id) => *id == self.run_id,
+            None => Config::parse(&config)
+                .is_ok_and(|c| c.run_differences(&self.model.config).is_empty()),
+        }
     }
 
     /// Reconstructions of the preview images, samples from the fixed z, the loss curves.

@@ -158,6 +158,16 @@ pub fn assert_clear_error(o: &Output, needles: &[&str]) {
     }
 }
 
+/// A flag value clap refuses: status 2, the flag and its allowed range named, no panic.
+pub fn assert_out_of_range(o: &Output, flag: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(flag) && err.contains(" is not in ") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
 /// Trains the small model for one epoch on `n` generated faces (16x16) under `dir`; returns
 /// its best checkpoint. The faces are in `dir/faces`, the cache is `dir/faces.vaecache`.
 pub fn trained_small(dir: &Path, n: usize) -> PathBuf {

@@ -36,7 +36,10 @@ impl std::str::FromStr for Device {
         match s.to_ascii_lowercase().as_str() {
             "cpu" => Ok(Device::Cpu),
             "cuda" | "gpu" => Ok(Device::Cuda),
-            _ => Err(format!("unknown device \"{s}\" (expected cpu or cuda)")),
+            _ => Err(format!(
+                "unknown device \"{s}\" (expected cpu or cuda; from --device, or else from \
+                 the VAE_CPU_DEVICE environment variable)"
+            )),
         }
     }
 }
