@@ -22,7 +22,8 @@ use clap::Parser;
     long_about = "Train convolutional VAEs on CelebA on multi-core CPUs.\n\n\
         Start with `vae-cpu demo` (generated faces, no download). With CelebA: \
         `vae-cpu prepare --data DIR --size 32`, then \
-        `vae-cpu train --config models/celeba32.toml --data cache/DIR-32x32.vaecache`."
+        `vae-cpu train --config celeba32 --data cache/DIR-32x32.vaecache` \
+        (`vae-cpu models` lists the built-in configs)."
 )]
 #[cfg_attr(
     not(feature = "engine"),
@@ -49,11 +50,22 @@ fn main() -> std::process::ExitCode {
     // Errors a user can cause end in one message and a non-zero status, never a backtrace.
     // A panic is a bug of ours: say so in one message (with where it happened), not with
     // the default hint to rerun with RUST_BACKTRACE.
-    if std::env::var_os("RUST_BACKTRACE").is_none() {
-        std::panic::set_hook(Box::new(|info| {
+    let default_hook = std::panic::take_hook();
+    let friendly = std::env::var_os("RUST_BACKTRACE").is_none();
+    std::panic::set_hook(Box::new(move |info| {
+        // `vae-cpu models | head`: the reader left. End quietly, as SIGPIPE would.
+        if info
+            .to_string()
+            .contains("failed printing to stdout: Broken pipe")
+        {
+            std::process::exit(141);
+        }
+        if friendly {
             eprintln!("error: internal error (a bug in vae-cpu; please report it): {info}");
-        }));
-    }
+        } else {
+            default_hook(info);
+        }
+    }));
     // An empty VAE_CPU_DEVICE (`VAE_CPU_DEVICE= vae-cpu ...`) means "not set", not a device
     // named "". Still one thread here, so changing the environment is sound.
     if std::env::var_os("VAE_CPU_DEVICE").is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
@@ -62,7 +74,7 @@ fn main() -> std::process::ExitCode {
     let args = Cli::parse();
     #[cfg(feature = "engine")]
     cli::use_device(args.device);
-    match cli::run(args.command) {
+    match cli::run(args.command, <Cli as clap::CommandFactory>::command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", message(&e));

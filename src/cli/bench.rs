@@ -11,7 +11,8 @@ use vae_cpu::train::bench::{bench_training_step, peak_memory_bytes, BenchOptions
 /// Time training steps (forward, backward, Adam) of a model on synthetic data.
 #[derive(Args)]
 pub struct BenchArgs {
-    /// The model config (TOML), e.g. models/celeba32.toml.
+    /// The model config: a built-in name (celeba32, celeba64, ...; see `vae-cpu models`)
+    /// or a TOML file. A file that exists wins over a built-in name.
     #[arg(long)]
     config: PathBuf,
     /// Images per step (default: the config's trainer.batch_size).
@@ -29,7 +30,7 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
-    let config = Config::load(&a.config)?;
+    let config = Config::load_named(&a.config)?;
     let pool = super::pool(a.threads)?;
     let opts = BenchOptions {
         batch: a.batch_size.unwrap_or(config.trainer.batch_size),

@@ -28,11 +28,10 @@ pub struct DemoArgs {
     quiet: bool,
 }
 
-pub const DEMO_CONFIG: &str = include_str!("../../models/demo32.toml");
-
 pub fn run(a: DemoArgs) -> Result<()> {
     let pool = super::pool(a.threads)?;
-    let mut config = Config::parse(DEMO_CONFIG)?;
+    let demo = vae_cpu::config::builtin::text("demo32").expect("demo32 is built in");
+    let mut config = Config::parse(demo)?;
     if let Some(e) = a.epochs {
         config.trainer.epochs = e;
     }

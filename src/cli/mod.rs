@@ -24,6 +24,8 @@ pub mod info;
 #[cfg(feature = "engine")]
 pub mod latent_map;
 #[cfg(feature = "engine")]
+pub mod models;
+#[cfg(feature = "engine")]
 pub mod onnx;
 #[cfg(feature = "engine")]
 pub mod prepare;
@@ -77,9 +79,18 @@ pub enum Command {
     Bench(bench::BenchArgs),
     #[cfg(feature = "engine")]
     Info(info::InfoArgs),
+    #[cfg(feature = "engine")]
+    Models(models::ModelsArgs),
+    #[cfg(feature = "engine")]
+    Completions(models::CompletionsArgs),
+    #[cfg(feature = "engine")]
+    Man(models::ManArgs),
 }
 
-pub fn run(command: Command) -> anyhow::Result<()> {
+/// Runs `command`; `cli` builds the whole command line (for completions and the man page).
+pub fn run(command: Command, cli: impl FnOnce() -> clap::Command) -> anyhow::Result<()> {
+    #[cfg(not(feature = "engine"))]
+    let _ = cli;
     match command {
         #[cfg(feature = "engine")]
         Command::Demo(a) => demo::run(a),
@@ -117,6 +128,12 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Bench(a) => bench::run(a),
         #[cfg(feature = "engine")]
         Command::Info(a) => info::run(a),
+        #[cfg(feature = "engine")]
+        Command::Models(a) => models::run(a),
+        #[cfg(feature = "engine")]
+        Command::Completions(a) => models::completions(a, &mut cli()),
+        #[cfg(feature = "engine")]
+        Command::Man(_) => models::man(cli()),
     }
 }
 

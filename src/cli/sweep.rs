@@ -16,7 +16,8 @@ use vae_cpu::viz;
 /// tabulate the validation metrics and put the sample grids side by side.
 #[derive(Args)]
 pub struct SweepArgs {
-    /// The base config (TOML); every run starts from it.
+    /// The base config every run starts from: a built-in name (see `vae-cpu models`) or a
+    /// TOML file.
     #[arg(long)]
     config: PathBuf,
     /// A cache from `vae-cpu prepare`, or a CelebA folder.
@@ -49,8 +50,7 @@ pub struct SweepArgs {
 
 pub fn run(a: SweepArgs) -> Result<()> {
     let pool = super::pool(a.threads)?;
-    let text =
-        std::fs::read_to_string(&a.config).with_context(|| format!("{}", a.config.display()))?;
+    let (text, _) = vae_cpu::config::builtin::read(&a.config)?;
     let axes = a
         .set
         .iter()

@@ -8,7 +8,9 @@ use vae_cpu::train::{Outcome, TrainOptions, Trainer};
 /// Train a VAE (flags override the config file).
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Model and training config (TOML), e.g. models/celeba32.toml.
+    /// The model config: a built-in name (celeba32, celeba64, ...; see `vae-cpu models`)
+    /// or a TOML file. A file that exists wins over a built-in name.
+    /// Flags override it.
     #[arg(long, required_unless_present = "resume")]
     config: Option<PathBuf>,
     /// A cache from `vae-cpu prepare`, or a CelebA folder (prepared into cache/ on first use).
@@ -56,7 +58,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let pool = super::pool(a.threads)?;
     let mut run_lock = None;
     let config = match (&a.config, &a.resume) {
-        (Some(path), None) => Some(requested_config(&a, Config::load(path)?, path)?),
+        (Some(path), None) => Some(requested_config(&a, Config::load_named(path)?, path)?),
         (_, Some(run)) => {
             if !run.is_dir() {
                 bail!(
@@ -193,7 +195,7 @@ fn check_resume_flags(a: &TrainArgs, run: &Path) -> Result<()> {
     let saved = Config::load(&saved_path)
         .with_context(|| format!("{} does not look like a training run", run.display()))?;
     let base = match &a.config {
-        Some(path) => Config::load(path)?,
+        Some(path) => Config::load_named(path)?,
         None => saved.clone(),
     };
     let requested = requested_config(a, base, a.config.as_deref().unwrap_or(&saved_path))?;

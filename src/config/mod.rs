@@ -2,10 +2,12 @@
 //! `[exp]`, `[trainer]`), parsed and validated before anything is built: a layer that
 //! cannot take its input is reported with its position in the file.
 
+pub mod builtin;
 mod compare;
 mod layer;
 
 pub use crate::pixel_range::PixelRange;
+pub use builtin::BUILT_IN;
 pub use layer::{LayerSpec, PaddingSpec};
 
 use crate::ops::Reduction;

@@ -9,6 +9,16 @@
 use crate::config::{Block, Config, LayerSpec};
 use crate::Result;
 
+/// FLOPs of one training image (forward, input gradient and weight gradient: 3x the
+/// forward).
+pub fn training_flops_per_image(config: &Config) -> Result<f64> {
+    let forward: f64 = forward_flops_per_sample(config)?
+        .iter()
+        .map(|(_, f)| f)
+        .sum();
+    Ok(3.0 * forward)
+}
+
 /// Forward FLOPs of one sample, summed per layer kind (`conv2d`, `conv_transpose2d`,
 /// `linear`), in the order the kinds first appear.
 pub fn forward_flops_per_sample(config: &Config) -> Result<Vec<(&'static str, f64)>> {

@@ -6,7 +6,7 @@
 use crate::autograd::{Profile, UNLABELED};
 use crate::config::Config;
 use crate::kernels::offload::{self, TransferStats};
-use crate::model::{flops::forward_flops_per_sample, Vae};
+use crate::model::{flops::training_flops_per_image, Vae};
 use crate::nn::Mode;
 use crate::optim::{Adam, Optimizer};
 use crate::{Error, Result, Tape, Tensor, Var};
@@ -67,12 +67,7 @@ pub fn bench_training_step(config: &Config, opts: &BenchOptions) -> Result<Bench
         ));
     }
     super::memory::check_batch_fits(config, opts.batch)?;
-    let flops_per_step = 3.0
-        * opts.batch as f64
-        * forward_flops_per_sample(config)?
-            .iter()
-            .map(|(_, f)| f)
-            .sum::<f64>();
+    let flops_per_step = opts.batch as f64 * training_flops_per_image(config)?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.exp.seed);
     let mut model = Vae::new(config, &mut rng)?;
     let mut adam = Adam::new(config.exp.lr).with_weight_decay(config.exp.weight_decay);
