@@ -155,7 +155,8 @@ pub fn feature_net(bytes: &[u8]) {
     let Ok(model) = <crate::onnx::proto::ModelProto as prost::Message>::decode(bytes) else {
         return;
     };
-    let Ok(net) = FeatureNet::from_model(&model, &[], FeatureNormalize::None, PixelRange::Unit)
+    let Ok(net) =
+        FeatureNet::from_model(&model, None, &[], FeatureNormalize::None, PixelRange::Unit)
     else {
         return;
     };

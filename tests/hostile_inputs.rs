@@ -114,6 +114,7 @@ fn the_seeds_are_valid_inputs() {
             prost::Message::decode(bytes.as_slice()).unwrap();
         let net = vae_cpu::model::FeatureNet::from_model(
             &model,
+            None,
             &[],
             vae_cpu::config::FeatureNormalize::None,
             vae_cpu::config::PixelRange::Unit,

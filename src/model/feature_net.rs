@@ -10,7 +10,8 @@
 //! relu3_1, as DFC-VAE-123 uses).
 
 use crate::config::{FeatureNormalize, PixelRange};
-use crate::onnx::proto::{ModelProto, TensorProto};
+use crate::onnx::import::Weights;
+use crate::onnx::proto::ModelProto;
 use crate::ops::{self, Conv2dSpec, MaxPoolSpec, Padding};
 use crate::{Result, Tensor, Var};
 use prost::Message;
@@ -39,11 +40,11 @@ pub struct FeatureNet {
 /// ImageNet's per-channel mean and standard deviation, on [0, 1] pixels.
 const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
-const ONNX_FLOAT: i32 = 1;
 
 impl FeatureNet {
-    /// Reads the network from `path`; `layers` names the outputs to compare (empty: the
-    /// default taps). Errors name the file and the node.
+    /// Reads the network from `path` (weights inline or in external data files beside it);
+    /// `layers` names the outputs to compare (empty: the default taps). Errors name the
+    /// file and the node.
     pub fn load(
         path: &Path,
         layers: &[String],
@@ -53,23 +54,30 @@ impl FeatureNet {
         crate::error::parse_file(path, |bytes| {
             let model = ModelProto::decode(bytes)
                 .map_err(|e| format!("not an ONNX model (protobuf decoding failed: {e})"))?;
-            Self::from_model(&model, layers, normalize, range)
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            Self::from_model(&model, Some(dir), layers, normalize, range)
         })
     }
 
+    /// The network of `model`; `dir` is the folder its external data lies in (`None`: a
+    /// model built in memory, whose weights must be inline).
     pub fn from_model(
         model: &ModelProto,
+        dir: Option<&Path>,
         layers: &[String],
         normalize: FeatureNormalize,
         range: PixelRange,
     ) -> std::result::Result<FeatureNet, String> {
         let graph = model.graph.as_ref().ok_or("the model has no graph")?;
-        let init = |name: &str| graph.initializer.iter().find(|t| t.name == name);
+        let weights = Weights::new(graph, dir);
         let mut current = graph
             .input
             .iter()
             .map(|i| i.name.clone())
-            .find(|n| init(n).is_none())
+            .find(|n| !weights.is_initializer(n))
             .ok_or("the graph has no input")?;
         let (mut stages, mut names) = (vec![], vec![]);
         let mut used = vec![false; graph.node.len()];
@@ -100,18 +108,18 @@ impl FeatureNet {
                     let weight = node
                         .input
                         .get(1)
-                        .and_then(|n| init(n))
-                        .ok_or(format!("{what}: its weight is not an initializer"))?;
-                    let weight = tensor(weight).map_err(|e| format!("{what}: {e}"))?;
+                        .ok_or(format!("{what}: it has no weight input"))?;
+                    let weight = weights
+                        .resolve(weight)
+                        .map_err(|e| format!("{what}: its weight: {e}"))?;
                     let [_, _, kh, kw] = weight.shape() else {
                         return Err(format!("{what}: the weight must be [out, in, kh, kw]"));
                     };
                     let bias = match node.input.get(2).filter(|n| !n.is_empty()) {
                         Some(b) => Some(
-                            tensor(
-                                init(b).ok_or(format!("{what}: its bias is not an initializer"))?,
-                            )
-                            .map_err(|e| format!("{what}: {e}"))?,
+                            weights
+                                .resolve(b)
+                                .map_err(|e| format!("{what}: its bias: {e}"))?,
                         ),
                         None => None,
                     };
@@ -339,41 +347,6 @@ fn default_taps(stages: &[Stage]) -> Vec<usize> {
     taps
 }
 
-/// A float initializer as a tensor (raw little-endian data or float_data).
-fn tensor(t: &TensorProto) -> std::result::Result<Tensor, String> {
-    if t.data_type != ONNX_FLOAT {
-        return Err(format!("initializer \"{}\" is not float32", t.name));
-    }
-    let dims: Vec<usize> = t
-        .dims
-        .iter()
-        .map(|&d| usize::try_from(d).map_err(|_| "a negative dimension".to_string()))
-        .collect::<std::result::Result<_, _>>()?;
-    let values: Vec<f32> = if t.raw_data.is_empty() {
-        t.float_data.clone()
-    } else {
-        t.raw_data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
-    };
-    let len = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    if len != Some(values.len()) || !t.raw_data.len().is_multiple_of(4) {
-        return Err(format!(
-            "initializer \"{}\" has {} values for dimensions {dims:?}",
-            t.name,
-            values.len()
-        ));
-    }
-    if values.iter().any(|v| !v.is_finite()) {
-        return Err(format!(
-            "initializer \"{}\" holds NaN or infinite values",
-            t.name
-        ));
-    }
-    Tensor::from_shape_vec(dims, values).map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +357,7 @@ mod tests {
         let layers: Vec<String> = layers.iter().map(|s| s.to_string()).collect();
         FeatureNet::from_model(
             &tiny_vgg(3, 1, None),
+            None,
             &layers,
             FeatureNormalize::Imagenet,
             PixelRange::Unit,
@@ -415,14 +389,14 @@ mod tests {
         let mut model = tiny_vgg(3, 1, None);
         let conv = &mut model.graph.as_mut().unwrap().node[2];
         conv.attribute.push(crate::onnx::export::int("group", 2));
-        let e = FeatureNet::from_model(&model, &[], FeatureNormalize::None, PixelRange::Unit)
+        let e = FeatureNet::from_model(&model, None, &[], FeatureNormalize::None, PixelRange::Unit)
             .err()
             .unwrap();
         assert!(e.contains("conv1_2") && e.contains("group"), "{e}");
         // Found by the fuzzer: a node feeding an earlier one looped forever.
         let mut model = tiny_vgg(3, 1, None);
         model.graph.as_mut().unwrap().node[5].output = vec!["relu1_2".into()];
-        let e = FeatureNet::from_model(&model, &[], FeatureNormalize::None, PixelRange::Unit)
+        let e = FeatureNet::from_model(&model, None, &[], FeatureNormalize::None, PixelRange::Unit)
             .err()
             .unwrap();
         assert!(e.contains("cycle"), "{e}");
@@ -430,7 +404,7 @@ mod tests {
         let mut model = tiny_vgg(3, 1, None);
         let w = &mut model.graph.as_mut().unwrap().initializer[0];
         w.raw_data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
-        let e = FeatureNet::from_model(&model, &[], FeatureNormalize::None, PixelRange::Unit)
+        let e = FeatureNet::from_model(&model, None, &[], FeatureNormalize::None, PixelRange::Unit)
             .err()
             .unwrap();
         assert!(e.contains("conv1_1.w") && e.contains("NaN"), "{e}");

@@ -1,10 +1,13 @@
-//! ONNX: hand-written protobuf messages (`proto`), the exporter (`export`), a structural
+//! ONNX: hand-written protobuf messages (`proto`), the exporter (`export`), weights of
+//! models exported elsewhere, inline or external (`import`), a structural
 //! check of exported files (`check`), a small VGG-style feature network for the perceptual
 //! loss's tests (`tiny_vgg`) and, with the `onnx-runtime` feature, tract (`run`).
 
 pub mod check;
 #[cfg(feature = "engine")]
 pub mod export;
+#[cfg(feature = "engine")]
+pub mod import;
 pub mod proto;
 #[cfg(feature = "onnx-runtime")]
 pub mod run;

@@ -92,6 +92,9 @@ pub struct AttributeProto {
     /// A string attribute (e.g. `auto_pad`), read to refuse what we do not support.
     #[prost(bytes = "vec", tag = "4")]
     pub s: Vec<u8>,
+    /// A tensor attribute (a `Constant` node's `value`).
+    #[prost(message, optional, tag = "5")]
+    pub t: Option<TensorProto>,
     #[prost(int64, repeated, tag = "8")]
     pub ints: Vec<i64>,
     #[prost(int32, tag = "20")]
@@ -112,7 +115,16 @@ pub struct TensorProto {
     pub name: String,
     #[prost(bytes = "vec", tag = "9")]
     pub raw_data: Vec<u8>,
+    /// Where the data lies when `data_location` is [`EXTERNAL`]: `location` (a file beside
+    /// the model), `offset` and `length` in bytes.
+    #[prost(message, repeated, tag = "13")]
+    pub external_data: Vec<StringStringEntryProto>,
+    #[prost(int32, tag = "14")]
+    pub data_location: i32,
 }
+
+/// `TensorProto.data_location`: the data is in another file.
+pub const EXTERNAL: i32 = 1;
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ValueInfoProto {

@@ -37,8 +37,9 @@ impl OnnxModel {
             path: path.to_path_buf(),
             message: format!("not an ONNX model (protobuf decoding failed: {e})"),
         })?;
+        // From the path, so that tract finds external data files beside the model.
         let plan = tract_onnx::onnx()
-            .model_for_read(&mut bytes.as_slice())
+            .model_for_path(path)
             .map_err(bad)?
             .into_optimized()
             .map_err(bad)?
