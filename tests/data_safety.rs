@@ -10,8 +10,20 @@ mod common;
 
 use common::{assert_clear_error, run_ok, stderr, vae_cpu, workspace, BEST};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+/// `train --config ok.toml --data faces.vaecache --out OUT --quiet EXTRA...` in `p`.
+fn train_new(p: &Path, out: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "--config", "ok.toml", "--data", "faces.vaecache"];
+    args.extend(["--out", out, "--quiet"]);
+    args.extend_from_slice(extra);
+    vae_cpu(&args, p)
+}
+
+fn assert_ok(o: Output) {
+    assert!(o.status.success(), "{}", stderr(&o));
+}
 
 /// The bytes of a file, to check it was left alone.
 fn bytes(p: &Path) -> Vec<u8> {
@@ -153,19 +165,7 @@ fn a_run_folder_has_one_writer_and_a_killed_one_leaves_no_stale_lock() {
     let mut first = slow_train(p, "R");
     let pid = wait_for_pid(&p.join("R/.vae-cpu.lock"));
     assert_eq!(pid, first.id().to_string());
-    let o = vae_cpu(
-        &[
-            "train",
-            "--config",
-            "ok.toml",
-            "--data",
-            "faces.vaecache",
-            "--out",
-            "R",
-            "--quiet",
-        ],
-        p,
-    );
+    let o = train_new(p, "R", &[]);
     assert_clear_error(&o, &["R: in use by another vae-cpu process", &pid]);
     let o = vae_cpu(&["train", "--resume", "R", "--data", "faces.vaecache"], p);
     assert_clear_error(&o, &["in use by another vae-cpu process"]);
@@ -257,20 +257,7 @@ fn numbers_past_what_a_config_holds_are_refused_not_panics() {
     let p = dir.path();
     let huge = "18446744073709551615";
     for flag in ["--seed", "--epochs", "--batch-size", "--patience"] {
-        let o = vae_cpu(
-            &[
-                "train",
-                "--config",
-                "ok.toml",
-                "--data",
-                "faces.vaecache",
-                "--out",
-                "n",
-                flag,
-                huge,
-            ],
-            p,
-        );
+        let o = train_new(p, "n", &[flag, huge]);
         assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
         assert!(stderr(&o).contains("9223372036854775807"), "{}", stderr(&o));
         assert!(!stderr(&o).contains("panicked") && !stderr(&o).contains("internal error"));
@@ -293,21 +280,7 @@ fn numbers_past_what_a_config_holds_are_refused_not_panics() {
         assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
     }
     // The largest accepted seed round-trips through the run's config.
-    run_ok(
-        &[
-            "train",
-            "--config",
-            "ok.toml",
-            "--data",
-            "faces.vaecache",
-            "--out",
-            "max",
-            "--seed",
-            "9223372036854775807",
-            "--quiet",
-        ],
-        p,
-    );
+    assert_ok(train_new(p, "max", &["--seed", "9223372036854775807"]));
     let saved = vae_cpu::config::Config::load(&p.join("max/config.toml")).unwrap();
     assert_eq!(saved.exp.seed, i64::MAX as u64);
 }
@@ -537,19 +510,7 @@ fn flags_out_of_range_are_refused_with_the_range() {
 fn resume_accepts_flags_that_agree_and_names_the_key_that_differs() {
     let dir = workspace();
     let p = dir.path();
-    run_ok(
-        &[
-            "train",
-            "--config",
-            "ok.toml",
-            "--data",
-            "faces.vaecache",
-            "--out",
-            "r",
-            "--quiet",
-        ],
-        p,
-    );
+    assert_ok(train_new(p, "r", &[]));
     let resume = |extra: &[&str]| {
         let mut a = vec![
             "train",
@@ -568,18 +529,7 @@ fn resume_accepts_flags_that_agree_and_names_the_key_that_differs() {
     assert_clear_error(&o, &["--resume r", "exp.lr"]);
     // A file where the run folder should be; an empty VAE_CPU_DEVICE is "not set".
     std::fs::write(p.join("file"), b"x").unwrap();
-    let o = vae_cpu(
-        &[
-            "train",
-            "--config",
-            "ok.toml",
-            "--data",
-            "faces.vaecache",
-            "--out",
-            "file",
-        ],
-        p,
-    );
+    let o = train_new(p, "file", &[]);
     assert_clear_error(&o, &["file: is a file, not a folder"]);
     let o = Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
         .arg("info")
