@@ -297,6 +297,9 @@ fn odd_files_in_the_image_folder_are_skipped_and_listed() {
         .unwrap()
         .success());
     std::fs::copy(images.join("000001.jpg"), images.join("two\nlines.jpg")).unwrap();
+    use std::os::unix::ffi::OsStrExt;
+    let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9.jpg");
+    std::fs::copy(images.join("000002.jpg"), images.join(latin1)).unwrap();
     // A FIFO used to hang prepare forever: the timeout makes a hang a failure.
     let o = Command::new("timeout")
         .args([
@@ -315,6 +318,10 @@ fn odd_files_in_the_image_folder_are_skipped_and_listed() {
     assert!(listed.contains("pipe.jpg\tnot a regular file"), "{listed}");
     assert!(
         listed.contains("two\\nlines.jpg\tthe file name holds a line break"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("caf\u{fffd}.jpg\tthe file name is not UTF-8"),
         "{listed}"
     );
     // The cache reads back, and training on it works.

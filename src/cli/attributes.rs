@@ -27,8 +27,8 @@ pub struct AttributeVectorArgs {
     /// Split whose images are encoded (train, val or test).
     #[arg(long, default_value = "train")]
     split: String,
-    /// Use at most this many images of the split (default: all).
-    #[arg(long)]
+    /// Use at most this many images of the split (at least 1; default: all).
+    #[arg(long, value_parser = super::usize_in(1..=u32::MAX as u64))]
     limit: Option<usize>,
     /// The file to write (default: <attr>.attrvec, lower case).
     #[arg(long)]

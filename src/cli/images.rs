@@ -25,6 +25,12 @@ pub fn split_indices(ds: &Dataset, split: &str, limit: Option<usize>) -> Result<
         bail!("--split must be train, val or test, not \"{split}\"")
     };
     let mut idx = ds.indices(s);
+    if limit == Some(0) && !idx.is_empty() {
+        bail!(
+            "a limit of 0 images leaves nothing of the {split} split ({} images)",
+            idx.len()
+        );
+    }
     idx.truncate(limit.unwrap_or(usize::MAX));
     if idx.is_empty() {
         bail!(
