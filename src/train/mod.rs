@@ -7,6 +7,7 @@ pub mod evaluate;
 pub mod memory;
 pub mod metrics;
 pub mod run_dir;
+pub mod run_owner;
 pub mod sweep;
 pub mod trainer;
 

@@ -6,6 +6,7 @@
 use super::evaluate::evaluate;
 use super::metrics::{self, EpochMetrics};
 use super::run_dir::{Position, RunDir, RunRecord};
+use super::run_owner;
 use crate::config::Config;
 use crate::data::loader::{batch_conditions, batch_tensor, EpochPlan};
 use crate::data::{Dataset, Split};
@@ -19,7 +20,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -117,48 +118,6 @@ fn threads() -> usize {
     rayon::current_num_threads()
 }
 
-/// Checks that the checkpoint a resume starts from is the run's own, and returns the run's
-/// record (made now for a run started before records were kept).
-fn check_owner(run: &RunDir, ckpt: &checkpoint::Checkpoint) -> Result<RunRecord> {
-    let record = run.read_record()?;
-    let foreign = |why: String| Error::File {
-        path: ckpt.path.clone(),
-        message: format!(
-            "belongs to another run ({why}); resuming would continue that other run. \
-             Move it out of {} to resume from this run's own checkpoints",
-            run.checkpoints().display()
-        ),
-    };
-    match (record, ckpt.extra.get("run_id")) {
-        (Some(r), Some(id)) if *id == r.run_id => Ok(r),
-        (Some(r), Some(id)) => Err(foreign(format!(
-            "its run id is {id}, the folder's run is {}",
-            r.run_id
-        ))),
-        (Some(r), None) => Err(foreign(format!(
-            "it carries no run id, the folder's run is {}",
-            r.run_id
-        ))),
-        (None, Some(id)) => Err(foreign(format!(
-            "its run id is {id}, the folder has no run.toml"
-        ))),
-        (None, None) => {
-            let saved = Config::load(&run.config())?;
-            let differ = saved.run_differences(&ckpt.config);
-            if !differ.is_empty() {
-                return Err(foreign(format!(
-                    "its config differs from {} in {}",
-                    run.config().display(),
-                    differ.join(", ")
-                )));
-            }
-            let record = RunRecord::new();
-            run.write_record(&record)?;
-            Ok(record)
-        }
-    }
-}
-
 impl<'a> Trainer<'a> {
     /// A new run in `opts.out`, which must not hold checkpoints already.
     pub fn new(config: &Config, data: &'a Dataset, opts: TrainOptions) -> Result<Trainer<'a>> {
@@ -216,7 +175,7 @@ impl<'a> Trainer<'a> {
                 )),
                 None => e,
             })?;
-        let record = check_owner(&run, &ckpt)?;
+        let record = run_owner::check_owner(&run, &ckpt)?;
         let mut config = ckpt.config.clone();
         if let Some(e) = epochs {
             config.trainer.epochs = e;
@@ -568,21 +527,9 @@ impl<'a> Trainer<'a> {
     /// Keeps the newest `trainer.keep_last` checkpoints of this run; never deletes one
     /// this run did not write.
     fn rotate(&self) -> Result<()> {
-        self.run
-            .rotate(self.model.config.trainer.keep_last, |p| self.owns(p))
-    }
-
-    /// Whether the checkpoint at `path` is this run's: it carries the run's id, or (written
-    /// before runs had ids) no id and the same run config.
-    fn owns(&self, path: &Path) -> bool {
-        let Some((extra, config)) = checkpoint::read_header(path) else {
-            return false;
-        };
-        match extra.get("run_id") {
-            Some(id) => *id == self.run_id,
-            None => Config::parse(&config)
-                .is_ok_and(|c| c.run_differences(&self.model.config).is_empty()),
-        }
+        self.run.rotate(self.model.config.trainer.keep_last, |p| {
+            run_owner::owns(p, &self.run_id, &self.model.config)
+        })
     }
 
     /// Reconstructions of the preview images, samples from the fixed z, the loss curves.
