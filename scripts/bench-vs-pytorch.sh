@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # vae-cpu against PyTorch (CPU, eager) on the same training step: same architecture (built
 # from the same models/*.toml by scripts/pytorch_step.py), batch, threads and synthetic
-# data. Prints one table with images/s, GFLOP/s, peak memory and the ratio vae-cpu/PyTorch.
+# data. PyTorch runs in both layouts, NCHW and channels_last (input and modules), and the
+# ratio divides by the faster of the two: PyTorch at its best.
 #
-# usage: scripts/bench-vs-pytorch.sh [STEPS]      (default 5 timed steps per row)
+# usage: scripts/bench-vs-pytorch.sh [STEPS] [ROUNDS]   (default 5 timed steps, 3 rounds)
+#
+# The machine is shared and noisy: each round runs vae-cpu, PyTorch NCHW and PyTorch
+# channels_last one after another (alternating), and the table gives the median images/s
+# over the rounds. Each run is a fresh process, so its peak memory is its own.
 #
 # PyTorch goes into target/pytorch-venv (pip install torch; PyPI's Linux wheel, several GB
-# with its CUDA libraries, which stay unused). Set PYTHON to use a Python that has torch.
-# Each row runs in a fresh process, so its peak memory is its own.
+# with its CUDA libraries, which stay unused). Set PYTHON to use a Python that has torch;
+# ROWS (e.g. "celeba32:128 celeba64:64") and THREADS ("1 2") choose the rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-5}
+rounds=${2:-3}
+rows=${ROWS:-"celeba32:128 celeba32:500 celeba64:64 celeba64x48-in:64"}
+threads_list=${THREADS:-"1 2"}
 
 if [ -z "${PYTHON:-}" ]; then
     venv=target/pytorch-venv
@@ -27,19 +35,27 @@ vae=target/release/vae-cpu
 field() { # field NAME < output: the number after NAME
     awk -v name="$1" '$0 ~ "^"name { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.]+$/) { print $i; exit } }'
 }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-printf '%-9s %5s %7s | %9s %9s %8s | %9s %9s %8s | %6s\n' model batch threads \
-    "vae img/s" "GFLOP/s" "peak MiB" "pt img/s" "GFLOP/s" "peak MiB" ratio
-for row in "celeba32 128" "celeba32 500" "celeba64 64"; do
-    set -- $row
-    for threads in 1 2; do
-        ours=$($vae bench --config "models/$1.toml" --batch-size "$2" --threads "$threads" --steps "$steps")
-        theirs=$("$PYTHON" scripts/pytorch_step.py "models/$1.toml" --batch-size "$2" --threads "$threads" --steps "$steps")
-        a=$(field "images/s" <<< "$ours"); b=$(field "images/s" <<< "$theirs")
-        printf '%-9s %5s %7s | %9s %9s %8s | %9s %9s %8s | %5.2fx\n' "$1" "$2" "$threads" \
-            "$a" "$(field GFLOP/s <<< "$ours")" "$(field "peak memory" <<< "$ours")" \
-            "$b" "$(field GFLOP/s <<< "$theirs")" "$(field "peak memory" <<< "$theirs")" \
-            "$(awk -v a="$a" -v b="$b" 'BEGIN { print a / b }')"
+printf '%-15s %5s %3s | %9s %8s | %9s %9s %8s | %6s\n' model batch thr \
+    "vae img/s" "peak MiB" "pt NCHW" "pt CL" "peak MiB" "ratio"
+for row in $rows; do
+    model=${row%%:*} batch=${row##*:}
+    for threads in $threads_list; do
+        ours="" nchw="" cl="" our_mem=0 their_mem=0
+        for _ in $(seq "$rounds"); do
+            o=$($vae bench --config "models/$model.toml" --batch-size "$batch" --threads "$threads" --steps "$steps")
+            n=$("$PYTHON" scripts/pytorch_step.py "models/$model.toml" --batch-size "$batch" --threads "$threads" --steps "$steps" --layout nchw)
+            c=$("$PYTHON" scripts/pytorch_step.py "models/$model.toml" --batch-size "$batch" --threads "$threads" --steps "$steps" --layout channels_last)
+            ours+=" $(field images/s <<< "$o")" nchw+=" $(field images/s <<< "$n")" cl+=" $(field images/s <<< "$c")"
+            our_mem=$(field "peak memory" <<< "$o")
+            their_mem=$(awk -v a="$(field "peak memory" <<< "$n")" -v b="$(field "peak memory" <<< "$c")" 'BEGIN { print (a < b) ? a : b }')
+        done
+        a=$(median <<< "$ours") b=$(median <<< "$nchw") c=$(median <<< "$cl")
+        printf '%-15s %5s %3s | %9.1f %8s | %9.1f %9.1f %8s | %5.2fx\n' "$model" "$batch" "$threads" \
+            "$a" "$our_mem" "$b" "$c" "$their_mem" \
+            "$(awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN { print a / ((b > c) ? b : c) }')"
     done
 done
-echo "($("$PYTHON" -c 'import torch; print("PyTorch", torch.__version__)'), vae-cpu $($vae --version | cut -d" " -f2), $steps timed steps per row)"
+echo "(medians of $rounds alternating rounds of $steps timed steps; ratio = vae-cpu / the faster PyTorch layout;"
+echo " $("$PYTHON" -c 'import torch; print("PyTorch", torch.__version__)'), vae-cpu $($vae --version | cut -d" " -f2))"
