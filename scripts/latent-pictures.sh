@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Draws the README's latent-space pictures (docs/*.png) from a checkpoint trained on CelebA.
+# Draws the latent-space guide's pictures (docs/*.png) from a checkpoint trained on CelebA.
 #
 #   scripts/latent-pictures.sh CHECKPOINT CELEBA_DIR [OUT_DIR]
 #

@@ -109,7 +109,7 @@ impl From<ReductionSpec> for Reduction {
 }
 
 /// loss = recon_weight * recon_loss(recon_reduction) + kld_weight * KL(kl_reduction); the
-/// README's table says what each reduction makes the weights multiply.
+/// docs/training.md's table says what each reduction makes the weights multiply.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExpConfig {

@@ -236,7 +236,7 @@ fn le_floats(bytes: &[u8]) -> Vec<f32> {
 
 /// Moves every float initializer of `graph` of at least `min_values` values into the
 /// file `data` beside the model (`location` is its name), as PyTorch's exporter does.
-/// For tests, fuzzing and the README's example.
+/// For tests.
 pub fn externalize(graph: &mut GraphProto, location: &str, min_values: usize) -> Vec<u8> {
     let mut data = vec![];
     for t in &mut graph.initializer {

@@ -84,7 +84,7 @@ mod tests {
     fn celeba32_estimate_covers_the_measured_peaks() {
         let text = include_str!("../../models/celeba32.toml");
         let config = Config::parse(text).unwrap();
-        // Measured peak resident memory (README, `vae-cpu bench`): batch 128 590 MiB,
+        // Measured peak resident memory (docs/benchmarks.md, `vae-cpu bench`): batch 128 590 MiB,
         // batch 500 2150 MiB. The estimate must not be below them, nor wildly above.
         for (batch, measured_mib) in [(128, 590.0), (500, 2150.0)] {
             let mib = Footprint::of(&config).unwrap().bytes(batch) as f64 / (1u64 << 20) as f64;
