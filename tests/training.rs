@@ -7,6 +7,7 @@ mod common;
 use common::{faces_cache, faces_folder, small_config};
 use std::sync::atomic::AtomicBool;
 use vae_cpu::checkpoint::Checkpoint;
+use vae_cpu::config::Overrides;
 use vae_cpu::data::prepare::{prepare, PrepareOptions, CELEBA_CROP_FRACTION};
 use vae_cpu::data::Dataset;
 use vae_cpu::nn::{Module, Slot};
@@ -119,13 +120,24 @@ fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
         let mut b = Trainer::new(&config, &data, options(&broken)).unwrap();
         assert_eq!(b.run(&stop).unwrap(), Outcome::Interrupted);
         for _ in 0..7 {
-            let mut b = Trainer::resume(&data, options(&broken), None, None).unwrap();
+            let mut b = Trainer::resume(&data, options(&broken), &Overrides::resumable(None, None))
+                .unwrap();
             assert_eq!(b.run(&stop).unwrap(), Outcome::Interrupted);
         }
         // Train to 2 epochs, then extend to 3 with an epochs override.
-        let mut b = Trainer::resume(&data, options(&broken), Some(2), None).unwrap();
+        let mut b = Trainer::resume(
+            &data,
+            options(&broken),
+            &Overrides::resumable(Some(2), None),
+        )
+        .unwrap();
         assert_eq!(b.run(&AtomicBool::new(false)).unwrap(), Outcome::Finished);
-        let mut b = Trainer::resume(&data, options(&broken), Some(3), None).unwrap();
+        let mut b = Trainer::resume(
+            &data,
+            options(&broken),
+            &Overrides::resumable(Some(3), None),
+        )
+        .unwrap();
         assert_eq!(b.run(&AtomicBool::new(false)).unwrap(), Outcome::Finished);
 
         assert_eq!(b.step, a.step);
@@ -286,14 +298,16 @@ fn patience_stops_after_epochs_without_improvement() {
         let kept = Checkpoint::load(&out.join("checkpoints/best.safetensors")).unwrap();
         assert_eq!(kept.epoch, best.epoch);
 
-        let mut again = Trainer::resume(&data, options(&out), None, None).unwrap();
+        let mut again =
+            Trainer::resume(&data, options(&out), &Overrides::resumable(None, None)).unwrap();
         assert_eq!(again.run(&AtomicBool::new(false)).unwrap(), outcome);
         assert_eq!(
             metrics::read(&out.join("metrics.csv")).unwrap().len(),
             rows.len()
         );
         // More patience lets the run go on.
-        let mut longer = Trainer::resume(&data, options(&out), None, Some(3)).unwrap();
+        let mut longer =
+            Trainer::resume(&data, options(&out), &Overrides::resumable(None, Some(3))).unwrap();
         longer.run(&AtomicBool::new(false)).unwrap();
         assert!(metrics::read(&out.join("metrics.csv")).unwrap().len() > rows.len());
     });

@@ -2,7 +2,7 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use vae_cpu::config::Config;
+use vae_cpu::config::{Config, Overrides};
 use vae_cpu::data::prepare::{PrepareOptions, CELEBA_CROP_FRACTION};
 use vae_cpu::data::{synthetic, Dataset, Split};
 use vae_cpu::train::{evaluate, Outcome, RunDir, TrainOptions, Trainer};
@@ -58,7 +58,11 @@ pub fn run(a: DemoArgs) -> Result<()> {
             quiet: a.quiet,
         };
         let mut trainer = if !RunDir::new(&run_dir).list_checkpoints().is_empty() {
-            Trainer::resume(&data, opts, Some(config.trainer.epochs), None)?
+            Trainer::resume(
+                &data,
+                opts,
+                &Overrides::resumable(Some(config.trainer.epochs), None),
+            )?
         } else {
             Trainer::new(&config, &data, opts)?
         };

@@ -6,6 +6,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
+use vae_cpu::config::Overrides;
 use vae_cpu::train::metrics;
 use vae_cpu::train::run_dir::folder_name;
 use vae_cpu::train::sweep::{grid, Axis, GridPoint, Summary};
@@ -57,13 +58,9 @@ pub fn run(a: SweepArgs) -> Result<()> {
         .map(|s| Axis::parse(s))
         .collect::<vae_cpu::Result<Vec<_>>>()?;
     let mut points = grid(&text, &axes).with_context(|| format!("{}", a.config.display()))?;
+    let overrides = Overrides::resumable(a.epochs, a.patience);
     for p in &mut points {
-        if let Some(e) = a.epochs {
-            p.config.trainer.epochs = e;
-        }
-        if let Some(v) = a.patience {
-            p.config.trainer.patience = Some(v);
-        }
+        p.config = overrides.apply(p.config.clone());
         p.config.validate()?;
     }
     let out = a.out.clone().unwrap_or_else(|| {
@@ -103,12 +100,9 @@ pub fn run(a: SweepArgs) -> Result<()> {
                 Trainer::new(&p.config, &data, opts)?
             } else {
                 check_same_run(&dir, p)?;
-                Trainer::resume(
-                    &data,
-                    opts,
-                    Some(p.config.trainer.epochs),
-                    p.config.trainer.patience,
-                )?
+                let resumed =
+                    Overrides::resumable(Some(p.config.trainer.epochs), p.config.trainer.patience);
+                Trainer::resume(&data, opts, &resumed)?
             };
             Ok(trainer.run(stop)?)
         })?;

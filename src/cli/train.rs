@@ -1,7 +1,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
-use vae_cpu::config::Config;
+use vae_cpu::config::{Config, Overrides};
 use vae_cpu::train::run_dir::folder_name;
 use vae_cpu::train::{Outcome, TrainOptions, Trainer};
 
@@ -98,7 +98,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     pool.install(|| -> Result<()> {
         let mut trainer = match &config {
             Some(c) => Trainer::new(c, &data, opts)?,
-            None => Trainer::resume(&data, opts, a.epochs, a.patience)?,
+            None => Trainer::resume(&data, opts, &Overrides::resumable(a.epochs, a.patience))?,
         };
         for note in &trainer.notes {
             eprintln!("{note}");
@@ -160,29 +160,25 @@ pub fn run(a: TrainArgs) -> Result<()> {
 }
 
 /// `base` with the flags applied, validated.
-fn requested_config(a: &TrainArgs, mut c: Config, path: &Path) -> Result<Config> {
-    if let Some(v) = a.epochs {
-        c.trainer.epochs = v;
-    }
-    if let Some(v) = a.batch_size {
-        c.trainer.batch_size = v;
-    }
-    if let Some(v) = a.lr {
-        c.exp.lr = v;
-    }
-    if let Some(v) = a.seed {
-        c.exp.seed = v;
-    }
-    if let Some(v) = a.patience {
-        c.trainer.patience = Some(v);
-    }
-    if let Some(net) = &a.feature_net {
-        // Absolute, so that a resume from another folder finds it.
-        let net = net
-            .canonicalize()
-            .with_context(|| format!("--feature-net {}", net.display()))?;
-        c.exp.feature_net = Some(net);
-    }
+fn requested_config(a: &TrainArgs, base: Config, path: &Path) -> Result<Config> {
+    // Absolute, so that a resume from another folder finds it.
+    let feature_net = a
+        .feature_net
+        .as_ref()
+        .map(|net| {
+            net.canonicalize()
+                .with_context(|| format!("--feature-net {}", net.display()))
+        })
+        .transpose()?;
+    let overrides = Overrides {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        seed: a.seed,
+        patience: a.patience,
+        feature_net,
+    };
+    let c = overrides.apply(base);
     c.validate()
         .with_context(|| format!("{}", path.display()))?;
     Ok(c)

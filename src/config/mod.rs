@@ -5,10 +5,12 @@
 pub mod builtin;
 mod compare;
 mod layer;
+mod overrides;
 
 pub use crate::pixel_range::PixelRange;
 pub use builtin::BUILT_IN;
 pub use layer::{LayerSpec, PaddingSpec};
+pub use overrides::Overrides;
 
 use crate::ops::Reduction;
 use crate::{Error, Result};

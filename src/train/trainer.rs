@@ -7,7 +7,7 @@ use super::evaluate::evaluate;
 use super::metrics::{self, EpochMetrics};
 use super::run_dir::{Position, RunDir, RunRecord};
 use super::run_owner;
-use crate::config::Config;
+use crate::config::{Config, Overrides};
 use crate::data::loader::{batch_conditions, batch_tensor, EpochPlan};
 use crate::data::{Dataset, Split};
 use crate::folder_lock::FolderLock;
@@ -118,6 +118,25 @@ fn threads() -> usize {
     rayon::current_num_threads()
 }
 
+/// The newest checkpoint of `run`; a broken one is an error naming the one before it.
+fn newest_checkpoint(run: &RunDir) -> Result<checkpoint::Checkpoint> {
+    let all = run.list_checkpoints();
+    let Some((_, path)) = all.last() else {
+        return Err(Error::File {
+            path: run.checkpoints(),
+            message: "no checkpoint to resume from (was the run started with --out here?)".into(),
+        });
+    };
+    checkpoint::Checkpoint::load(path).map_err(|e| match all.iter().rev().nth(1) {
+        Some((_, previous)) => Error::Training(format!(
+            "{e}. To resume from the previous checkpoint instead, move this one away; \
+             the previous one is {}",
+            previous.display()
+        )),
+        None => e,
+    })
+}
+
 impl<'a> Trainer<'a> {
     /// A new run in `opts.out`, which must not hold checkpoints already.
     pub fn new(config: &Config, data: &'a Dataset, opts: TrainOptions) -> Result<Trainer<'a>> {
@@ -147,41 +166,29 @@ impl<'a> Trainer<'a> {
         Ok(t)
     }
 
-    /// Continues the run in `opts.out` from its newest checkpoint. `epochs` replaces the
-    /// configured number of epochs (to train a finished run further).
+    /// Continues the run in `opts.out` from its newest checkpoint. `overrides` may change
+    /// the number of epochs (to train a finished run further) and the patience; any other
+    /// value that differs from the run's is refused, naming the keys.
     pub fn resume(
         data: &'a Dataset,
         opts: TrainOptions,
-        epochs: Option<usize>,
-        patience: Option<usize>,
+        overrides: &Overrides,
     ) -> Result<Trainer<'a>> {
         let run = RunDir::new(&opts.out);
         let lock = run.lock()?;
         let stale = run.remove_stale_temporaries();
-        let Some((_, path)) = run.list_checkpoints().pop() else {
-            return Err(Error::File {
-                path: run.checkpoints(),
-                message: "no checkpoint to resume from (was the run started with --out here?)"
-                    .into(),
-            });
-        };
-        let all = run.list_checkpoints();
-        let ckpt =
-            checkpoint::Checkpoint::load(&path).map_err(|e| match all.iter().rev().nth(1) {
-                Some((_, previous)) => Error::Training(format!(
-                    "{e}. To resume from the previous checkpoint instead, move this one away; \
-                 the previous one is {}",
-                    previous.display()
-                )),
-                None => e,
-            })?;
+        let ckpt = newest_checkpoint(&run)?;
+        let path = ckpt.path.clone();
         let record = run_owner::check_owner(&run, &ckpt)?;
-        let mut config = ckpt.config.clone();
-        if let Some(e) = epochs {
-            config.trainer.epochs = e;
-        }
-        if patience.is_some() {
-            config.trainer.patience = patience;
+        let config = overrides.apply(ckpt.config.clone());
+        let differ = ckpt.config.run_differences(&config);
+        if !differ.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{}: the run was trained with other values of {}; only trainer.epochs and \
+                 trainer.patience can change when resuming",
+                run.root.display(),
+                differ.join(", ")
+            )));
         }
         config.validate()?;
         data.check_fits(&config)?;
