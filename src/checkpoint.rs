@@ -233,6 +233,12 @@ impl Checkpoint {
         })
     }
 
+    /// The model of the checkpoint at `path` (what every latent and export command starts
+    /// from).
+    pub fn load_model(path: &Path) -> Result<Vae> {
+        Checkpoint::load(path)?.build_model()
+    }
+
     /// The model this checkpoint holds: built from its embedded config, then restored
     /// (the initial values drawn for it are all overwritten).
     pub fn build_model(&self) -> Result<Vae> {

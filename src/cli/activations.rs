@@ -1,11 +1,12 @@
 //! `activations`: the feature maps after each convolution of the encoder and each
 //! transposed convolution of the decoder for one image, one labeled grid per layer.
 
-use super::explore::{load_model, save};
 use super::images::OneImage;
+use super::save;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
+use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::latent::activations::activation_maps;
 use vae_cpu::viz::{self, feature_maps::feature_map_grid};
 
@@ -36,7 +37,7 @@ pub fn run(a: ActivationsArgs) -> Result<()> {
     let mut inputs = a.image.inputs().to_vec();
     inputs.push(("--checkpoint", Some(&a.checkpoint)));
     super::check_files(&inputs, &[])?;
-    let mut model = load_model(&a.checkpoint)?;
+    let mut model = Checkpoint::load_model(&a.checkpoint)?;
     let (x, name) = a.image.load(&model)?;
     if a.out_dir.exists() && !a.out_dir.is_dir() {
         anyhow::bail!(

@@ -1,11 +1,12 @@
 //! `attribute-vector` (Δ = mean latent of the images with an attribute minus the mean of
 //! those without) and `morph` (decode z + nΔ for a range of n).
 
-use super::explore::{load_model, save};
 use super::images::{open_data, split_indices, ImageSource};
+use super::save;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
+use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::data::{Dataset, Split};
 use vae_cpu::latent::attribute::AttributeVector;
 use vae_cpu::latent::{self, traverse};
@@ -87,7 +88,7 @@ pub fn attribute_vector(a: AttributeVectorArgs) -> Result<()> {
         &[("--out", Some(&out))],
     )?;
     let pool = super::pool(a.threads)?;
-    let mut model = load_model(&a.checkpoint)?;
+    let mut model = Checkpoint::load_model(&a.checkpoint)?;
     let ds = open_data(&a.data, &model, a.quiet)?;
     let (v, accuracy) =
         pool.install(|| compute(&mut model, &ds, &a.attr, &a.split, a.limit, a.quiet))?;
@@ -161,7 +162,7 @@ pub fn morph(a: MorphArgs) -> Result<()> {
     ]);
     super::check_files(&inputs, &[("--out", a.out.as_deref())])?;
     let steps = traverse::parse_range(&a.range)?;
-    let mut model = load_model(&a.checkpoint)?;
+    let mut model = Checkpoint::load_model(&a.checkpoint)?;
     let v = match (&a.vector, &a.attr) {
         (Some(path), _) => load_vector(path, &model, a.attr.as_deref())?,
         (None, Some(attr)) => {

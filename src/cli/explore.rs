@@ -2,20 +2,14 @@
 //! and writes one PNG grid.
 
 use super::images::ImageSource;
-pub use super::save;
+use super::save;
 use anyhow::{bail, Result};
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::data::prepare::CELEBA_CROP_FRACTION;
 use vae_cpu::latent;
-use vae_cpu::model::Vae;
 use vae_cpu::viz;
-
-/// Loads the model of a checkpoint.
-pub fn load_model(path: &Path) -> Result<Vae> {
-    Ok(Checkpoint::load(path)?.build_model()?)
-}
 
 /// Decode a grid of faces from z ~ N(0, T^2 I).
 #[derive(Args)]
@@ -55,7 +49,7 @@ pub fn sample(a: SampleArgs) -> Result<()> {
     if a.n == 0 || a.n > 10_000 {
         bail!("--n must be between 1 and 10000, got {}", a.n);
     }
-    let mut model = load_model(&a.checkpoint)?;
+    let mut model = Checkpoint::load_model(&a.checkpoint)?;
     let cond = match &a.cond {
         Some(spec) => latent::condition::parse(&model, spec)?,
         None => vec![0.0; model.config.model.conditions.len()],
@@ -88,7 +82,7 @@ pub fn reconstruct(a: ReconstructArgs) -> Result<()> {
     let mut inputs = a.source.inputs();
     inputs.push(("--checkpoint", Some(&a.checkpoint)));
     super::check_files(&inputs, &[("--out", Some(&a.out))])?;
-    let mut model = load_model(&a.checkpoint)?;
+    let mut model = Checkpoint::load_model(&a.checkpoint)?;
     let range = model.config.data.pixel_range;
     let (x, _) = a.source.load(&model, 16)?;
     let z = latent::encode_means(&mut model, &x);
@@ -138,7 +132,7 @@ pub fn interpolate(a: InterpolateArgs) -> Result<()> {
     if !(2..=100).contains(&a.steps) {
         bail!("--steps must be between 2 and 100, got {}", a.steps);
     }
-    let mut model = load_model(&a.checkpoint)?;
+    let mut model = Checkpoint::load_model(&a.checkpoint)?;
     let range = model.config.data.pixel_range;
     let x = latent::load_images(
         &model,

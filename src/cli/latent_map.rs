@@ -4,12 +4,13 @@
 //! (models/mnist-mlp.toml) gets the classic pictures instead: the latent means themselves,
 //! and the decoded manifold (a grid of z values decoded to images).
 
-use super::explore::{load_model, save};
 use super::images::{open_data, split_indices};
+use super::save;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use ndarray::Array2;
 use std::path::PathBuf;
+use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::data::{Dataset, Split};
 use vae_cpu::latent;
 use vae_cpu::latent::pca::Pca;
@@ -218,7 +219,7 @@ pub fn run(a: LatentMapArgs) -> Result<()> {
         ],
     )?;
     let pool = super::pool(a.threads)?;
-    let mut model = load_model(&a.checkpoint)?;
+    let mut model = Checkpoint::load_model(&a.checkpoint)?;
     let ds = open_data(&a.data, &model, a.quiet)?;
     let idx = split_indices(&ds, &a.split, Some(a.limit))?;
     let coloring = Coloring::new(&ds, &a.attr, &idx)?;

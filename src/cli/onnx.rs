@@ -2,10 +2,10 @@
 //! (tract must match the engine) is in `verify.rs`, `generate` (tract alone, no engine) in
 //! `generate.rs`.
 
-use super::explore::load_model;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::onnx::{check::check_model, export};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -32,7 +32,7 @@ pub fn export_onnx(a: ExportArgs) -> Result<()> {
         &[("--checkpoint", Some(&a.checkpoint))],
         &[("the ONNX file", Some(&a.out))],
     )?;
-    let model = load_model(&a.checkpoint)?;
+    let model = Checkpoint::load_model(&a.checkpoint)?;
     let part = match a.part {
         PartArg::Decoder => export::Part::Decoder,
         PartArg::Encoder => export::Part::Encoder,

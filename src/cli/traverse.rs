@@ -1,11 +1,12 @@
 //! `traverse`: one face, one latent dimension at a time swept over a range, the dimensions
 //! ranked by their average KL (most informative first).
 
-use super::explore::{load_model, save};
 use super::images::{open_data, split_indices, OneImage};
+use super::save;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
+use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::latent::{self, traverse};
 use vae_cpu::viz;
 
@@ -48,7 +49,7 @@ pub fn run(a: TraverseArgs) -> Result<()> {
         ],
     )?;
     let values = traverse::parse_range(&a.range)?;
-    let mut model = load_model(&a.checkpoint)?;
+    let mut model = Checkpoint::load_model(&a.checkpoint)?;
     let latent_size = model.config.model.latent;
     let (x, name) = a.image.load(&model)?;
     let dims = a

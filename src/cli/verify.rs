@@ -1,10 +1,10 @@
 //! `verify-onnx`: tract runs an exported decoder at batch sizes 1 and 7 on random latents
 //! and must match the engine's own eval-mode decoder.
 
-use super::explore::load_model;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
+use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::latent;
 use vae_cpu::nn::Mode;
 use vae_cpu::onnx::run::OnnxModel;
@@ -27,7 +27,7 @@ pub struct VerifyArgs {
 }
 
 pub fn verify_onnx(a: VerifyArgs) -> Result<()> {
-    let mut model = load_model(&a.checkpoint)?;
+    let mut model = Checkpoint::load_model(&a.checkpoint)?;
     let onnx = OnnxModel::load(&a.onnx)?;
     let latent_size = model.config.model.latent;
     if onnx.input_width()? != latent_size {
