@@ -112,10 +112,6 @@ impl Tape {
         Tape { inner: None }
     }
 
-    pub fn is_recording(&self) -> bool {
-        self.inner.is_some()
-    }
-
     pub(crate) fn same_as(&self, other: &Tape) -> bool {
         match (&self.inner, &other.inner) {
             (Some(a), Some(b)) => Rc::ptr_eq(a, b),
