@@ -51,4 +51,4 @@ rm -f "$out/traverse.csv"
 "$bin" latent-map "${common[@]}" --data "$celeba" --attr Attractive --split val --limit 780 --quiet \
     --out "$out/latent-map-attractive.png"
 rm -f "$out/latent-map-attractive.csv"
-"$bin" activations "${common[@]}" --data "$celeba" --split val --index 0 --max-maps 16 --out-dir "$out/activations"
+"$bin" activations "${common[@]}" --data "$celeba" --split val --index 0 --max-maps 16 --out "$out/activations"

@@ -29,7 +29,13 @@ pub struct ActivationsArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=32))]
     scale: u32,
     /// Folder for the pictures (one PNG per layer, plus the input and its reconstruction).
-    #[arg(long, default_value = "activations")]
+    /// `--out`, as in every command (`--out-dir` still works).
+    #[arg(
+        long = "out",
+        alias = "out-dir",
+        value_name = "FOLDER",
+        default_value = "activations"
+    )]
     out_dir: PathBuf,
 }
 
@@ -41,7 +47,7 @@ pub fn run(a: ActivationsArgs) -> Result<()> {
     let (x, name) = a.image.load(&model)?;
     if a.out_dir.exists() && !a.out_dir.is_dir() {
         anyhow::bail!(
-            "--out-dir {}: is a file, not a folder; give a folder path (a new one is created)",
+            "--out {}: is a file, not a folder; give a folder path (a new one is created)",
             a.out_dir.display()
         );
     }
