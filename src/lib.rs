@@ -23,8 +23,6 @@ pub mod error;
 pub mod file_guard;
 pub mod folder_lock;
 #[cfg(feature = "engine")]
-pub mod fuzz_checks;
-#[cfg(feature = "engine")]
 pub mod kernels;
 #[cfg(feature = "engine")]
 pub mod latent;
@@ -42,6 +40,9 @@ pub mod pixel_range;
 pub mod prior;
 #[cfg(feature = "engine")]
 pub mod progress;
+#[cfg(feature = "engine")]
+#[doc(hidden)]
+pub mod test_support;
 #[cfg(feature = "engine")]
 pub mod threads;
 #[cfg(feature = "engine")]

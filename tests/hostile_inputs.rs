@@ -1,6 +1,6 @@
 //! The fuzz targets' inputs, replayed: every committed seed (`fuzz/corpus/<target>/`) and
 //! every input that once crashed a target (`fuzz/regressions/<target>/`) goes through the
-//! same check as in the fuzzer (`vae_cpu::fuzz_checks`). The seeds are valid inputs, so
+//! same check as in the fuzzer (`vae_cpu::test_support::fuzz_checks`). The seeds are valid inputs, so
 //! they must also parse: a fuzzer that starts from garbage explores little.
 //!
 //! `cargo test --release --test hostile_inputs -- --ignored` rewrites the seeds.
@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicBool;
 use vae_cpu::config::Config;
 use vae_cpu::data::celeba::{parse_attributes, parse_partition};
 use vae_cpu::data::prepare::{decode_image, PrepareOptions};
-use vae_cpu::fuzz_checks;
+use vae_cpu::test_support::fuzz_checks;
 
 /// A fuzz target's name and its check.
 type Target = (&'static str, fn(&[u8]));
@@ -185,7 +185,7 @@ fn write_fuzz_seeds() {
         "labels.idx1",
         &vae_cpu::data::idx::encode(&[3], &[0, 7, 9]),
     );
-    let tiny = vae_cpu::onnx::tiny_vgg::tiny_vgg(3, 1, None);
+    let tiny = vae_cpu::test_support::tiny_vgg::tiny_vgg(3, 1, None);
     write(
         "feature_net",
         "tiny_vgg.onnx",

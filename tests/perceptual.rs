@@ -8,9 +8,9 @@ use common::{assert_clear_error, faces_cache, run_ok, small_config, vae_cpu};
 use vae_cpu::config::{Config, FeatureNormalize, PixelRange};
 use vae_cpu::model::FeatureNet;
 use vae_cpu::onnx::export::{int, ints, write};
-use vae_cpu::onnx::import;
 use vae_cpu::onnx::run::OnnxModel;
-use vae_cpu::onnx::tiny_vgg::tiny_vgg;
+use vae_cpu::test_support::onnx_forms;
+use vae_cpu::test_support::tiny_vgg::tiny_vgg;
 use vae_cpu::train::metrics;
 use vae_cpu::{Tensor, Var};
 
@@ -47,7 +47,7 @@ fn write_form(dir: &std::path::Path, form: Form) -> std::path::PathBuf {
                 .flat_map(|i| (0.01 * i as f32).to_le_bytes())
                 .collect();
         }
-        assert!(import::share_equal_biases(graph) >= 2);
+        assert!(onnx_forms::share_equal_biases(graph) >= 2);
     }
     if form.opset20 {
         for node in &mut graph.node {
@@ -80,7 +80,7 @@ fn write_form(dir: &std::path::Path, form: Form) -> std::path::PathBuf {
     }
     let graph = model.graph.as_mut().unwrap();
     if form.external {
-        let data = import::externalize(graph, "net.onnx.data", 16);
+        let data = onnx_forms::externalize(graph, "net.onnx.data", 16);
         std::fs::write(dir.join("net.onnx.data"), data).unwrap();
     }
     let path = dir.join("net.onnx");

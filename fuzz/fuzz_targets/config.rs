@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| vae_cpu::fuzz_checks::config(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| vae_cpu::test_support::fuzz_checks::config(data));

@@ -351,7 +351,7 @@ fn default_taps(stages: &[Stage]) -> Vec<usize> {
 mod tests {
     use super::*;
     use crate::autograd::gradcheck::{check_gradients, Tolerance};
-    use crate::onnx::tiny_vgg::tiny_vgg;
+    use crate::test_support::tiny_vgg::tiny_vgg;
 
     fn net(layers: &[&str]) -> std::result::Result<FeatureNet, String> {
         let layers: Vec<String> = layers.iter().map(|s| s.to_string()).collect();

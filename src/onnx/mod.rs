@@ -1,7 +1,6 @@
 //! ONNX: hand-written protobuf messages (`proto`), the exporter (`export`), weights of
 //! models exported elsewhere, inline or external (`import`), a structural
-//! check of exported files (`check`), a small VGG-style feature network for the perceptual
-//! loss's tests (`tiny_vgg`) and, with the `onnx-runtime` feature, tract (`run`).
+//! check of exported files (`check`) and, with the `onnx-runtime` feature, tract (`run`).
 
 pub mod check;
 #[cfg(feature = "engine")]
@@ -11,5 +10,3 @@ pub mod import;
 pub mod proto;
 #[cfg(feature = "onnx-runtime")]
 pub mod run;
-#[cfg(feature = "engine")]
-pub mod tiny_vgg;

@@ -4,8 +4,8 @@
 //! Tests use it for the perceptual loss (a real VGG19 is 550 MB). Its declared input is
 //! `[N, channels, 16, 16]`; the feature loss itself takes any size.
 
-use super::export::{int, ints, value_info, IR_VERSION, OPSET};
-use super::proto::*;
+use crate::onnx::export::{int, ints, value_info, IR_VERSION, OPSET};
+use crate::onnx::proto::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
