@@ -125,38 +125,42 @@ pub fn run(a: TrainArgs) -> Result<()> {
         if device.offloaded > 0 && !a.quiet {
             eprintln!("device: {device}");
         }
-        match outcome {
-            Outcome::Interrupted => eprintln!(
-                "continue with: vae-cpu train --resume {} --data {}",
-                out.display(),
-                a.data.display()
-            ),
-            Outcome::EarlyStopped { .. } | Outcome::Finished => {
-                if let Outcome::EarlyStopped { best_epoch } = outcome {
-                    println!(
-                        "stopped early: no better validation loss in the {} epochs after epoch {best_epoch}",
-                        cfg.trainer.patience.unwrap_or(0)
-                    );
-                }
-                if let Some(m) = trainer.history.last() {
-                    println!(
-                        "trained {} epochs; last: train loss {:.4}, val loss {:.4}",
-                        m.epoch, m.train_loss, m.val_loss
-                    );
-                }
-                let r = &trainer.run.root;
-                println!("samples:         {}", r.join("samples.png").display());
-                println!(
-                    "reconstructions: {}",
-                    r.join("reconstructions.png").display()
-                );
-                println!("loss curve:      {}", r.join("loss.png").display());
-                println!("metrics:         {}", r.join("metrics.csv").display());
-                println!("best checkpoint: {}", trainer.run.best().display());
-            }
-        }
+        report(&trainer, outcome, &a.data);
         Ok(())
     })
+}
+
+/// What the run left, or how to continue it.
+fn report(trainer: &Trainer, outcome: Outcome, data: &Path) {
+    let r = &trainer.run.root;
+    if outcome == Outcome::Interrupted {
+        eprintln!(
+            "continue with: vae-cpu train --resume {} --data {}",
+            r.display(),
+            data.display()
+        );
+        return;
+    }
+    if let Outcome::EarlyStopped { best_epoch } = outcome {
+        println!(
+            "stopped early: no better validation loss in the {} epochs after epoch {best_epoch}",
+            trainer.config().trainer.patience.unwrap_or(0)
+        );
+    }
+    if let Some(m) = trainer.history.last() {
+        println!(
+            "trained {} epochs; last: train loss {:.4}, val loss {:.4}",
+            m.epoch, m.train_loss, m.val_loss
+        );
+    }
+    println!("samples:         {}", r.join("samples.png").display());
+    println!(
+        "reconstructions: {}",
+        r.join("reconstructions.png").display()
+    );
+    println!("loss curve:      {}", r.join("loss.png").display());
+    println!("metrics:         {}", r.join("metrics.csv").display());
+    println!("best checkpoint: {}", trainer.run.best().display());
 }
 
 /// `base` with the flags applied, validated.
