@@ -91,6 +91,20 @@ impl CacheContents {
     }
 }
 
+/// The split codes of a cache (0 train, 1 val, 2 test); another code is an error.
+fn decode_splits(codes: &[u8]) -> std::result::Result<Vec<Split>, String> {
+    codes
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| match s {
+            0 => Ok(Split::Train),
+            1 => Ok(Split::Val),
+            2 => Ok(Split::Test),
+            _ => Err(format!("image {i} has split code {s}, expected 0, 1 or 2")),
+        })
+        .collect()
+}
+
 /// An opened cache. Pixels and attributes stay in the memory map; names and splits are
 /// decoded once.
 pub struct Dataset {
@@ -196,18 +210,7 @@ impl Dataset {
                 split_range.len()
             )));
         }
-        let splits = bytes[split_range]
-            .iter()
-            .enumerate()
-            .map(|(i, &s)| match s {
-                0 => Ok(Split::Train),
-                1 => Ok(Split::Val),
-                2 => Ok(Split::Test),
-                _ => Err(bad(format!(
-                    "image {i} has split code {s}, expected 0, 1 or 2"
-                ))),
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let splits = decode_splits(&bytes[split_range]).map_err(bad)?;
         let names: Vec<String> = match meta.get("names").map(String::as_str) {
             None => return Err(bad("the cache lists no file names".into())),
             Some("") => vec![],
