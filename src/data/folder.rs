@@ -23,12 +23,17 @@ pub fn image_folder(dir: &Path) -> Result<PathBuf> {
             message: "no such folder (expected a CelebA folder with img_align_celeba/)".into(),
         });
     }
+    Ok(images_in(dir))
+}
+
+/// `DIR/img_align_celeba` when it is a folder, else `DIR` (no checks).
+fn images_in(dir: &Path) -> PathBuf {
     let celeba = dir.join("img_align_celeba");
-    Ok(if celeba.is_dir() {
+    if celeba.is_dir() {
         celeba
     } else {
         dir.to_path_buf()
-    })
+    }
 }
 
 /// The image files of a folder, sorted by name, and the entries that look like images but
@@ -105,12 +110,7 @@ pub fn fingerprint(dir: &Path, opts: &PrepareOptions) -> String {
     let mut hash = Fnv::default();
     hash.add(format!("{}x{} {}", opts.width, opts.height, opts.crop_fraction).as_bytes());
     let mut files = 0usize;
-    let celeba = dir.join("img_align_celeba");
-    let images = if celeba.is_dir() {
-        celeba
-    } else {
-        dir.to_path_buf()
-    };
+    let images = images_in(dir);
     let passes: [(&Path, NameFilter); 2] = [(dir, is_annotation_name), (&images, is_image_name)];
     for (folder, wanted) in passes {
         let Ok(entries) = std::fs::read_dir(folder) else {
@@ -146,8 +146,9 @@ fn is_annotation_name(name: &str) -> bool {
 }
 
 /// FNV-1a, 64 bit: a stable digest (the standard library's hasher may change between
-/// releases, and a cache outlives the binary that made it).
-struct Fnv(u64);
+/// releases, and a cache outlives the binary that made it). Also splits the images no
+/// partition file lists ([`super::prepare::deterministic_split`]).
+pub(crate) struct Fnv(pub(crate) u64);
 
 impl Default for Fnv {
     fn default() -> Self {
@@ -156,7 +157,7 @@ impl Default for Fnv {
 }
 
 impl Fnv {
-    fn add(&mut self, bytes: &[u8]) {
+    pub(crate) fn add(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 = (self.0 ^ b as u64).wrapping_mul(0x100000001b3);
         }

@@ -5,7 +5,7 @@
 
 use super::cache::CacheContents;
 use super::celeba::{load_attributes, load_partition, Split};
-use super::folder::{fingerprint, image_folder, list_images};
+use super::folder::{fingerprint, image_folder, list_images, Fnv};
 use crate::{Error, Result};
 use image::imageops::FilterType;
 use indicatif::ProgressBar;
@@ -119,11 +119,9 @@ fn has_jpeg_end(bytes: &[u8]) -> bool {
 /// The split of an image not listed in a partition file: 80% train, 10% val, 10% test by a
 /// hash of its name, so it does not depend on which other files are present.
 pub fn deterministic_split(name: &str) -> Split {
-    // FNV-1a, 64 bit.
-    let hash = name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    });
-    match hash % 10 {
+    let mut hash = Fnv::default();
+    hash.add(name.as_bytes());
+    match hash.0 % 10 {
         0 => Split::Val,
         1 => Split::Test,
         _ => Split::Train,
@@ -309,6 +307,22 @@ mod tests {
         for bad in ["", "0", "x", "64x", "-3", "32x0", "99999"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn deterministic_split_keeps_its_assignments() {
+        // FNV-1a of each name, mod 10 (0 val, 1 test, else train): caches made by
+        // earlier releases must keep their splits.
+        let names: Vec<String> = (1..=39).map(|i| format!("{i:06}.jpg")).collect();
+        let codes: String = names
+            .iter()
+            .map(|n| match deterministic_split(n) {
+                Split::Val => '0',
+                Split::Test => '1',
+                Split::Train => 't',
+            })
+            .collect();
+        assert_eq!(codes, "tttttttt1ttt0ttt0100ttttttttttttttt1t1t");
     }
 
     #[test]
