@@ -27,6 +27,8 @@ pub mod kernels;
 #[cfg(feature = "engine")]
 pub mod latent;
 #[cfg(feature = "engine")]
+pub mod layers;
+#[cfg(feature = "engine")]
 pub mod model;
 #[cfg(feature = "engine")]
 pub mod nn;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Each top-level module of the library and its layer: a module may import from lower
 /// layers only (and from itself).
-const LAYERS: [(&str, u32); 25] = [
+const LAYERS: [(&str, u32); 26] = [
     ("error", 0),
     ("pixel_range", 0),
     ("prior", 0),
@@ -25,32 +25,28 @@ const LAYERS: [(&str, u32); 25] = [
     ("ops", 4),
     ("nn", 5),
     ("optim", 6),
-    ("config", 7),
-    ("model", 8),
-    ("data", 8),
-    ("checkpoint", 9),
-    ("train", 10),
-    ("latent", 10),
-    ("onnx", 10),
-    ("test_support", 11),
-    ("cli", 12),
+    ("layers", 7),
+    ("config", 8),
+    ("model", 9),
+    ("data", 9),
+    ("checkpoint", 10),
+    ("train", 11),
+    ("latent", 11),
+    ("onnx", 11),
+    ("test_support", 12),
+    ("cli", 13),
 ];
 
 /// Imports against the layering that exist today, each with why (issue 19 removes them).
-const KNOWN_UPWARD: [(&str, &str, &str); 2] = [
-    (
-        "model",
-        "onnx",
-        "feature_net parses ONNX itself; the import belongs in onnx/",
-    ),
-    ("autograd", "ops", "gradcheck, a test helper, builds ops"),
-];
+const KNOWN_UPWARD: [(&str, &str, &str); 1] = [(
+    "model",
+    "onnx",
+    "feature_net parses ONNX itself; the import belongs in onnx/",
+)];
 
 /// Functions longer than 100 lines today, with their length: none may grow.
-const KNOWN_LONG: [(&str, &str, usize); 6] = [
+const KNOWN_LONG: [(&str, &str, usize); 4] = [
     ("src/model/feature_net.rs", "from_model", 171),
-    ("src/config/mod.rs", "validate", 131),
-    ("src/onnx/export.rs", "layer", 106),
     ("src/cli/latent_map.rs", "run", 127),
     ("src/data/prepare.rs", "prepare", 125),
     ("src/data/synthetic.rs", "draw", 175),

@@ -50,7 +50,7 @@ fn the_condition_moves_samples_the_way_the_attribute_moves_faces() {
     let mut config = faces32_config(10, 32);
     config.model.name = "faces32-cond".into();
     config.model.conditions = ATTRIBUTE_NAMES.iter().map(|s| s.to_string()).collect();
-    config.validate().unwrap();
+    config.plan().unwrap();
     let opts = TrainOptions {
         out: d.join("run"),
         val_limit: None,
@@ -154,17 +154,22 @@ fn celeba32_cond_takes_the_40_attributes_and_needs_them_in_the_data() {
         config.model.conditions,
         ATTRIBUTE_NAMES.map(String::from).to_vec()
     );
-    let shapes = config.validate().unwrap();
+    let shapes = config.plan().unwrap();
     assert_eq!(shapes.features, 512 + 40);
     // The decoder's first linear layer takes z and the condition.
-    let vae = vae_cpu::model::Vae::new(
+    let mut vae = vae_cpu::model::Vae::new(
         &config,
         &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0),
     )
     .unwrap();
-    assert!(
-        matches!(&vae.decoder[0], vae_cpu::model::Layer::Linear(l) if l.weight.value().shape() == [512, 240])
-    );
+    assert_eq!(vae.decoder[0].kind(), "linear");
+    let mut first_weight = vec![];
+    vae_cpu::nn::Module::visit(vae.decoder[0].as_mut(), "", &mut |name, slot| {
+        if let (Some("weight"), vae_cpu::nn::Slot::Param(p)) = (Some(name), slot) {
+            first_weight = p.value().shape().to_vec();
+        }
+    });
+    assert_eq!(first_weight, [512, 240]);
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -22,10 +22,16 @@ fn load(name: &str) -> Config {
 #[test]
 fn celeba32_is_the_wolfram_architecture() {
     let config = load("celeba32.toml");
-    let shapes = config.validate().unwrap();
+    let shapes = config.plan().unwrap();
     assert_eq!(shapes.features, 512);
     // 32 -> 16 -> 8 -> 4 -> 2 spatially, 128 channels.
-    let convs: Vec<&Vec<usize>> = shapes.encoder.iter().step_by(3).take(4).collect();
+    let convs: Vec<&Vec<usize>> = shapes
+        .encoder
+        .iter()
+        .step_by(3)
+        .take(4)
+        .map(|l| &l.output)
+        .collect();
     assert_eq!(
         convs,
         [
@@ -35,7 +41,7 @@ fn celeba32_is_the_wolfram_architecture() {
             &vec![128, 2, 2]
         ]
     );
-    assert_eq!(shapes.decoder.last().unwrap(), &vec![3, 32, 32]);
+    assert_eq!(shapes.decoder_output(), [3, 32, 32]);
     assert_eq!(
         (
             config.exp.recon_weight,
@@ -67,7 +73,7 @@ fn celeba32_is_the_wolfram_architecture() {
 #[test]
 fn celeba64_builds_and_runs() {
     let config = load("celeba64.toml");
-    let shapes = config.validate().unwrap();
+    let shapes = config.plan().unwrap();
     assert_eq!(shapes.features, 512 * 2 * 2);
     assert_eq!(config.model.latent, 128);
     let mut vae = Vae::new(&config, &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
@@ -162,7 +168,7 @@ fn config_round_trips_through_toml() {
 #[test]
 fn celeba64x48_instance_norm_builds_trains_and_ends_in_tanh() {
     let config = load("celeba64x48-in.toml");
-    let shapes = config.validate().unwrap();
+    let shapes = config.plan().unwrap();
     assert_eq!(shapes.input, vec![3, 48, 64]);
     assert_eq!(shapes.features, 256 * 3 * 4);
     assert_eq!(config.model.latent, 64);
@@ -173,12 +179,7 @@ fn celeba64x48_instance_norm_builds_trains_and_ends_in_tanh() {
     assert_eq!(config.exp.lr, 1e-3);
     let convs: Vec<_> = vae_cpu::config::Block::expand(&config.model.encoder)
         .filter_map(|l| match l {
-            LayerSpec::Conv2d {
-                filters,
-                kernel,
-                stride,
-                ..
-            } => Some((*filters, *kernel, *stride)),
+            LayerSpec::Conv2d(c) => Some((c.filters, c.kernel, c.stride)),
             _ => None,
         })
         .collect();
@@ -189,7 +190,7 @@ fn celeba64x48_instance_norm_builds_trains_and_ends_in_tanh() {
         .collect();
     assert_eq!(convs, want);
     let norms = vae_cpu::config::Block::expand(&config.model.encoder)
-        .filter(|l| matches!(l, LayerSpec::InstanceNorm {}))
+        .filter(|l| matches!(l, LayerSpec::InstanceNorm(_)))
         .count();
     assert_eq!(norms, 8);
 

@@ -1,6 +1,5 @@
 //! Reverse-mode automatic differentiation on an append-only tape.
 
-pub mod gradcheck;
 mod param;
 mod profile;
 mod tape;

@@ -47,7 +47,7 @@ fn list() -> Result<()> {
     for (name, text) in BUILT_IN {
         let config = Config::parse(text)?;
         let m = &config.model;
-        let shapes = config.validate()?;
+        let shapes = config.plan()?;
         println!(
             "{name:<16} {:>9} {:>7} {:>11} {:>10.3}",
             format!("{}x{}x{}", m.width, m.height, m.channels),

@@ -61,7 +61,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
     let overrides = Overrides::resumable(a.epochs, a.patience);
     for p in &mut points {
         p.config = overrides.apply(p.config.clone());
-        p.config.validate()?;
+        p.config.plan()?;
     }
     let out = a.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(folder_name(&format!(

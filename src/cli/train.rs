@@ -183,8 +183,7 @@ fn requested_config(a: &TrainArgs, base: Config, path: &Path) -> Result<Config> 
         feature_net,
     };
     let c = overrides.apply(base);
-    c.validate()
-        .with_context(|| format!("{}", path.display()))?;
+    c.plan().with_context(|| format!("{}", path.display()))?;
     Ok(c)
 }
 

@@ -91,7 +91,7 @@ mod tests {
         for (name, _) in BUILT_IN {
             assert_eq!(read(Path::new(name)).unwrap().1, Source::BuiltIn(name));
             let c = Config::load_named(Path::new(name)).unwrap();
-            assert!(c.validate().is_ok(), "{name}");
+            assert!(c.plan().is_ok(), "{name}");
         }
         let dir = tempfile::tempdir().unwrap();
         let own = dir.path().join("celeba32");

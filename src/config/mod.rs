@@ -4,16 +4,19 @@
 
 pub mod builtin;
 mod compare;
-mod layer;
 mod overrides;
+pub mod plan;
 
+pub use crate::layers::{LayerSpec, PaddingSpec};
 pub use crate::pixel_range::PixelRange;
 pub use builtin::BUILT_IN;
-pub use layer::{LayerSpec, PaddingSpec};
 pub use overrides::Overrides;
+pub use plan::{Plan, PlannedLayer};
 
+use crate::layers::MAX_UNITS;
 use crate::ops::Reduction;
 use crate::{Error, Result};
+use plan::{parameter_total, values_within_limit, MAX_LAYER_PARAMETERS, MAX_VALUES_PER_SAMPLE};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -210,34 +213,6 @@ impl ModelConfig {
     }
 }
 
-/// The shapes a validated config produces, per sample.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Shapes {
-    pub input: Vec<usize>,
-    /// Shape after every encoder layer, then after every decoder layer.
-    pub encoder: Vec<Vec<usize>>,
-    pub decoder: Vec<Vec<usize>>,
-    /// The inputs of the mean and log-variance heads: the encoder's flat features, plus the
-    /// condition for a conditional VAE.
-    pub features: usize,
-    /// Learned numbers of the whole model, both heads included.
-    pub parameters: usize,
-    /// The fewest images a training batch may hold: 2 when a batch_norm layer normalizes
-    /// flat features (its statistics are over the batch alone), else 1.
-    pub min_batch: usize,
-}
-
-impl Shapes {
-    /// The values every layer of the encoder and decoder outputs for one image.
-    pub fn layer_output_values(&self) -> usize {
-        self.encoder
-            .iter()
-            .chain(&self.decoder)
-            .map(|s| s.iter().product::<usize>())
-            .sum()
-    }
-}
-
 impl Config {
     /// Reads and validates a config file; errors name the file and the problem.
     pub fn load(path: &Path) -> Result<Config> {
@@ -256,7 +231,7 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config> {
         let config: Config = toml::from_str(text)
             .map_err(|e| Error::Config(e.to_string().trim_end().to_string()))?;
-        config.validate()?;
+        config.plan()?;
         Ok(config)
     }
 
@@ -264,10 +239,47 @@ impl Config {
         toml::to_string(self).expect("a config always serializes")
     }
 
-    /// Checks every value and walks the shapes through the architecture.
-    pub fn validate(&self) -> Result<Shapes> {
+    /// Validates the config into its [`Plan`]: checks every value and walks the shapes
+    /// through the architecture.
+    pub fn plan(&self) -> Result<Plan> {
+        self.check_settings()?;
         let m = &self.model;
-        let bad = |msg: String| Err(Error::Config(msg));
+        let input = vec![m.channels, m.height, m.width];
+        let encoder = plan::walk("model.encoder", &m.encoder, &input)?;
+        let features = match encoder.last().map_or(input.as_slice(), |l| &l.output) {
+            [f] => *f + m.conditions.len(), // the heads see the features and the condition
+            other => return bad(format!("model.encoder must end with a flat vector (add a flatten layer), it ends with {other:?}")),
+        };
+        if features
+            .checked_mul(m.latent)
+            .is_none_or(|n| n > MAX_LAYER_PARAMETERS)
+        {
+            return bad(format!(
+                "the mean and log-variance heads ({features} features x latent {}) would have more than {MAX_LAYER_PARAMETERS} parameters each",
+                m.latent
+            ));
+        }
+        let decoder_input = vec![m.decoder_input()];
+        let decoder = plan::walk("model.decoder", &m.decoder, &decoder_input)?;
+        // Each head: features x latent weights and latent biases.
+        let heads = 2 * (features * m.latent + m.latent);
+        let flat_norm = plan::flat_batch_norm(&encoder) || plan::flat_batch_norm(&decoder);
+        let plan = Plan {
+            parameters: parameter_total(&encoder) + heads + parameter_total(&decoder),
+            min_batch: if flat_norm { 2 } else { 1 },
+            input,
+            encoder,
+            decoder_input,
+            decoder,
+            features,
+        };
+        self.check_plan(&plan)?;
+        Ok(plan)
+    }
+
+    /// The checks of single values, before any shape is walked.
+    fn check_settings(&self) -> Result<()> {
+        let m = &self.model;
         // Every value must survive the run folder's config.toml (TOML integers are i64).
         if let Err(e) = toml::to_string(self) {
             return bad(format!(
@@ -293,11 +305,10 @@ impl Config {
         if m.latent == 0 {
             return bad("model.latent must be at least 1".into());
         }
-        if m.latent > layer::MAX_UNITS {
+        if m.latent > MAX_UNITS {
             return bad(format!(
-                "model.latent = {} is more than the {} supported",
-                m.latent,
-                layer::MAX_UNITS
+                "model.latent = {} is more than the {MAX_UNITS} supported",
+                m.latent
             ));
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -310,12 +321,13 @@ impl Config {
                 "model.conditions names \"{name}\" twice (or an empty name)"
             ));
         }
-        if m.conditions.len() > layer::MAX_UNITS {
-            return bad(format!(
-                "model.conditions has more than {} names",
-                layer::MAX_UNITS
-            ));
+        if m.conditions.len() > MAX_UNITS {
+            return bad(format!("model.conditions has more than {MAX_UNITS} names"));
         }
+        self.check_training_settings()
+    }
+
+    fn check_training_settings(&self) -> Result<()> {
         if !(self.exp.lr > 0.0 && self.exp.lr.is_finite()) {
             return bad(format!(
                 "exp.lr must be a positive number, got {}",
@@ -336,155 +348,35 @@ impl Config {
                 "trainer.patience must be at least 1 (leave it out to never stop early)".into(),
             );
         }
-        let input = vec![m.channels, m.height, m.width];
-        let encoder = walk("model.encoder", &m.encoder, &input)?;
-        let features = match encoder.last().map(Vec::as_slice).unwrap_or(&input) {
-            [f] => *f,
-            other => return bad(format!("model.encoder must end with a flat vector (add a flatten layer), it ends with {other:?}")),
-        };
-        // The heads see the features and the condition.
-        let features = features + m.conditions.len();
-        if features
-            .checked_mul(m.latent)
-            .is_none_or(|n| n > MAX_LAYER_PARAMETERS)
-        {
+        Ok(())
+    }
+
+    /// The checks that need the shapes: the decoder gives the image back, a BCE loss has a
+    /// sigmoid to read, the batch is big enough for flat batch norms.
+    fn check_plan(&self, plan: &Plan) -> Result<()> {
+        let out = plan.decoder_output();
+        if out != plan.input {
             return bad(format!(
-                "the mean and log-variance heads ({features} features x latent {}) would have more than {MAX_LAYER_PARAMETERS} parameters each",
-                m.latent
+                "model.decoder produces {out:?} but the images are {:?}",
+                plan.input
             ));
         }
-        let decoder_input = [m.decoder_input()];
-        let decoder = walk("model.decoder", &m.decoder, &decoder_input)?;
-        let out = decoder
-            .last()
-            .cloned()
-            .unwrap_or_else(|| decoder_input.to_vec());
-        if out != input {
-            return bad(format!(
-                "model.decoder produces {out:?} but the images are {input:?}"
-            ));
-        }
-        let last = m.decoder.last().and_then(|b| b.layers.last());
-        if self.exp.recon_loss == ReconLoss::Bce && !matches!(last, Some(LayerSpec::Sigmoid {})) {
+        let last = plan.decoder.last().map(|l| &l.spec);
+        if self.exp.recon_loss == ReconLoss::Bce && !matches!(last, Some(LayerSpec::Sigmoid(_))) {
             return bad(
                 "exp.recon_loss = \"bce\" needs a decoder that ends with a sigmoid layer".into(),
             );
         }
-        // Each head: features x latent weights and latent biases.
-        let heads = 2 * (features * m.latent + m.latent);
-        let parameters = parameter_total(&m.encoder, &input, &encoder)
-            + heads
-            + parameter_total(&m.decoder, &decoder_input, &decoder);
-        let min_batch = if flat_batch_norm(&m.encoder, &input, &encoder)
-            || flat_batch_norm(&m.decoder, &decoder_input, &decoder)
-        {
-            2
-        } else {
-            1
-        };
-        if self.trainer.batch_size < min_batch {
+        if self.trainer.batch_size < plan.min_batch {
             return bad(format!(
-                "trainer.batch_size must be at least {min_batch}: a batch_norm layer on flat features normalizes over the batch, which needs two images"
+                "trainer.batch_size must be at least {}: a batch_norm layer on flat features normalizes over the batch, which needs two images",
+                plan.min_batch
             ));
         }
-        Ok(Shapes {
-            input,
-            encoder,
-            decoder,
-            features,
-            parameters,
-            min_batch,
-        })
+        Ok(())
     }
 }
 
-/// The most layers an encoder or a decoder may have, repeats expanded.
-pub const MAX_LAYERS: usize = 1024;
-/// The most values one layer may produce per sample (1 GiB of f32).
-pub const MAX_VALUES_PER_SAMPLE: usize = 1 << 28;
-/// The most parameters one layer may have (1 GiB of f32).
-pub const MAX_LAYER_PARAMETERS: usize = 1 << 28;
-
-/// The number of values of a per-sample shape, if it is within [`MAX_VALUES_PER_SAMPLE`].
-fn values_within_limit(shape: &[usize]) -> Option<usize> {
-    shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .filter(|&n| n <= MAX_VALUES_PER_SAMPLE)
-}
-
-/// The parameters of `blocks`, given the input shape and the shape after every layer (as
-/// [`walk`] found them, so every count is within the limits).
-fn parameter_total(blocks: &[Block], input: &[usize], outputs: &[Vec<usize>]) -> usize {
-    let inputs = std::iter::once(input).chain(outputs.iter().map(Vec::as_slice));
-    Block::expand(blocks)
-        .zip(inputs)
-        .map(|(spec, shape)| spec.parameter_count(shape).unwrap_or(0))
-        .sum()
-}
-
-/// Whether a batch_norm layer of `blocks` takes a flat `[F]` input.
-fn flat_batch_norm(blocks: &[Block], input: &[usize], outputs: &[Vec<usize>]) -> bool {
-    let inputs = std::iter::once(input).chain(outputs.iter().map(Vec::as_slice));
-    Block::expand(blocks)
-        .zip(inputs)
-        .any(|(spec, shape)| matches!(spec, LayerSpec::BatchNorm {}) && shape.len() == 1)
-}
-
-/// The shape after each layer of `blocks` (repeats expanded), starting from `input`.
-fn walk(section: &str, blocks: &[Block], input: &[usize]) -> Result<Vec<Vec<usize>>> {
-    let mut shape = input.to_vec();
-    let mut shapes = vec![];
-    let mut layers = 0usize;
-    for (b, block) in blocks.iter().enumerate() {
-        if block.repeat == 0 {
-            return Err(Error::Config(format!(
-                "{section} block {}: repeat must be at least 1",
-                b + 1
-            )));
-        }
-        layers = block
-            .repeat
-            .checked_mul(block.layers.len())
-            .and_then(|n| n.checked_add(layers))
-            .filter(|&n| n <= MAX_LAYERS)
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "{section} block {}: more than {MAX_LAYERS} layers in all",
-                    b + 1
-                ))
-            })?;
-        for r in 0..block.repeat {
-            for (l, layer) in block.layers.iter().enumerate() {
-                let checked = layer.output_shape(&shape).and_then(|out| {
-                    if values_within_limit(&out).is_none() {
-                        return Err(format!(
-                            "its output {out:?} has more than {MAX_VALUES_PER_SAMPLE} values per image"
-                        ));
-                    }
-                    match layer.parameter_count(&shape) {
-                        Some(n) if n <= MAX_LAYER_PARAMETERS => Ok(out),
-                        _ => Err(format!(
-                            "it would have more than {MAX_LAYER_PARAMETERS} parameters"
-                        )),
-                    }
-                });
-                shape = checked.map_err(|e| {
-                    let rep = if block.repeat > 1 {
-                        format!(" (repeat {})", r + 1)
-                    } else {
-                        String::new()
-                    };
-                    Error::Config(format!(
-                        "{section} block {} layer {}{rep} ({}): {e}",
-                        b + 1,
-                        l + 1,
-                        layer.kind()
-                    ))
-                })?;
-                shapes.push(shape.clone());
-            }
-        }
-    }
-    Ok(shapes)
+fn bad<T>(message: String) -> Result<T> {
+    Err(Error::Config(message))
 }

@@ -350,7 +350,7 @@ fn default_taps(stages: &[Stage]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use crate::ops::gradcheck::{check_gradients, Tolerance};
     use crate::test_support::tiny_vgg::tiny_vgg;
 
     fn net(layers: &[&str]) -> std::result::Result<FeatureNet, String> {

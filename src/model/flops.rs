@@ -6,13 +6,13 @@
 //! linear: 2·in·out. A training step costs 3× the forward: the forward product, the
 //! input gradient and the weight gradient are each one GEMM of the same size.
 
-use crate::config::{Block, Config, LayerSpec};
+use crate::config::{Config, Plan};
 use crate::Result;
 
 /// FLOPs of one training image (forward, input gradient and weight gradient: 3x the
 /// forward).
 pub fn training_flops_per_image(config: &Config) -> Result<f64> {
-    let forward: f64 = forward_flops_per_sample(config)?
+    let forward: f64 = forward_flops_per_sample(&config.plan()?, config.model.latent)
         .iter()
         .map(|(_, f)| f)
         .sum();
@@ -21,47 +21,27 @@ pub fn training_flops_per_image(config: &Config) -> Result<f64> {
 
 /// Forward FLOPs of one sample, summed per layer kind (`conv2d`, `conv_transpose2d`,
 /// `linear`), in the order the kinds first appear.
-pub fn forward_flops_per_sample(config: &Config) -> Result<Vec<(&'static str, f64)>> {
-    let shapes = config.validate()?;
-    let m = &config.model;
+pub fn forward_flops_per_sample(plan: &Plan, latent: usize) -> Vec<(&'static str, f64)> {
     let mut totals: Vec<(&'static str, f64)> = vec![];
     let mut add = |kind: &'static str, flops: f64| match totals.iter_mut().find(|(k, _)| *k == kind)
     {
         Some((_, t)) => *t += flops,
         None => totals.push((kind, flops)),
     };
-    let sections = [
-        (&m.encoder, &shapes.input, &shapes.encoder),
-        (&m.decoder, &vec![m.decoder_input()], &shapes.decoder),
-    ];
-    for (i, (blocks, input, outputs)) in sections.into_iter().enumerate() {
-        let inputs = std::iter::once(input).chain(outputs.iter());
-        for ((spec, input), output) in Block::expand(blocks).zip(inputs).zip(outputs) {
-            if let Some(flops) = layer_flops(spec, input, output) {
-                add(spec.kind(), flops);
-            }
-        }
-        if i == 0 {
-            // The mean and log-variance heads.
-            add("linear", 2.0 * 2.0 * (shapes.features * m.latent) as f64);
-        }
+    let layer_flops = |l: &crate::config::PlannedLayer| {
+        let spec = l.spec.spec();
+        spec.forward_flops(&l.input, &l.output)
+            .map(|f| (spec.kind(), f))
+    };
+    for (kind, flops) in plan.encoder.iter().filter_map(layer_flops) {
+        add(kind, flops);
     }
-    Ok(totals)
-}
-
-/// One layer's forward FLOPs per sample, `None` for layers without a product.
-fn layer_flops(spec: &LayerSpec, input: &[usize], output: &[usize]) -> Option<f64> {
-    let size = |s: &[usize]| s.iter().product::<usize>() as f64;
-    match spec {
-        LayerSpec::Conv2d { kernel, .. } => {
-            Some(2.0 * (input[0] * kernel * kernel) as f64 * size(output))
-        }
-        LayerSpec::ConvTranspose2d { kernel, .. } => {
-            Some(2.0 * size(input) * (output[0] * kernel * kernel) as f64)
-        }
-        LayerSpec::Linear { units, .. } => Some(2.0 * size(input) * *units as f64),
-        _ => None,
+    // The mean and log-variance heads.
+    add("linear", 2.0 * 2.0 * (plan.features * latent) as f64);
+    for (kind, flops) in plan.decoder.iter().filter_map(layer_flops) {
+        add(kind, flops);
     }
+    totals
 }
 
 #[cfg(test)]
@@ -72,7 +52,7 @@ mod tests {
     fn celeba32_counts_match_a_hand_count() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/celeba32.toml");
         let config = Config::load(std::path::Path::new(path)).unwrap();
-        let flops = forward_flops_per_sample(&config).unwrap();
+        let flops = forward_flops_per_sample(&config.plan().unwrap(), config.model.latent);
         let get = |k: &str| flops.iter().find(|(n, _)| *n == k).unwrap().1;
         // Encoder: 4 convs 4x4, 128 filters, stride 2: 3->128 at 16x16, then 128->128 at
         // 8x8, 4x4, 2x2.

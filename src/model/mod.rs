@@ -2,9 +2,8 @@
 
 pub mod feature_net;
 pub mod flops;
-mod layer;
 mod vae;
 
+pub use crate::layers::Layer;
 pub use feature_net::FeatureNet;
-pub use layer::Layer;
 pub use vae::{Vae, VaeLoss, VaeOutput};

@@ -7,18 +7,21 @@
 //! the decoder: `q(z | x, c)` and `p(x | z, c)`. Without a condition given, `c = 0` (the
 //! neutral point between +1 and -1).
 
-use super::{FeatureNet, Layer};
-use crate::config::{Block, Config, ReconLoss, ReductionSpec};
+use super::FeatureNet;
+use crate::config::{Config, Plan, PlannedLayer, ReconLoss, ReductionSpec};
+use crate::layers::{self, Layer};
 use crate::nn::{join, Linear, Mode, Module, Slot};
 use crate::{ops, Result, Tape, Tensor, Var};
-use rand::Rng;
+use rand::{Rng, RngCore};
 
 pub struct Vae {
     pub config: Config,
-    pub encoder: Vec<Layer>,
+    /// The validated architecture the layers were built from.
+    pub plan: Plan,
+    pub encoder: Vec<Box<dyn Layer>>,
     pub mu: Linear,
     pub logvar: Linear,
-    pub decoder: Vec<Layer>,
+    pub decoder: Vec<Box<dyn Layer>>,
     /// The perceptual loss's fixed network, once [`Vae::attach_feature_net`] loaded it.
     pub feature_net: Option<FeatureNet>,
 }
@@ -58,25 +61,26 @@ fn over_batch(value: f32, reduction: ReductionSpec, batch: usize) -> f64 {
     }
 }
 
+/// One layer per planned layer, each built for the input shape the plan found.
+fn build(layers: &[PlannedLayer], rng: &mut dyn RngCore) -> Vec<Box<dyn Layer>> {
+    layers
+        .iter()
+        .map(|l| l.spec.spec().build(&l.input, rng))
+        .collect()
+}
+
 impl Vae {
     /// Validates `config` and initializes every layer from `rng`.
     pub fn new(config: &Config, rng: &mut impl Rng) -> Result<Vae> {
-        let shapes = config.validate()?;
-        let m = &config.model;
-        // One layer per expanded spec, each built for the input shape validation found.
-        let build = |blocks: &[Block], input: &[usize], outputs: &[Vec<usize>], rng: &mut _| {
-            let inputs = std::iter::once(input).chain(outputs.iter().map(Vec::as_slice));
-            Block::expand(blocks)
-                .zip(inputs)
-                .map(|(spec, shape)| Layer::build(spec, shape, rng))
-                .collect::<Vec<_>>()
-        };
-        let encoder = build(&m.encoder, &shapes.input, &shapes.encoder, rng);
-        let mu = Linear::new(shapes.features, m.latent, true, rng);
-        let logvar = Linear::new(shapes.features, m.latent, true, rng);
-        let decoder = build(&m.decoder, &[m.decoder_input()], &shapes.decoder, rng);
+        let plan = config.plan()?;
+        let latent = config.model.latent;
+        let encoder = build(&plan.encoder, rng);
+        let mu = Linear::new(plan.features, latent, true, rng);
+        let logvar = Linear::new(plan.features, latent, true, rng);
+        let decoder = build(&plan.decoder, rng);
         Ok(Vae {
             config: config.clone(),
+            plan,
             encoder,
             mu,
             logvar,
@@ -122,10 +126,9 @@ impl Vae {
         cond: Option<&Tensor>,
         mode: Mode,
     ) -> (Var, Var) {
-        let h = self
-            .encoder
-            .iter_mut()
-            .fold(x.clone(), |h, l| l.forward(tape, &h, mode));
+        let h = self.encoder.iter_mut().fold(x.clone(), |h, l| {
+            layers::forward(l.as_mut(), tape, &h, mode)
+        });
         let h = self.append_condition(&h, cond);
         tape.span("linear", || {
             (self.mu.forward(tape, &h), self.logvar.forward(tape, &h))
@@ -142,7 +145,7 @@ impl Vae {
         let z = self.append_condition(z, cond);
         self.decoder
             .iter_mut()
-            .fold(z, |h, l| l.forward(tape, &h, mode))
+            .fold(z, |h, l| layers::forward(l.as_mut(), tape, &h, mode))
     }
 
     /// `[h | cond]` for a conditional model, `h` otherwise.

@@ -6,23 +6,12 @@
 use super::proto::{ModelProto, FLOAT, INT64};
 use std::collections::HashSet;
 
-/// The ops the exporter may write.
-pub const KNOWN_OPS: [&str; 14] = [
-    "Gemm",
-    "Reshape",
-    "Conv",
-    "ConvTranspose",
-    "BatchNormalization",
-    "InstanceNormalization",
-    "PRelu",
-    "LeakyRelu",
-    "Relu",
-    "Sigmoid",
-    "Tanh",
-    "Flatten",
-    "MatMul",
-    "Identity",
-];
+/// The ops the exporter may write besides the layers' own ([`crate::layers::ONNX_OPS`]).
+pub const OTHER_OPS: [&str; 2] = ["MatMul", "Identity"];
+
+fn known_op(op: &str) -> bool {
+    crate::layers::ONNX_OPS.contains(&op) || OTHER_OPS.contains(&op)
+}
 
 /// Every problem found, or none.
 pub fn check_model(model: &ModelProto) -> Vec<String> {
@@ -78,7 +67,7 @@ pub fn check_model(model: &ModelProto) -> Vec<String> {
         }
     }
     for node in &graph.node {
-        if !KNOWN_OPS.contains(&node.op_type.as_str()) {
+        if !known_op(&node.op_type) {
             problems.push(format!(
                 "node {} has the unknown op {}",
                 node.name, node.op_type

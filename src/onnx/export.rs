@@ -4,8 +4,10 @@
 
 use super::proto::*;
 use crate::config::PixelRange;
-use crate::model::{Layer, Vae};
-use crate::nn::Linear;
+use crate::config::PlannedLayer;
+use crate::layers::onnx_node::{OnnxAttribute, OnnxInput, OnnxNode};
+use crate::layers::{gemm_node, Layer};
+use crate::model::Vae;
 use crate::{Error, Result, Tensor};
 use std::path::Path;
 
@@ -39,6 +41,15 @@ pub fn int(name: &str, value: i64) -> AttributeProto {
         i: value,
         r#type: ATTR_INT,
         ..Default::default()
+    }
+}
+
+/// An attribute of a layer's ONNX form as a protobuf attribute.
+fn attribute(a: OnnxAttribute) -> AttributeProto {
+    match a {
+        OnnxAttribute::Int(name, v) => int(name, v),
+        OnnxAttribute::Ints(name, v) => ints(name, &v),
+        OnnxAttribute::Float(name, v) => float(name, v),
     }
 }
 
@@ -102,121 +113,63 @@ impl Graph {
         output
     }
 
-    fn gemm(&mut self, name: &str, x: String, l: &Linear) -> String {
-        let w = l.weight.value();
-        let mut inputs = vec![x, self.weight(&format!("{name}.weight"), w, w.shape())];
-        if let Some(b) = &l.bias {
-            inputs.push(self.weight(&format!("{name}.bias"), b.value(), b.value().shape()));
+    /// The nodes of one layer (or head) applied to `x`; returns the last node's output.
+    /// A single node is named `name`, several `name.0`, `name.1`...; each node's weights
+    /// are named after it (`decoder.3.weight`).
+    fn layer(&mut self, name: &str, nodes: Vec<OnnxNode<'_>>, mut x: String) -> String {
+        let single = nodes.len() == 1;
+        for (k, node) in nodes.into_iter().enumerate() {
+            let node_name = if single {
+                name.to_string()
+            } else {
+                format!("{name}.{k}")
+            };
+            let inputs = node
+                .inputs
+                .into_iter()
+                .map(|input| self.input(&node_name, input, &x))
+                .collect();
+            let attrs = node.attributes.into_iter().map(attribute).collect();
+            x = self.node(node.op, &node_name, inputs, attrs);
         }
-        self.node("Gemm", name, inputs, vec![int("transB", 1)])
+        x
     }
 
-    /// One layer applied to `x`, whose per-sample shape is `input`.
-    fn layer(&mut self, name: &str, layer: &Layer, x: String, input: &[usize]) -> Result<String> {
-        let p = |s: &str| format!("{name}.{s}");
-        Ok(match layer {
-            Layer::Conv2d(c) => {
-                let w = c.weight.value();
-                let (k_h, k_w) = (w.shape()[2], w.shape()[3]);
-                let (sh, sw) = c.spec.stride;
-                // "same" padding resolves to explicit amounts for the known input size.
-                let (top, bottom, left, right) =
-                    c.spec.padding.resolve(input[1], input[2], k_h, k_w, sh, sw);
-                let mut inputs = vec![x, self.weight(&p("weight"), w, w.shape())];
-                if let Some(b) = &c.bias {
-                    inputs.push(self.weight(&p("bias"), b.value(), b.value().shape()));
-                }
-                let attrs = vec![
-                    ints("kernel_shape", &[k_h as i64, k_w as i64]),
-                    ints("strides", &[sh as i64, sw as i64]),
-                    ints(
-                        "pads",
-                        &[top as i64, left as i64, bottom as i64, right as i64],
-                    ),
-                ];
-                self.node("Conv", name, inputs, attrs)
-            }
-            Layer::ConvTranspose2d(c) => {
-                let w = c.weight.value();
-                let (k_h, k_w) = (w.shape()[2], w.shape()[3]);
-                let s = c.spec;
-                let mut inputs = vec![x, self.weight(&p("weight"), w, w.shape())];
-                if let Some(b) = &c.bias {
-                    inputs.push(self.weight(&p("bias"), b.value(), b.value().shape()));
-                }
-                let (ph, pw) = (s.padding.0 as i64, s.padding.1 as i64);
-                let attrs = vec![
-                    ints("kernel_shape", &[k_h as i64, k_w as i64]),
-                    ints("strides", &[s.stride.0 as i64, s.stride.1 as i64]),
-                    ints("pads", &[ph, pw, ph, pw]),
-                    ints(
-                        "output_padding",
-                        &[s.output_padding.0 as i64, s.output_padding.1 as i64],
-                    ),
-                ];
-                self.node("ConvTranspose", name, inputs, attrs)
-            }
-            Layer::Linear(l) => self.gemm(name, x, l),
-            Layer::BatchNorm(bn) => {
-                let c = bn.gamma.value().len();
-                let inputs = vec![
-                    x,
-                    self.weight(&p("weight"), bn.gamma.value(), &[c]),
-                    self.weight(&p("bias"), bn.beta.value(), &[c]),
-                    self.weight(&p("running_mean"), &bn.running.mean, &[c]),
-                    self.weight(&p("running_var"), &bn.running.var, &[c]),
-                ];
-                self.node(
-                    "BatchNormalization",
-                    name,
-                    inputs,
-                    vec![float("epsilon", bn.eps)],
-                )
-            }
-            Layer::InstanceNorm(n) => {
-                let c = n.gamma.value().len();
-                let inputs = vec![
-                    x,
-                    self.weight(&p("weight"), n.gamma.value(), &[c]),
-                    self.weight(&p("bias"), n.beta.value(), &[c]),
-                ];
-                self.node(
-                    "InstanceNormalization",
-                    name,
-                    inputs,
-                    vec![float("epsilon", n.eps)],
-                )
-            }
-            Layer::PRelu(pr) => {
-                // The slope broadcasts from the right: [C, 1, 1] against [N, C, H, W].
-                let slope = pr.slope.value();
-                let mut shape = vec![slope.len()];
-                if slope.len() > 1 {
-                    shape.extend(std::iter::repeat_n(1, input.len().saturating_sub(1)));
-                }
-                let inputs = vec![x, self.weight(&p("weight"), slope, &shape)];
-                self.node("PRelu", name, inputs, vec![])
-            }
-            Layer::Relu => self.node("Relu", name, vec![x], vec![]),
-            Layer::LeakyRelu(alpha) => {
-                self.node("LeakyRelu", name, vec![x], vec![float("alpha", *alpha)])
-            }
-            Layer::Sigmoid => self.node("Sigmoid", name, vec![x], vec![]),
-            Layer::Tanh => self.node("Tanh", name, vec![x], vec![]),
-            Layer::Flatten => self.node("Flatten", name, vec![x], vec![int("axis", 1)]),
-            Layer::Reshape(shape) => {
-                let mut dims = vec![-1i64];
-                dims.extend(shape.iter().map(|&d| d as i64));
+    /// The layers of one section (`encoder`, `decoder`) in order, starting from `x`.
+    fn layers(
+        &mut self,
+        section: &str,
+        layers: &[Box<dyn Layer>],
+        plan: &[PlannedLayer],
+        mut x: String,
+    ) -> String {
+        for (i, (layer, planned)) in layers.iter().zip(plan).enumerate() {
+            x = self.layer(&format!("{section}.{i}"), layer.onnx(&planned.input), x);
+        }
+        x
+    }
+
+    /// The name of one node input, its initializer added when it is a weight.
+    fn input(&mut self, node: &str, input: OnnxInput<'_>, previous: &str) -> String {
+        match input {
+            OnnxInput::Previous => previous.to_string(),
+            OnnxInput::Weight {
+                name,
+                values,
+                shape,
+            } => self.weight(&format!("{node}.{name}"), values, &shape),
+            OnnxInput::Ints { name, values } => {
+                let name = format!("{node}.{name}");
                 self.initializers.push(TensorProto {
-                    dims: vec![dims.len() as i64],
+                    dims: vec![values.len() as i64],
                     data_type: INT64,
-                    name: p("shape"),
-                    int64_data: dims,
+                    name: name.clone(),
+                    int64_data: values,
                     ..Default::default()
                 });
-                self.node("Reshape", name, vec![x, p("shape")], vec![])
+                name
             }
-        })
+        }
     }
 
     /// Renames the output of the node that produced `from` to `to`.
@@ -235,7 +188,6 @@ impl Graph {
 
 /// Builds the ONNX model of one part of `model`.
 pub fn export(model: &Vae, part: Part) -> Result<ModelProto> {
-    let shapes = model.config.validate()?;
     let m = &model.config.model;
     if !m.conditions.is_empty() {
         return Err(Error::Invalid(format!(
@@ -249,36 +201,27 @@ pub fn export(model: &Vae, part: Part) -> Result<ModelProto> {
         nodes: vec![],
         initializers: vec![],
     };
+    let plan = &model.plan;
     let (inputs, outputs) = match part {
         Part::Decoder => {
-            let mut x = "z".to_string();
-            let mut input = vec![m.latent];
-            for (i, layer) in model.decoder.iter().enumerate() {
-                x = g.layer(&format!("decoder.{i}"), layer, x, &input)?;
-                input = shapes.decoder[i].clone();
-            }
-            if x == "z" {
+            if model.decoder.is_empty() {
                 return Err(Error::Invalid("the decoder has no layers to export".into()));
             }
+            let x = g.layers("decoder", &model.decoder, &plan.decoder, "z".into());
             g.rename_output(&x, "image")?;
             (
-                vec![value_info("z", &[m.latent])],
-                vec![value_info("image", &[m.channels, m.height, m.width])],
+                vec![value_info("z", &plan.decoder_input)],
+                vec![value_info("image", &plan.input)],
             )
         }
         Part::Encoder => {
-            let mut x = "image".to_string();
-            let mut input = shapes.input.clone();
-            for (i, layer) in model.encoder.iter().enumerate() {
-                x = g.layer(&format!("encoder.{i}"), layer, x, &input)?;
-                input = shapes.encoder[i].clone();
-            }
-            let mu = g.gemm("mu", x.clone(), &model.mu);
-            let logvar = g.gemm("logvar", x, &model.logvar);
+            let x = g.layers("encoder", &model.encoder, &plan.encoder, "image".into());
+            let mu = g.layer("mu", vec![gemm_node(&model.mu)], x.clone());
+            let logvar = g.layer("logvar", vec![gemm_node(&model.logvar)], x);
             g.rename_output(&mu, "mu")?;
             g.rename_output(&logvar, "logvar")?;
             (
-                vec![value_info("image", &shapes.input)],
+                vec![value_info("image", &plan.input)],
                 vec![
                     value_info("mu", &[m.latent]),
                     value_info("logvar", &[m.latent]),

@@ -2,6 +2,7 @@
 //! models exported elsewhere, inline or external (`import`), a structural
 //! check of exported files (`check`) and, with the `onnx-runtime` feature, tract (`run`).
 
+#[cfg(feature = "engine")]
 pub mod check;
 #[cfg(feature = "engine")]
 pub mod export;

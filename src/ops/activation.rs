@@ -60,7 +60,7 @@ pub fn exp(x: &Var) -> Var {
 mod tests {
     use super::super::testutil::{config, tensor, tensor_off_zero};
     use super::*;
-    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use crate::ops::gradcheck::{check_gradients, Tolerance};
     use proptest::prelude::*;
 
     fn shape() -> impl Strategy<Value = Vec<usize>> {

@@ -55,8 +55,8 @@ fn reduce_all(x: &Var, factor: f32) -> Var {
 mod tests {
     use super::super::testutil::{config, tensor};
     use super::*;
-    use crate::autograd::gradcheck::{check_gradients, Tolerance};
     use crate::autograd::Tape;
+    use crate::ops::gradcheck::{check_gradients, Tolerance};
     use proptest::prelude::*;
 
     fn pair() -> impl Strategy<Value = (Tensor, Tensor)> {

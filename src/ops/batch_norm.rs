@@ -131,7 +131,7 @@ pub fn batch_norm(
 mod tests {
     use super::super::testutil::{config, tensor};
     use super::*;
-    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use crate::ops::gradcheck::{check_gradients, Tolerance};
     use proptest::prelude::*;
 
     fn shapes() -> impl Strategy<Value = Vec<usize>> {

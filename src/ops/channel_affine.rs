@@ -32,7 +32,7 @@ pub fn channel_affine(x: &Var, scale: &[f32], shift: &[f32]) -> Var {
 mod tests {
     use super::super::testutil::tensor;
     use super::*;
-    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use crate::ops::gradcheck::{check_gradients, Tolerance};
     use proptest::prelude::*;
 
     proptest! {

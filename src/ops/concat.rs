@@ -34,7 +34,7 @@ pub fn concat_columns(a: &Var, b: &Var) -> Var {
 mod tests {
     use super::super::testutil::{config, tensor};
     use super::*;
-    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use crate::ops::gradcheck::{check_gradients, Tolerance};
     use proptest::prelude::*;
 
     proptest! {

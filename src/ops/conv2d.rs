@@ -286,7 +286,7 @@ pub(crate) fn sum_partials(a: Option<Vec<f32>>, b: Option<Vec<f32>>) -> Option<V
 mod tests {
     use super::super::testutil::{config, tensor};
     use super::*;
-    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use crate::ops::gradcheck::{check_gradients, Tolerance};
     use proptest::prelude::*;
 
     /// The definition: y[n,o,i,j] = b[o] + sum_{c,ki,kj} w[o,c,ki,kj] * x[n,c,i*s+ki-pt, j*s+kj-pl].

@@ -237,8 +237,8 @@ mod tests {
     use super::super::conv2d::{conv2d, Conv2dSpec, Padding};
     use super::super::testutil::{config, tensor};
     use super::*;
-    use crate::autograd::gradcheck::{check_gradients, Tolerance};
     use crate::autograd::Tape;
+    use crate::ops::gradcheck::{check_gradients, Tolerance};
     use proptest::prelude::*;
 
     /// The definition as a scatter: every input pixel adds `x * w` onto a k x k window of

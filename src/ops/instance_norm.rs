@@ -73,7 +73,7 @@ pub fn instance_norm(x: &Var, gamma: &Var, beta: &Var, eps: f32) -> Var {
 mod tests {
     use super::super::testutil::{config, tensor};
     use super::*;
-    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use crate::ops::gradcheck::{check_gradients, Tolerance};
     use proptest::prelude::*;
 
     fn problem() -> impl Strategy<Value = (Tensor, Tensor, Tensor)> {

@@ -64,7 +64,7 @@ pub fn linear(x: &Var, weight: &Var, bias: Option<&Var>) -> Var {
 mod tests {
     use super::super::testutil::{config, tensor};
     use super::*;
-    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use crate::ops::gradcheck::{check_gradients, Tolerance};
     use proptest::prelude::*;
 
     proptest! {

@@ -136,7 +136,7 @@ pub fn kl_divergence(mu: &Var, logvar: &Var) -> Var {
 mod tests {
     use super::super::testutil::{config, tensor};
     use super::*;
-    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use crate::ops::gradcheck::{check_gradients, Tolerance};
     use proptest::prelude::*;
 
     fn pair() -> impl Strategy<Value = (Tensor, Tensor)> {

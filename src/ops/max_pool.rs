@@ -93,7 +93,7 @@ pub fn max_pool2d(x: &Var, spec: MaxPoolSpec) -> Var {
 mod tests {
     use super::super::testutil::config;
     use super::*;
-    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use crate::ops::gradcheck::{check_gradients, Tolerance};
     use proptest::prelude::*;
 
     /// Distinct values 0.01 apart in a random order, so no finite-difference step changes

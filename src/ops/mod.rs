@@ -10,6 +10,7 @@ mod concat;
 mod conv2d;
 mod conv_transpose2d;
 mod elementwise;
+pub mod gradcheck;
 mod instance_norm;
 mod linear;
 mod loss;

@@ -72,7 +72,7 @@ pub fn prelu(x: &Var, slope: &Var) -> Var {
 mod tests {
     use super::super::testutil::{config, tensor_off_zero};
     use super::*;
-    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use crate::ops::gradcheck::{check_gradients, Tolerance};
     use proptest::prelude::*;
 
     proptest! {

@@ -23,7 +23,7 @@ pub fn reparameterize(mu: &Var, logvar: &Var, rng: &mut impl Rng) -> Var {
 mod tests {
     use super::super::testutil::tensor;
     use super::*;
-    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use crate::ops::gradcheck::{check_gradients, Tolerance};
     use ndarray::IxDyn;
     use proptest::prelude::*;
     use rand::SeedableRng;

@@ -35,7 +35,7 @@ pub(crate) fn to_shape(t: &Tensor, shape: &[usize]) -> Tensor {
 mod tests {
     use super::super::testutil::tensor;
     use super::*;
-    use crate::autograd::gradcheck::{check_gradients, Tolerance};
+    use crate::ops::gradcheck::{check_gradients, Tolerance};
     use proptest::prelude::*;
 
     proptest! {

@@ -20,7 +20,7 @@ use std::path::Path;
 const BUILD_LIMIT: usize = 200_000;
 
 fn small_enough(config: &Config) -> bool {
-    let Ok(shapes) = config.validate() else {
+    let Ok(shapes) = config.plan() else {
         return false;
     };
     shapes.layer_output_values().saturating_mul(2) <= BUILD_LIMIT

@@ -27,7 +27,7 @@ pub struct Footprint {
 
 impl Footprint {
     pub fn of(config: &Config) -> Result<Footprint> {
-        let shapes = config.validate()?;
+        let shapes = config.plan()?;
         let input: usize = shapes.input.iter().product();
         // mu, logvar and z besides the layer outputs.
         let values = (input + shapes.layer_output_values() + 3 * config.model.latent) as u64;

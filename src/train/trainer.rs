@@ -190,7 +190,7 @@ impl<'a> Trainer<'a> {
                 differ.join(", ")
             )));
         }
-        config.validate()?;
+        config.plan()?;
         data.check_fits(&config)?;
         let mut model = ckpt.build_model()?;
         model.config = config;
@@ -271,7 +271,7 @@ impl<'a> Trainer<'a> {
             model.attach_feature_net()?;
         }
         let train_idx = data.indices(Split::Train);
-        let min_batch = model.config.validate()?.min_batch;
+        let min_batch = model.plan.min_batch;
         if train_idx.len() < min_batch {
             return Err(Error::File {
                 path: data.path.clone(),

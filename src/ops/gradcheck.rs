@@ -2,8 +2,8 @@
 //! new op. The scalar that is differentiated is `sum(f(inputs) * r)` with a random `r`,
 //! so the upstream gradient reaching `f` is not all ones.
 
-use super::{Tape, Var};
 use crate::Tensor;
+use crate::{Tape, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -38,7 +38,7 @@ pub fn check_gradients(
     let out = f(&vars);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let r = Tensor::from_shape_simple_fn(out.value().raw_dim(), || rng.gen_range(-1.0..1.0));
-    let head = crate::ops::sum(&crate::ops::mul(&out, &Var::constant(r.clone())));
+    let head = super::sum(&super::mul(&out, &Var::constant(r.clone())));
     let grads = tape.backward(&head);
 
     let objective = |ins: &[Tensor]| -> f64 {

@@ -1,0 +1,134 @@
+//! Activations: `relu`, `leaky_relu` (slope `alpha` below zero), `prelu` (learned slopes,
+//! one per channel or one `shared`), `sigmoid`, `tanh`. Each keeps the shape. The
+//! parameter-free ones are their own built layer.
+
+use super::onnx_node::{weight_as, OnnxAttribute::Float, OnnxNode};
+use super::{Layer, Spec};
+use crate::nn::{self, Mode, Module, Slot};
+use crate::{ops, Tape, Var};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Relu {}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeakyRelu {
+    #[serde(default = "leaky_default")]
+    pub alpha: f32,
+}
+
+fn leaky_default() -> f32 {
+    0.01
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prelu {
+    /// One slope shared by all channels instead of one per channel.
+    #[serde(default)]
+    pub shared: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sigmoid {}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tanh {}
+
+/// An activation without parameters: its spec, built as itself.
+macro_rules! stateless {
+    ($ty:ty, $kind:literal, $onnx:literal, |$s:ident, $x:ident| $forward:expr, |$t:ident| $attributes:expr) => {
+        impl Spec for $ty {
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+            fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+                Ok(input.to_vec())
+            }
+            fn build(&self, _input: &[usize], _rng: &mut dyn RngCore) -> Box<dyn Layer> {
+                Box::new(self.clone())
+            }
+        }
+        impl Module for $ty {
+            fn visit(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, Slot<'_>)) {}
+        }
+        impl Layer for $ty {
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+            fn forward(&mut self, _tape: &Tape, x: &Var, _mode: Mode) -> Var {
+                let ($s, $x) = (&*self, x);
+                $forward
+            }
+            fn onnx(&self, _input: &[usize]) -> Vec<OnnxNode<'_>> {
+                let $t = self;
+                vec![OnnxNode::unary($onnx, $attributes)]
+            }
+        }
+    };
+}
+
+stateless!(Relu, "relu", "Relu", |_s, x| ops::relu(x), |_t| vec![]);
+stateless!(
+    LeakyRelu,
+    "leaky_relu",
+    "LeakyRelu",
+    |s, x| ops::leaky_relu(x, s.alpha),
+    |t| vec![Float("alpha", t.alpha)]
+);
+stateless!(
+    Sigmoid,
+    "sigmoid",
+    "Sigmoid",
+    |_s, x| ops::sigmoid(x),
+    |_t| vec![]
+);
+stateless!(Tanh, "tanh", "Tanh", |_s, x| ops::tanh(x), |_t| vec![]);
+
+impl Spec for Prelu {
+    fn kind(&self) -> &'static str {
+        "prelu"
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        Ok(input.to_vec())
+    }
+
+    fn parameter_count(&self, input: &[usize]) -> Option<usize> {
+        Some(if self.shared {
+            1
+        } else {
+            input.first().copied().unwrap_or(0)
+        })
+    }
+
+    fn build(&self, input: &[usize], _rng: &mut dyn RngCore) -> Box<dyn Layer> {
+        Box::new(nn::PRelu::new(if self.shared { 1 } else { input[0] }))
+    }
+}
+
+impl Layer for nn::PRelu {
+    fn kind(&self) -> &'static str {
+        "prelu"
+    }
+
+    fn forward(&mut self, tape: &Tape, x: &Var, _mode: Mode) -> Var {
+        nn::PRelu::forward(self, tape, x)
+    }
+
+    fn onnx(&self, input: &[usize]) -> Vec<OnnxNode<'_>> {
+        // The slope broadcasts from the right: [C, 1, 1] against [N, C, H, W].
+        let slope = self.slope.value();
+        let mut shape = vec![slope.len()];
+        if slope.len() > 1 {
+            shape.extend(std::iter::repeat_n(1, input.len().saturating_sub(1)));
+        }
+        let inputs = vec![weight_as("weight", slope, shape)];
+        vec![OnnxNode::with_weights("PRelu", inputs, vec![])]
+    }
+}
