@@ -30,23 +30,18 @@ const LAYERS: [(&str, u32); 26] = [
     ("model", 9),
     ("data", 9),
     ("checkpoint", 10),
-    ("train", 11),
-    ("latent", 11),
+    ("train", 12),
+    ("latent", 12),
     ("onnx", 11),
-    ("test_support", 12),
-    ("cli", 13),
+    ("test_support", 13),
+    ("cli", 14),
 ];
 
 /// Imports against the layering that exist today, each with why (issue 19 removes them).
-const KNOWN_UPWARD: [(&str, &str, &str); 1] = [(
-    "model",
-    "onnx",
-    "feature_net parses ONNX itself; the import belongs in onnx/",
-)];
+const KNOWN_UPWARD: [(&str, &str, &str); 0] = [];
 
 /// Functions longer than 100 lines today, with their length: none may grow.
-const KNOWN_LONG: [(&str, &str, usize); 4] = [
-    ("src/model/feature_net.rs", "from_model", 171),
+const KNOWN_LONG: [(&str, &str, usize); 3] = [
     ("src/cli/latent_map.rs", "run", 127),
     ("src/data/prepare.rs", "prepare", 125),
     ("src/data/synthetic.rs", "draw", 175),

@@ -112,7 +112,7 @@ fn the_seeds_are_valid_inputs() {
     for (_, bytes) in seeds("feature_net") {
         let model: vae_cpu::onnx::proto::ModelProto =
             prost::Message::decode(bytes.as_slice()).unwrap();
-        let net = vae_cpu::model::FeatureNet::from_model(
+        let net = vae_cpu::onnx::feature_net::from_model(
             &model,
             None,
             &[],

@@ -6,7 +6,6 @@ mod common;
 
 use common::{assert_clear_error, faces_cache, run_ok, small_config, vae_cpu};
 use vae_cpu::config::{Config, FeatureNormalize, PixelRange};
-use vae_cpu::model::FeatureNet;
 use vae_cpu::onnx::export::{int, ints, write};
 use vae_cpu::onnx::run::OnnxModel;
 use vae_cpu::test_support::onnx_forms;
@@ -110,7 +109,7 @@ fn features_match_tract_on_the_same_file() {
         };
         let dir = tempfile::tempdir().unwrap();
         let path = write_form(dir.path(), form);
-        let ours = FeatureNet::load(
+        let ours = vae_cpu::onnx::feature_net::load(
             &path,
             &["relu3_1".into()],
             FeatureNormalize::None,

@@ -62,7 +62,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
         );
     }
     let mut model = ckpt.build_model()?;
-    model.attach_feature_net()?;
+    vae_cpu::onnx::feature_net::attach(&mut model)?;
     let bar = vae_cpu::progress::bar(0, "images", a.quiet);
     let r = pool.install(|| {
         evaluate(

@@ -12,6 +12,7 @@ pub mod gemm;
 pub mod im2col;
 pub mod lanes;
 pub mod layout;
+pub mod matrix;
 pub mod offload;
 
 pub use im2col::ConvGeom;

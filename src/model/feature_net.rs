@@ -3,21 +3,17 @@
 //! from an ONNX file the user provides. Its weights never train; the loss is
 //! `sum over chosen layers l of mean((phi_l(x_hat) - phi_l(x))^2)`.
 //!
-//! The file's graph is followed from its input through a chain of Conv / Relu / MaxPool
-//! nodes; the first node of another type (Flatten, Gemm, ...) ends the part used. The
+//! `onnx::feature_net` reads it from the file (a chain of Conv / Relu / MaxPool nodes). The
 //! chosen layers are node outputs named in `exp.feature_layers`; by default the first ReLU
 //! of each of the first three stages (the stages split by MaxPool: VGG's relu1_1, relu2_1,
 //! relu3_1, as DFC-VAE-123 uses).
 
 use crate::config::{FeatureNormalize, PixelRange};
-use crate::onnx::import::Weights;
-use crate::onnx::proto::ModelProto;
-use crate::ops::{self, Conv2dSpec, MaxPoolSpec, Padding};
-use crate::{Result, Tensor, Var};
-use prost::Message;
-use std::path::Path;
+use crate::ops::{self, Conv2dSpec, MaxPoolSpec};
+use crate::{Tensor, Var};
 
-enum Stage {
+/// One step of the network.
+pub enum Stage {
     Conv {
         weight: Box<Tensor>,
         bias: Option<Tensor>,
@@ -42,173 +38,20 @@ const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 impl FeatureNet {
-    /// Reads the network from `path` (weights inline or in external data files beside it);
-    /// `layers` names the outputs to compare (empty: the default taps). Errors name the
-    /// file and the node.
-    pub fn load(
-        path: &Path,
-        layers: &[String],
-        normalize: FeatureNormalize,
-        range: PixelRange,
-    ) -> Result<FeatureNet> {
-        crate::error::parse_file(path, |bytes| {
-            let model = ModelProto::decode(bytes)
-                .map_err(|e| format!("not an ONNX model (protobuf decoding failed: {e})"))?;
-            let dir = match path.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d,
-                _ => Path::new("."),
-            };
-            Self::from_model(&model, Some(dir), layers, normalize, range)
-        })
-    }
-
-    /// The network of `model`; `dir` is the folder its external data lies in (`None`: a
-    /// model built in memory, whose weights must be inline).
-    pub fn from_model(
-        model: &ModelProto,
-        dir: Option<&Path>,
+    /// The network of `stages` (each with its output's name, in order); `layers` names
+    /// the outputs to compare (empty: the default taps). The stages after the last
+    /// compared one are dropped.
+    pub fn new(
+        stages: Vec<(String, Stage)>,
         layers: &[String],
         normalize: FeatureNormalize,
         range: PixelRange,
     ) -> std::result::Result<FeatureNet, String> {
-        let graph = model.graph.as_ref().ok_or("the model has no graph")?;
-        let weights = Weights::new(graph, dir);
-        let mut current = graph
-            .input
-            .iter()
-            .map(|i| i.name.clone())
-            .find(|n| !weights.is_initializer(n))
-            .ok_or("the graph has no input")?;
-        let (mut stages, mut names) = (vec![], vec![]);
-        let mut used = vec![false; graph.node.len()];
-        while let Some(k) = graph
-            .node
-            .iter()
-            .position(|n| n.input.first() == Some(&current))
-        {
-            let node = &graph.node[k];
-            let what = format!("node \"{}\" ({})", node.name, node.op_type);
-            // Found by the fuzzer: a node whose output feeds an earlier node looped forever.
-            if std::mem::replace(&mut used[k], true) {
-                return Err(format!("{what}: the graph has a cycle"));
-            }
-            let attr = |name: &str| node.attribute.iter().find(|a| a.name == name);
-            let ints =
-                |name: &str, default: Vec<i64>| attr(name).map_or(default, |a| a.ints.clone());
-            let stage = match node.op_type.as_str() {
-                "Conv" => {
-                    if attr("group").is_some_and(|a| a.i != 1)
-                        || ints("dilations", vec![1, 1]) != [1, 1]
-                        || attr("auto_pad").is_some_and(|a| !a.s.is_empty() && a.s != b"NOTSET")
-                    {
-                        return Err(format!(
-                            "{what}: only group 1, dilation 1 and explicit pads are supported"
-                        ));
-                    }
-                    let weight = node
-                        .input
-                        .get(1)
-                        .ok_or(format!("{what}: it has no weight input"))?;
-                    let weight = weights
-                        .resolve(weight)
-                        .map_err(|e| format!("{what}: its weight: {e}"))?;
-                    let [_, _, kh, kw] = weight.shape() else {
-                        return Err(format!("{what}: the weight must be [out, in, kh, kw]"));
-                    };
-                    let bias = match node.input.get(2).filter(|n| !n.is_empty()) {
-                        Some(b) => Some(
-                            weights
-                                .resolve(b)
-                                .map_err(|e| format!("{what}: its bias: {e}"))?,
-                        ),
-                        None => None,
-                    };
-                    if bias
-                        .as_ref()
-                        .is_some_and(|b| b.shape() != [weight.shape()[0]])
-                    {
-                        return Err(format!("{what}: the bias does not match the weight"));
-                    }
-                    let kernel = ints("kernel_shape", vec![*kh as i64, *kw as i64]);
-                    let strides = ints("strides", vec![1, 1]);
-                    let pads = ints("pads", vec![0; 4]);
-                    let usize_of = |v: &[i64]| {
-                        v.iter()
-                            .map(|&x| usize::try_from(x).ok().filter(|&x| x <= 4096))
-                            .collect::<Option<Vec<_>>>()
-                    };
-                    let (Some(strides), Some(pads)) = (usize_of(&strides), usize_of(&pads)) else {
-                        return Err(format!("{what}: bad strides or pads"));
-                    };
-                    if pads.iter().zip([kh, kw, kh, kw]).any(|(p, k)| p >= k) {
-                        return Err(format!(
-                            "{what}: pads as large as the kernel are not supported"
-                        ));
-                    }
-                    if kernel != [*kh as i64, *kw as i64]
-                        || strides.len() != 2
-                        || pads.len() != 4
-                        || strides.contains(&0)
-                    {
-                        return Err(format!("{what}: kernel_shape, strides or pads do not describe a 2-d convolution"));
-                    }
-                    // ONNX pads are [top, left, bottom, right].
-                    let padding = Padding::Explicit {
-                        top: pads[0],
-                        left: pads[1],
-                        bottom: pads[2],
-                        right: pads[3],
-                    };
-                    Stage::Conv {
-                        weight: Box::new(weight),
-                        bias,
-                        spec: Conv2dSpec {
-                            stride: (strides[0], strides[1]),
-                            padding,
-                        },
-                    }
-                }
-                "Relu" => Stage::Relu,
-                "MaxPool" => {
-                    let kernel = ints("kernel_shape", vec![]);
-                    let strides = ints("strides", vec![1, 1]);
-                    let pads = ints("pads", vec![0; 4]);
-                    let square = |v: &[i64]| v.iter().all(|&x| x == v[0]) && !v.is_empty();
-                    if kernel.len() != 2
-                        || !square(&kernel)
-                        || strides.len() != 2
-                        || !square(&strides)
-                        || pads.len() != 4
-                        || !square(&pads)
-                        || attr("ceil_mode").is_some_and(|a| a.i != 0)
-                        || ints("dilations", vec![1, 1]) != [1, 1]
-                        || attr("auto_pad").is_some_and(|a| !a.s.is_empty() && a.s != b"NOTSET")
-                        || !(1..=64).contains(&kernel[0])
-                        || !(1..=64).contains(&strides[0])
-                        || !(0..=32).contains(&pads[0])
-                    {
-                        return Err(format!("{what}: only square kernels, strides and pads without ceil_mode are supported"));
-                    }
-                    Stage::MaxPool(MaxPoolSpec {
-                        kernel: kernel[0] as usize,
-                        stride: strides[0] as usize,
-                        padding: pads[0] as usize,
-                    })
-                }
-                _ => break,
-            };
-            current = node
-                .output
-                .first()
-                .cloned()
-                .ok_or(format!("{what} has no output"))?;
-            stages.push(stage);
-            names.push(current.clone());
-        }
         if stages.is_empty() {
             return Err("the graph does not start with Conv, Relu or MaxPool nodes".into());
         }
-        let taps = if layers.is_empty() {
+        let (names, mut stages): (Vec<String>, Vec<Stage>) = stages.into_iter().unzip();
+        let mut taps = if layers.is_empty() {
             default_taps(&stages)
         } else {
             layers
@@ -223,7 +66,6 @@ impl FeatureNet {
         if taps.is_empty() {
             return Err("no ReLU to compare (name the layers in exp.feature_layers)".into());
         }
-        let mut taps = taps;
         taps.sort_unstable();
         taps.dedup();
         stages.truncate(taps[taps.len() - 1] + 1);
@@ -355,7 +197,7 @@ mod tests {
 
     fn net(layers: &[&str]) -> std::result::Result<FeatureNet, String> {
         let layers: Vec<String> = layers.iter().map(|s| s.to_string()).collect();
-        FeatureNet::from_model(
+        crate::onnx::feature_net::from_model(
             &tiny_vgg(3, 1, None),
             None,
             &layers,
@@ -389,24 +231,42 @@ mod tests {
         let mut model = tiny_vgg(3, 1, None);
         let conv = &mut model.graph.as_mut().unwrap().node[2];
         conv.attribute.push(crate::onnx::export::int("group", 2));
-        let e = FeatureNet::from_model(&model, None, &[], FeatureNormalize::None, PixelRange::Unit)
-            .err()
-            .unwrap();
+        let e = crate::onnx::feature_net::from_model(
+            &model,
+            None,
+            &[],
+            FeatureNormalize::None,
+            PixelRange::Unit,
+        )
+        .err()
+        .unwrap();
         assert!(e.contains("conv1_2") && e.contains("group"), "{e}");
         // Found by the fuzzer: a node feeding an earlier one looped forever.
         let mut model = tiny_vgg(3, 1, None);
         model.graph.as_mut().unwrap().node[5].output = vec!["relu1_2".into()];
-        let e = FeatureNet::from_model(&model, None, &[], FeatureNormalize::None, PixelRange::Unit)
-            .err()
-            .unwrap();
+        let e = crate::onnx::feature_net::from_model(
+            &model,
+            None,
+            &[],
+            FeatureNormalize::None,
+            PixelRange::Unit,
+        )
+        .err()
+        .unwrap();
         assert!(e.contains("cycle"), "{e}");
         // Found by the fuzzer: a NaN weight made every loss NaN.
         let mut model = tiny_vgg(3, 1, None);
         let w = &mut model.graph.as_mut().unwrap().initializer[0];
         w.raw_data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
-        let e = FeatureNet::from_model(&model, None, &[], FeatureNormalize::None, PixelRange::Unit)
-            .err()
-            .unwrap();
+        let e = crate::onnx::feature_net::from_model(
+            &model,
+            None,
+            &[],
+            FeatureNormalize::None,
+            PixelRange::Unit,
+        )
+        .err()
+        .unwrap();
         assert!(e.contains("conv1_1.w") && e.contains("NaN"), "{e}");
     }
 

@@ -22,7 +22,7 @@ pub struct Vae {
     pub mu: Linear,
     pub logvar: Linear,
     pub decoder: Vec<Box<dyn Layer>>,
-    /// The perceptual loss's fixed network, once [`Vae::attach_feature_net`] loaded it.
+    /// The perceptual loss's fixed network, once `onnx::feature_net::attach` loaded it.
     pub feature_net: Option<FeatureNet>,
 }
 
@@ -87,29 +87,6 @@ impl Vae {
             decoder,
             feature_net: None,
         })
-    }
-
-    /// Loads the feature network `exp.feature_net` names (training and evaluation need it;
-    /// the latent tools do not). Without one configured, nothing happens.
-    pub fn attach_feature_net(&mut self) -> Result<()> {
-        let (exp, m) = (&self.config.exp, &self.config.model);
-        let Some(path) = &exp.feature_net else {
-            return Ok(());
-        };
-        let net = FeatureNet::load(
-            path,
-            &exp.feature_layers,
-            exp.feature_normalize,
-            self.config.data.pixel_range,
-        )?;
-        net.check_input(m.channels, m.height, m.width)
-            .map(|_| ())
-            .map_err(|message| crate::Error::File {
-                path: path.clone(),
-                message: format!("does not fit model \"{}\": {message}", m.name),
-            })?;
-        self.feature_net = Some(net);
-        Ok(())
     }
 
     /// `[N, C, H, W]` -> (mu, logvar), each `[N, latent]` (a conditional model sees the

@@ -7,6 +7,8 @@ pub mod check;
 #[cfg(feature = "engine")]
 pub mod export;
 #[cfg(feature = "engine")]
+pub mod feature_net;
+#[cfg(feature = "engine")]
 pub mod import;
 pub mod proto;
 #[cfg(feature = "onnx-runtime")]

@@ -151,13 +151,16 @@ pub fn mnist_idx(bytes: &[u8]) {
 /// small enough runs, with a finite loss against itself of 0.
 pub fn feature_net(bytes: &[u8]) {
     use crate::config::{FeatureNormalize, PixelRange};
-    use crate::model::FeatureNet;
     let Ok(model) = <crate::onnx::proto::ModelProto as prost::Message>::decode(bytes) else {
         return;
     };
-    let Ok(net) =
-        FeatureNet::from_model(&model, None, &[], FeatureNormalize::None, PixelRange::Unit)
-    else {
+    let Ok(net) = crate::onnx::feature_net::from_model(
+        &model,
+        None,
+        &[],
+        FeatureNormalize::None,
+        PixelRange::Unit,
+    ) else {
         return;
     };
     let weights: usize = model

@@ -143,7 +143,7 @@ impl<'a> Trainer<'a> {
         data.check_fits(config)?;
         let mut model = Vae::new(config, &mut ChaCha8Rng::seed_from_u64(config.exp.seed))?;
         // Before the folder is made: a bad feature network leaves nothing behind.
-        model.attach_feature_net()?;
+        crate::onnx::feature_net::attach(&mut model)?;
         let run = RunDir::new(&opts.out);
         let lock = run.lock()?;
         if !run.list_checkpoints().is_empty() {
@@ -268,7 +268,7 @@ impl<'a> Trainer<'a> {
         step: u64,
     ) -> Result<Trainer<'a>> {
         if model.feature_net.is_none() {
-            model.attach_feature_net()?;
+            crate::onnx::feature_net::attach(&mut model)?;
         }
         let train_idx = data.indices(Split::Train);
         let min_batch = model.plan.min_batch;

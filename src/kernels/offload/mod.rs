@@ -18,7 +18,7 @@ pub use plan::{column_major_sgemm, GemmPlan, Op};
 pub use reference::Reference;
 pub use stats::{stats, TransferStats};
 
-use super::gemm::MatRef;
+use super::matrix::MatRef;
 use crate::Tensor;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};

@@ -5,7 +5,7 @@
 //! `n x m` matrix `C^T`, so `C = A B` becomes `C^T = B^T A^T`: X is B's buffer, Y is A's,
 //! and each view's strides decide whether its buffer already holds the transpose.
 
-use crate::kernels::gemm::{cpu_gemm, MatRef};
+use crate::kernels::matrix::{cpu_gemm, MatRef};
 
 /// Whether cuBLAS reads a buffer as stored (`N`) or transposed (`T`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
