@@ -190,8 +190,10 @@ impl<'a> Trainer<'a> {
                 differ.join(", ")
             )));
         }
-        config.plan()?;
+        config.plan()?; // the overridden values are checked too
         data.check_fits(&config)?;
+        // A run whose images/ folder was deleted (to save space, or copied without it).
+        run.create()?;
         let mut model = ckpt.build_model()?;
         model.config = config;
         let bad = |what: &str| Error::File {
