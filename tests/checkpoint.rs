@@ -6,12 +6,11 @@ use ndarray::IxDyn;
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
-use vae_cpu::checkpoint::{save, Checkpoint};
+use vae_cpu::checkpoint::{save, Checkpoint, EpochSums, RunState};
 use vae_cpu::config::Config;
 use vae_cpu::model::Vae;
 use vae_cpu::nn::Mode;
-use vae_cpu::optim::{Adam, Optimizer};
+use vae_cpu::optim::{Adam, Optimizer, Sgd};
 use vae_cpu::{Tape, Tensor, Var};
 
 fn config(latent: usize) -> Config {
@@ -34,9 +33,12 @@ fn data() -> Tensor {
 /// A model and optimizer after two training steps, so BatchNorm statistics and Adam
 /// moments are non-trivial.
 fn trained() -> (Vae, Adam) {
+    trained_with(Adam::new(1e-2))
+}
+
+fn trained_with<O: Optimizer>(mut adam: O) -> (Vae, O) {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut vae = Vae::new(&config(5), &mut rng).unwrap();
-    let mut adam = Adam::new(1e-2);
     for _ in 0..2 {
         let tape = Tape::new();
         let out = vae.forward(&tape, &Var::constant(data()), Mode::Train, &mut rng);
@@ -58,10 +60,31 @@ fn write_trained(path: &std::path::Path, step: u64) -> (Vae, Adam) {
         &adam,
         1,
         step,
-        &BTreeMap::new(),
+        &state(),
     )
     .unwrap();
     (vae, adam)
+}
+
+/// A run state with every field set.
+fn state() -> RunState {
+    RunState {
+        batch: 3,
+        sums: EpochSums {
+            loss: 12.5,
+            recon: 0.75,
+            kl: 3.0,
+            images: 48,
+            seconds: 1.5,
+            data_seconds: 0.25,
+        },
+        best_loss: f64::INFINITY,
+        best_epoch: Some(0),
+        threads: Some(2),
+        run_id: Some("0123456789abcdef".into()),
+        seed: 42,
+        rng: "ChaCha8".into(),
+    }
 }
 
 fn eval_recon(vae: &mut Vae) -> Tensor {
@@ -76,21 +99,40 @@ fn round_trip_restores_weights_buffers_optimizer_and_position() {
     let dir = tempdir();
     let path = dir.join("last.safetensors");
     let (mut vae, adam) = trained();
-    let extra = BTreeMap::from([("rng".to_string(), "abc 12".to_string())]);
-    save(&path, &vae.config.clone(), &mut vae, &adam, 7, 1234, &extra).unwrap();
+    save(
+        &path,
+        &vae.config.clone(),
+        &mut vae,
+        &adam,
+        7,
+        1234,
+        &state(),
+    )
+    .unwrap();
 
     let ck = Checkpoint::load(&path).unwrap();
     assert_eq!((ck.epoch, ck.step), (7, 1234));
-    assert_eq!(ck.extra, extra);
+    assert_eq!(ck.state, state());
     assert_eq!(ck.config, vae.config);
-    assert_eq!(ck.adam.state, adam.state);
-    assert_eq!(ck.adam.lr, adam.lr);
+    assert_eq!(ck.optimizer.save(), adam.save());
+    assert!(adam.state.values().all(|s| s.step == 2));
     let mut fresh = Vae::new(&ck.config, &mut ChaCha8Rng::seed_from_u64(99)).unwrap();
     assert_ne!(eval_recon(&mut fresh), eval_recon(&mut vae));
     ck.restore(&mut fresh).unwrap();
     assert_eq!(eval_recon(&mut fresh), eval_recon(&mut vae));
     // Nothing but the checkpoint is left in the folder (the temporary file was renamed).
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+}
+
+#[test]
+fn sgd_momentum_buffers_round_trip() {
+    let dir = tempdir();
+    let path = dir.join("sgd.safetensors");
+    let (mut vae, sgd) = trained_with(Sgd::new(1e-2, 0.9).with_weight_decay(1e-4));
+    assert!(!sgd.buffers.is_empty());
+    save(&path, &vae.config.clone(), &mut vae, &sgd, 1, 2, &state()).unwrap();
+    let ck = Checkpoint::load(&path).unwrap();
+    assert_eq!(ck.optimizer.save(), sgd.save());
 }
 
 #[test]
@@ -158,7 +200,7 @@ fn a_failed_write_leaves_the_previous_checkpoint_intact() {
         &adam,
         2,
         20,
-        &BTreeMap::new()
+        &state()
     )
     .is_err());
     assert_eq!(std::fs::read(&path).unwrap(), before);

@@ -59,7 +59,10 @@ fn a_run_of_the_first_checkpoint_format_resumes_like_an_uninterrupted_run() {
     assert_eq!(old.len(), 3, "the resumed run has all three epochs");
     for (a, b) in old.iter().flatten().zip(new.iter().flatten()) {
         // Not bit for bit: a faster kernel may reorder sums after the fixture was made.
-        assert!((a - b).abs() <= 1e-4 * b.abs().max(1e-3), "{old:?}\n{new:?}");
+        assert!(
+            (a - b).abs() <= 1e-4 * b.abs().max(1e-3),
+            "{old:?}\n{new:?}"
+        );
     }
     // The resumed run wrote checkpoints of today's format that load.
     let newest = d.join("old/checkpoints/e0003-b000000.safetensors");

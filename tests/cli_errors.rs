@@ -135,10 +135,10 @@ fn broken_and_foreign_checkpoints_are_named() {
         &p.join("other.safetensors"),
         &ckpt.config,
         &mut model,
-        &ckpt.adam,
+        ckpt.optimizer.as_ref(),
         ckpt.epoch,
         ckpt.step,
-        &ckpt.extra,
+        &ckpt.state,
     )
     .unwrap();
     assert_clear_error(

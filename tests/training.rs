@@ -104,10 +104,32 @@ fn loss_falls_and_every_epoch_leaves_its_files() {
 
 #[test]
 fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
+    resumed_run_matches_uninterrupted(&small_config(3, 16));
+}
+
+/// SGD with momentum and StepLR, selected in the config: the momentum buffers survive a
+/// resume, and the rate drops by gamma every step_size epochs.
+#[test]
+fn sgd_with_step_lr_resumes_exactly_and_steps_its_rate() {
+    let mut config = small_config(3, 16);
+    config.exp.optimizer = vae_cpu::config::OptimizerKind::Sgd;
+    config.exp.momentum = 0.8;
+    config.exp.lr = 0.01;
+    config.exp.scheduler = vae_cpu::config::SchedulerKind::Step;
+    config.exp.step_size = 2;
+    config.exp.scheduler_gamma = 0.5;
+    let rows = resumed_run_matches_uninterrupted(&config);
+    let rates: Vec<f64> = rows.iter().map(|m| m.lr).collect();
+    assert_eq!(rates, [0.01f32, 0.01, 0.005].map(f64::from));
+}
+
+/// Trains `config` straight through and with many interruptions; both give the same
+/// losses and weights. Returns the straight run's metrics.
+fn resumed_run_matches_uninterrupted(config: &vae_cpu::config::Config) -> Vec<EpochMetrics> {
     let dir = tempfile::tempdir().unwrap();
     let cache = faces_cache(dir.path(), 100, 16);
     let data = Dataset::open(&cache).unwrap();
-    let config = small_config(3, 16);
+    let config = config.clone();
     pool().install(|| {
         let straight = dir.path().join("straight");
         let mut a = Trainer::new(&config, &data, options(&straight)).unwrap();
@@ -151,7 +173,8 @@ fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
             weights(&mut a) == weights(&mut b),
             "weights differ after resuming"
         );
-    });
+        ma
+    })
 }
 
 #[test]

@@ -4,12 +4,14 @@
 
 pub mod builtin;
 mod compare;
+mod optimizer;
 mod overrides;
 pub mod plan;
 
 pub use crate::layers::{LayerSpec, PaddingSpec};
 pub use crate::pixel_range::PixelRange;
 pub use builtin::BUILT_IN;
+pub use optimizer::{OptimizerKind, SchedulerKind};
 pub use overrides::Overrides;
 pub use plan::{Plan, PlannedLayer};
 
@@ -120,8 +122,17 @@ impl From<ReductionSpec> for Reduction {
 pub struct ExpConfig {
     pub lr: f32,
     pub weight_decay: f32,
-    /// Multiply the learning rate by this every epoch (ExponentialLR); 1.0 keeps it fixed.
+    /// `adam` (default) or `sgd`.
+    pub optimizer: OptimizerKind,
+    /// SGD's momentum (as PyTorch's `SGD(momentum=...)`); Adam ignores it.
+    pub momentum: f32,
+    /// `exponential` (default: multiply the rate by `scheduler_gamma` every epoch,
+    /// ExponentialLR) or `step` (every `step_size` epochs, StepLR).
+    pub scheduler: SchedulerKind,
+    /// Multiply the learning rate by this per schedule step; 1.0 keeps it fixed.
     pub scheduler_gamma: f32,
+    /// Epochs between rate changes of the `step` scheduler.
+    pub step_size: usize,
     pub recon_loss: ReconLoss,
     pub recon_reduction: ReductionSpec,
     pub recon_weight: f32,
@@ -160,7 +171,11 @@ impl Default for ExpConfig {
         ExpConfig {
             lr: 1e-3,
             weight_decay: 0.0,
+            optimizer: OptimizerKind::Adam,
+            momentum: 0.9,
+            scheduler: SchedulerKind::Exponential,
             scheduler_gamma: 1.0,
+            step_size: 1,
             recon_loss: ReconLoss::Mse,
             recon_reduction: ReductionSpec::Mean,
             recon_weight: 1.0,
@@ -340,6 +355,7 @@ impl Config {
                 self.exp.feature_weight
             ));
         }
+        self.exp.check_optimizer().map_err(Error::Config)?;
         if self.trainer.batch_size == 0 {
             return bad("trainer.batch_size must be at least 1".into());
         }

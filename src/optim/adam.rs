@@ -2,11 +2,24 @@
 //! gradient: g += wd * p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 //! p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
 
-use super::{for_each_with_grad, Optimizer};
+use super::{for_each_with_grad, Optimizer, SavedOptimizer};
 use crate::nn::Module;
 use crate::{Gradients, Tensor};
 use ndarray::Zip;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// Adam's settings and per-parameter step counts, as checkpoints store them (TOML); the
+/// moments are the tensors `{name}.m` and `{name}.v`.
+#[derive(Serialize, Deserialize)]
+struct Settings {
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    steps: BTreeMap<String, u64>,
+}
 
 /// Per-parameter moments and step count.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,6 +57,23 @@ impl Adam {
         self.weight_decay = weight_decay;
         self
     }
+
+    /// The optimizer [`Optimizer::save`] described.
+    pub fn restore(settings: &str, mut tensors: BTreeMap<String, Tensor>) -> Result<Adam, String> {
+        let s: Settings =
+            toml::from_str(settings).map_err(|e| format!("bad optimizer settings: {e}"))?;
+        let mut adam = Adam::new(s.lr).with_weight_decay(s.weight_decay);
+        (adam.beta1, adam.beta2, adam.eps) = (s.beta1, s.beta2, s.eps);
+        for (name, step) in s.steps {
+            let m = tensors.remove(&format!("{name}.m"));
+            let v = tensors.remove(&format!("{name}.v"));
+            let (Some(m), Some(v)) = (m, v) else {
+                return Err(format!("optimizer moments of {name} are missing"));
+            };
+            adam.state.insert(name, AdamState { step, m, v });
+        }
+        Ok(adam)
+    }
 }
 
 impl Optimizer for Adam {
@@ -78,5 +108,30 @@ impl Optimizer for Adam {
 
     fn set_lr(&mut self, lr: f32) {
         self.lr = lr;
+    }
+
+    fn save(&self) -> SavedOptimizer {
+        let settings = Settings {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            steps: self
+                .state
+                .iter()
+                .map(|(k, s)| (k.clone(), s.step))
+                .collect(),
+        };
+        let mut tensors = BTreeMap::new();
+        for (name, s) in &self.state {
+            tensors.insert(format!("{name}.m"), s.m.clone());
+            tensors.insert(format!("{name}.v"), s.v.clone());
+        }
+        SavedOptimizer {
+            kind: "adam",
+            settings: toml::to_string(&settings).expect("adam settings serialize"),
+            tensors,
+        }
     }
 }

@@ -10,12 +10,40 @@ pub use sgd::Sgd;
 
 use crate::nn::{Module, Slot};
 use crate::{Gradients, Tensor};
+use std::collections::BTreeMap;
 
 pub trait Optimizer {
     /// Updates every parameter of `model` that has a gradient in `grads`.
     fn step(&mut self, model: &mut dyn Module, grads: &Gradients);
     fn lr(&self) -> f32;
     fn set_lr(&mut self, lr: f32);
+    /// Everything needed to continue exactly where it is (for checkpoints).
+    fn save(&self) -> SavedOptimizer;
+}
+
+/// An optimizer's state as a checkpoint keeps it: its kind (`adam`, `sgd`), its settings
+/// and step counts as TOML, and its per-parameter tensors by name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SavedOptimizer {
+    pub kind: &'static str,
+    pub settings: String,
+    pub tensors: BTreeMap<String, Tensor>,
+}
+
+/// The optimizer kinds [`restore`] knows.
+pub const KINDS: [&str; 2] = ["adam", "sgd"];
+
+/// The optimizer `saved` describes; the message says what is wrong.
+pub fn restore(
+    kind: &str,
+    settings: &str,
+    tensors: BTreeMap<String, Tensor>,
+) -> Result<Box<dyn Optimizer>, String> {
+    match kind {
+        "adam" => Ok(Box::new(Adam::restore(settings, tensors)?)),
+        "sgd" => Ok(Box::new(Sgd::restore(settings, tensors)?)),
+        other => Err(format!("unknown optimizer \"{other}\"")),
+    }
 }
 
 /// Calls `f(name, value, grad)` for each parameter of `model` that received a gradient.

@@ -2,11 +2,23 @@
 //! else buf = momentum * buf + (1 - dampening) * g; p -= lr * buf (or, with Nesterov,
 //! p -= lr * (g + momentum * buf)).
 
-use super::{for_each_with_grad, Optimizer};
+use super::{for_each_with_grad, Optimizer, SavedOptimizer};
 use crate::nn::Module;
 use crate::{Gradients, Tensor};
 use ndarray::Zip;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// SGD's settings as checkpoints store them (TOML); the momentum buffers are the tensors
+/// `{name}.momentum`.
+#[derive(Serialize, Deserialize)]
+struct Settings {
+    lr: f32,
+    momentum: f32,
+    dampening: f32,
+    weight_decay: f32,
+    nesterov: bool,
+}
 
 #[derive(Clone, Debug)]
 pub struct Sgd {
@@ -29,6 +41,32 @@ impl Sgd {
             nesterov: false,
             buffers: BTreeMap::new(),
         }
+    }
+
+    pub fn with_weight_decay(mut self, weight_decay: f32) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+
+    /// The optimizer [`Optimizer::save`] described.
+    pub fn restore(settings: &str, tensors: BTreeMap<String, Tensor>) -> Result<Sgd, String> {
+        let s: Settings =
+            toml::from_str(settings).map_err(|e| format!("bad optimizer settings: {e}"))?;
+        let buffers = tensors
+            .into_iter()
+            .map(|(name, t)| match name.strip_suffix(".momentum") {
+                Some(param) => Ok((param.to_string(), t)),
+                None => Err(format!("unexpected optimizer tensor {name}")),
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Sgd {
+            lr: s.lr,
+            momentum: s.momentum,
+            dampening: s.dampening,
+            weight_decay: s.weight_decay,
+            nesterov: s.nesterov,
+            buffers,
+        })
     }
 }
 
@@ -70,5 +108,22 @@ impl Optimizer for Sgd {
 
     fn set_lr(&mut self, lr: f32) {
         self.lr = lr;
+    }
+
+    fn save(&self) -> SavedOptimizer {
+        let settings = Settings {
+            lr: self.lr,
+            momentum: self.momentum,
+            dampening: self.dampening,
+            weight_decay: self.weight_decay,
+            nesterov: self.nesterov,
+        };
+        SavedOptimizer {
+            kind: "sgd",
+            settings: toml::to_string(&settings).expect("sgd settings serialize"),
+            tensors: (self.buffers.iter())
+                .map(|(name, t)| (format!("{name}.momentum"), t.clone()))
+                .collect(),
+        }
     }
 }

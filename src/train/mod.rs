@@ -3,11 +3,15 @@
 //! training-step benchmark (`bench`).
 
 pub mod bench;
+mod best;
 pub mod evaluate;
 pub mod memory;
 pub mod metrics;
+mod pictures;
+mod resume;
 pub mod run_dir;
 pub mod run_owner;
+mod seeds;
 pub mod sweep;
 pub mod trainer;
 

@@ -43,7 +43,7 @@ pub struct RunDir {
 }
 
 /// Where a checkpoint stands: `epoch` complete epochs plus `batch` batches of the next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Position {
     pub epoch: usize,
     pub batch: usize,

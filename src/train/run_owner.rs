@@ -20,7 +20,7 @@ pub fn check_owner(run: &RunDir, ckpt: &Checkpoint) -> Result<RunRecord> {
             run.checkpoints().display()
         ),
     };
-    match (record, ckpt.extra.get("run_id")) {
+    match (record, &ckpt.state.run_id) {
         (Some(r), Some(id)) if *id == r.run_id => Ok(r),
         (Some(r), Some(id)) => Err(foreign(format!(
             "its run id is {id}, the folder's run is {}",
@@ -53,10 +53,10 @@ pub fn check_owner(run: &RunDir, ckpt: &Checkpoint) -> Result<RunRecord> {
 /// Whether the checkpoint at `path` is the run's with id `run_id` and config `config`: it
 /// carries that id, or (written before runs had ids) no id and the same run config.
 pub fn owns(path: &Path, run_id: &str, config: &Config) -> bool {
-    let Some((extra, text)) = checkpoint::read_header(path) else {
+    let Some((state, text)) = checkpoint::read_header(path) else {
         return false;
     };
-    match extra.get("run_id") {
+    match state.run_id {
         Some(id) => id == run_id,
         None => Config::parse(&text).is_ok_and(|c| c.run_differences(config).is_empty()),
     }

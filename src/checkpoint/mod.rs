@@ -1,34 +1,27 @@
 //! Checkpoints: one safetensors file holding every parameter and buffer of the model
-//! (`model.<name>`), the Adam moments (`adam.<name>.m` / `.v`), and in its metadata the
-//! config (TOML), epoch, step, Adam's hyper-parameters and step counts, and free-form
-//! entries from the caller (e.g. the RNG state). Written to a temporary file, synced and
-//! renamed, so a crash never leaves a half-written checkpoint under the final name.
+//! (`model.<name>`), the optimizer's tensors (`<kind>.<name>`, e.g. `adam.<param>.m`), and
+//! in its metadata the config (TOML), epoch, step, the optimizer's settings (TOML under
+//! its kind, `adam` or `sgd`) and the run's [`RunState`] (TOML). Written to a temporary
+//! file, synced and renamed, so a crash never leaves a half-written checkpoint under the
+//! final name.
+
+mod run_state;
+
+pub use run_state::{EpochSums, RunState};
 
 use crate::config::Config;
 use crate::model::Vae;
 use crate::nn::{Module, Slot};
-use crate::optim::{Adam, AdamState};
+use crate::optim::{self, Optimizer};
 use crate::{Error, Result, Tensor};
 use ndarray::IxDyn;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 const FORMAT: &str = "vae-cpu-checkpoint-1";
-
-/// Adam's settings and per-parameter step counts, stored as TOML in the metadata.
-#[derive(Serialize, Deserialize)]
-struct AdamMeta {
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    weight_decay: f32,
-    steps: BTreeMap<String, u64>,
-}
 
 /// A loaded checkpoint.
 pub struct Checkpoint {
@@ -36,8 +29,8 @@ pub struct Checkpoint {
     pub config: Config,
     pub epoch: usize,
     pub step: u64,
-    pub extra: BTreeMap<String, String>,
-    pub adam: Adam,
+    pub state: RunState,
+    pub optimizer: Box<dyn Optimizer>,
     model: BTreeMap<String, Tensor>,
 }
 
@@ -54,15 +47,15 @@ pub(crate) fn f32_from_le_bytes(bytes: &[u8]) -> Vec<f32> {
         .collect()
 }
 
-/// Writes `model`, `adam` and the run position to `path` atomically.
+/// Writes `model`, the optimizer and the run's state to `path` atomically.
 pub fn save(
     path: &Path,
     config: &Config,
     model: &mut dyn Module,
-    adam: &Adam,
+    optimizer: &dyn Optimizer,
     epoch: usize,
     step: u64,
-    extra: &BTreeMap<String, String>,
+    state: &RunState,
 ) -> Result<()> {
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = vec![];
     model.visit("", &mut |name, slot| {
@@ -76,42 +69,19 @@ pub fn save(
             f32_to_le_bytes(t),
         ));
     });
-    for (name, s) in &adam.state {
-        tensors.push((
-            format!("adam.{name}.m"),
-            s.m.shape().to_vec(),
-            f32_to_le_bytes(&s.m),
-        ));
-        tensors.push((
-            format!("adam.{name}.v"),
-            s.v.shape().to_vec(),
-            f32_to_le_bytes(&s.v),
-        ));
+    let saved = optimizer.save();
+    for (name, t) in &saved.tensors {
+        let name = format!("{}.{name}", saved.kind);
+        tensors.push((name, t.shape().to_vec(), f32_to_le_bytes(t)));
     }
-    let adam_meta = AdamMeta {
-        lr: adam.lr,
-        beta1: adam.beta1,
-        beta2: adam.beta2,
-        eps: adam.eps,
-        weight_decay: adam.weight_decay,
-        steps: adam
-            .state
-            .iter()
-            .map(|(k, s)| (k.clone(), s.step))
-            .collect(),
-    };
-    let mut meta: HashMap<String, String> = extra
-        .iter()
-        .map(|(k, v)| (format!("extra.{k}"), v.clone()))
-        .collect();
-    meta.insert("format".into(), FORMAT.into());
-    meta.insert("config".into(), config.to_toml());
-    meta.insert("epoch".into(), epoch.to_string());
-    meta.insert("step".into(), step.to_string());
-    meta.insert(
-        "adam".into(),
-        toml::to_string(&adam_meta).expect("adam settings serialize"),
-    );
+    let meta = HashMap::from([
+        ("format".to_string(), FORMAT.to_string()),
+        ("config".into(), config.to_toml()),
+        ("epoch".into(), epoch.to_string()),
+        ("step".into(), step.to_string()),
+        (saved.kind.into(), saved.settings),
+        (run_state::KEY.into(), state.to_toml()),
+    ]);
     let views = tensors.iter().map(|(n, s, b)| {
         (
             n.clone(),
@@ -130,10 +100,10 @@ fn file_error(path: &Path, message: String) -> Error {
     }
 }
 
-/// The `extra` entries and the config text of a checkpoint, read from its header alone
-/// (the file is memory-mapped; the tensors are not read). `None` for a file that is not
-/// a readable vae-cpu checkpoint.
-pub fn read_header(path: &Path) -> Option<(BTreeMap<String, String>, String)> {
+/// The run state and the config text of a checkpoint, read from its header alone (the
+/// file is memory-mapped; the tensors are not read). `None` for a file that is not a
+/// readable vae-cpu checkpoint.
+pub fn read_header(path: &Path) -> Option<(RunState, String)> {
     let file = std::fs::File::open(path).ok()?;
     // SAFETY: read-only and private; checkpoints are replaced by rename, never in place.
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
@@ -142,11 +112,8 @@ pub fn read_header(path: &Path) -> Option<(BTreeMap<String, String>, String)> {
     if meta.get("format").map(String::as_str) != Some(FORMAT) {
         return None;
     }
-    let extra = meta
-        .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix("extra.")?.to_string(), v.clone())))
-        .collect();
-    Some((extra, meta.get("config")?.clone()))
+    let state = RunState::from_metadata(meta).ok()?;
+    Some((state, meta.get("config")?.clone()))
 }
 
 impl Checkpoint {
@@ -186,12 +153,15 @@ impl Checkpoint {
         let step = get("step")?
             .parse()
             .map_err(|_| bad("bad step in metadata".into()))?;
-        let adam_meta: AdamMeta = toml::from_str(get("adam")?)
-            .map_err(|e| bad(format!("bad optimizer settings: {e}")))?;
+        let state = RunState::from_metadata(&meta).map_err(bad)?;
+        let kind = optim::KINDS
+            .into_iter()
+            .find(|k| meta.contains_key(*k))
+            .ok_or_else(|| bad("checkpoint metadata names no optimizer".into()))?;
         let st = SafeTensors::deserialize(bytes)
             .map_err(|e| bad(format!("corrupt tensor data: {e}")))?;
         let mut model = BTreeMap::new();
-        let mut moments: BTreeMap<String, Tensor> = BTreeMap::new();
+        let mut optimizer_tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
             if view.dtype() != Dtype::F32 {
                 return Err(bad(format!(
@@ -204,31 +174,18 @@ impl Checkpoint {
                 .map_err(|e| bad(format!("tensor {name}: {e}")))?;
             if let Some(n) = name.strip_prefix("model.") {
                 model.insert(n.to_string(), t);
-            } else if name.starts_with("adam.") {
-                moments.insert(name, t);
+            } else if let Some(n) = name.strip_prefix(&format!("{kind}.")) {
+                optimizer_tensors.insert(n.to_string(), t);
             }
         }
-        let mut adam = Adam::new(adam_meta.lr).with_weight_decay(adam_meta.weight_decay);
-        (adam.beta1, adam.beta2, adam.eps) = (adam_meta.beta1, adam_meta.beta2, adam_meta.eps);
-        for (name, steps) in adam_meta.steps {
-            let m = moments.remove(&format!("adam.{name}.m"));
-            let v = moments.remove(&format!("adam.{name}.v"));
-            let (Some(m), Some(v)) = (m, v) else {
-                return Err(bad(format!("optimizer moments of {name} are missing")));
-            };
-            adam.state.insert(name, AdamState { step: steps, m, v });
-        }
-        let extra = meta
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("extra.").map(|k| (k.to_string(), v.clone())))
-            .collect();
+        let optimizer = optim::restore(kind, &meta[kind], optimizer_tensors).map_err(bad)?;
         Ok(Checkpoint {
             path: path.to_path_buf(),
             config,
             epoch,
             step,
-            extra,
-            adam,
+            state,
+            optimizer,
             model,
         })
     }
