@@ -6,16 +6,14 @@ use super::save;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
-use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::latent::activations::activation_maps;
 use vae_cpu::viz::{self, feature_maps::feature_map_grid};
 
 /// Feature maps of every convolution layer for one image.
 #[derive(Args)]
 pub struct ActivationsArgs {
-    /// A checkpoint written by `train`.
-    #[arg(long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    checkpoint: super::flags::CheckpointArg,
     #[command(flatten)]
     image: OneImage,
     /// Show at most this many channels per layer (1 to 4096).
@@ -41,9 +39,9 @@ pub struct ActivationsArgs {
 
 pub fn run(a: ActivationsArgs) -> Result<()> {
     let mut inputs = a.image.inputs().to_vec();
-    inputs.push(("--checkpoint", Some(&a.checkpoint)));
+    inputs.push(("--checkpoint", Some(&a.checkpoint.path)));
     super::check_files(&inputs, &[])?;
-    let mut model = Checkpoint::load_model(&a.checkpoint)?;
+    let mut model = a.checkpoint.load_model()?;
     let (x, name) = a.image.load(&model)?;
     if a.out_dir.exists() && !a.out_dir.is_dir() {
         anyhow::bail!(

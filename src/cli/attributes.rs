@@ -6,7 +6,6 @@ use super::save;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
-use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::data::{Dataset, Split};
 use vae_cpu::latent::attribute::AttributeVector;
 use vae_cpu::latent::{self, traverse};
@@ -16,9 +15,8 @@ use vae_cpu::{viz, Tensor};
 /// Compute and save the latent direction of a CelebA attribute.
 #[derive(Args)]
 pub struct AttributeVectorArgs {
-    /// A checkpoint written by `train`.
-    #[arg(long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    checkpoint: super::flags::CheckpointArg,
     /// A cache from `vae-cpu prepare` (or a CelebA folder) with attributes.
     #[arg(long)]
     data: PathBuf,
@@ -34,12 +32,8 @@ pub struct AttributeVectorArgs {
     /// The file to write (default: <attr>.attrvec, lower case).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    workers: super::flags::Workers,
 }
 
 /// Encodes up to `limit` images of `split` and returns their latent means and labels.
@@ -82,16 +76,16 @@ pub fn attribute_vector(a: AttributeVectorArgs) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from(format!("{}.attrvec", a.attr.to_lowercase())));
     super::check_files(
         &[
-            ("--checkpoint", Some(&a.checkpoint)),
+            ("--checkpoint", Some(&a.checkpoint.path)),
             ("--data", Some(&a.data)),
         ],
         &[("--out", Some(&out))],
     )?;
-    let pool = super::pool(a.threads)?;
-    let mut model = Checkpoint::load_model(&a.checkpoint)?;
-    let ds = open_data(&a.data, &model, a.quiet)?;
+    let pool = a.workers.pool()?;
+    let mut model = a.checkpoint.load_model()?;
+    let ds = open_data(&a.data, &model, a.workers.quiet)?;
     let (v, accuracy) =
-        pool.install(|| compute(&mut model, &ds, &a.attr, &a.split, a.limit, a.quiet))?;
+        pool.install(|| compute(&mut model, &ds, &a.attr, &a.split, a.limit, a.workers.quiet))?;
     v.save(&out)?;
     println!(
         "{}: {} images with it, {} without ({} split); |Δ| = {:.3}",
@@ -110,8 +104,8 @@ pub fn attribute_vector(a: AttributeVectorArgs) -> Result<()> {
     let other = if a.split == "train" { "val" } else { "train" };
     if Split::parse(other).is_some_and(|s| !ds.indices(s).is_empty()) {
         let column = ds.attribute_index(&v.attribute)?;
-        let (mu, labels) =
-            pool.install(|| encode_labeled(&mut model, &ds, column, other, a.limit, a.quiet))?;
+        let (mu, labels) = pool
+            .install(|| encode_labeled(&mut model, &ds, column, other, a.limit, a.workers.quiet))?;
         println!(
             "                 ... and {:.1}% right on {other}",
             100.0 * v.probe_accuracy(&mu, &labels)
@@ -132,9 +126,8 @@ pub fn attribute_vector(a: AttributeVectorArgs) -> Result<()> {
 /// Add an attribute to faces: decode z + nΔ for each n of a range.
 #[derive(Args)]
 pub struct MorphArgs {
-    /// A checkpoint written by `train`.
-    #[arg(long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    checkpoint: super::flags::CheckpointArg,
     /// The attribute (computed from the train split of --data unless --vector is given).
     #[arg(long)]
     attr: Option<String>,
@@ -157,12 +150,12 @@ pub struct MorphArgs {
 pub fn morph(a: MorphArgs) -> Result<()> {
     let mut inputs = a.source.inputs();
     inputs.extend([
-        ("--checkpoint", Some(a.checkpoint.as_path())),
+        ("--checkpoint", Some(a.checkpoint.path.as_path())),
         ("--vector", a.vector.as_deref()),
     ]);
     super::check_files(&inputs, &[("--out", a.out.as_deref())])?;
     let steps = traverse::parse_range(&a.range)?;
-    let mut model = Checkpoint::load_model(&a.checkpoint)?;
+    let mut model = a.checkpoint.load_model()?;
     let v = match (&a.vector, &a.attr) {
         (Some(path), _) => load_vector(path, &model, a.attr.as_deref())?,
         (None, Some(attr)) => {

@@ -18,9 +18,8 @@ pub struct BenchArgs {
     /// Images per step (default: the config's trainer.batch_size).
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Worker threads (default: every core).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    threads: super::flags::Threads,
     /// Timed steps.
     #[arg(long, default_value_t = 10)]
     steps: usize,
@@ -31,7 +30,7 @@ pub struct BenchArgs {
 
 pub fn run(a: BenchArgs) -> Result<()> {
     let config = Config::load_named(&a.config)?;
-    let pool = super::pool(a.threads)?;
+    let pool = a.threads.pool()?;
     let opts = BenchOptions {
         batch: a.batch_size.unwrap_or(config.trainer.batch_size),
         steps: a.steps,

@@ -20,16 +20,12 @@ pub struct DemoArgs {
     /// Training epochs (at least 1).
     #[arg(long, value_parser = super::count())]
     epochs: Option<usize>,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// No progress bars.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    workers: super::flags::Workers,
 }
 
 pub fn run(a: DemoArgs) -> Result<()> {
-    let pool = super::pool(a.threads)?;
+    let pool = a.workers.pool()?;
     let demo = vae_cpu::config::builtin::text("demo32").expect("demo32 is built in");
     let mut config = Config::parse(demo)?;
     if let Some(e) = a.epochs {
@@ -49,13 +45,13 @@ pub fn run(a: DemoArgs) -> Result<()> {
                 height: 32,
                 crop_fraction: CELEBA_CROP_FRACTION,
             };
-            super::data_source::prepare_into(&data_dir, &opts, &cache, a.quiet)?;
+            super::data_source::prepare_into(&data_dir, &opts, &cache, a.workers.quiet)?;
         }
         let data = Dataset::open(&cache)?;
         let opts = TrainOptions {
             out: run_dir.clone(),
             val_limit: None,
-            quiet: a.quiet,
+            quiet: a.workers.quiet,
         };
         let mut trainer = if !RunDir::new(&run_dir).list_checkpoints().is_empty() {
             Trainer::resume(

@@ -8,9 +8,8 @@ use vae_cpu::train::evaluate;
 /// Measure a checkpoint on a split: reconstruction MSE, PSNR, KL, negative ELBO, active dims.
 #[derive(Args)]
 pub struct EvaluateArgs {
-    /// A checkpoint written by `train` (e.g. runs/NAME/checkpoints/best.safetensors).
-    #[arg(long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    checkpoint: super::flags::CheckpointArg,
     /// A cache from `vae-cpu prepare`, or a CelebA folder.
     #[arg(long)]
     data: PathBuf,
@@ -23,12 +22,8 @@ pub struct EvaluateArgs {
     /// Images per batch.
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    workers: super::flags::Workers,
 }
 
 pub fn run(a: EvaluateArgs) -> Result<()> {
@@ -37,15 +32,15 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     };
     super::check_files(
         &[
-            ("--checkpoint", Some(&a.checkpoint)),
+            ("--checkpoint", Some(&a.checkpoint.path)),
             ("--data", Some(&a.data)),
         ],
         &[],
     )?;
-    let pool = super::pool(a.threads)?;
-    let ckpt = Checkpoint::load(&a.checkpoint)?;
+    let pool = a.workers.pool()?;
+    let ckpt = Checkpoint::load(&a.checkpoint.path)?;
     let m = &ckpt.config.model;
-    let data = super::data_source::open(&a.data, m.width, m.height, a.quiet)?;
+    let data = super::data_source::open(&a.data, m.width, m.height, a.workers.quiet)?;
     data.check_fits(&ckpt.config)?;
     if a.batch_size == 0 || a.limit == Some(0) {
         bail!("--batch-size and --limit must be at least 1");
@@ -63,7 +58,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     }
     let mut model = ckpt.build_model()?;
     vae_cpu::onnx::feature_net::attach(&mut model)?;
-    let bar = vae_cpu::progress::bar(0, "images", a.quiet);
+    let bar = vae_cpu::progress::bar(0, "images", a.workers.quiet);
     let r = pool.install(|| {
         evaluate(
             &mut model,
@@ -77,7 +72,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     let exp = &ckpt.config.exp;
     println!(
         "checkpoint:        {} (epoch {}, step {})",
-        a.checkpoint.display(),
+        a.checkpoint.path.display(),
         ckpt.epoch,
         ckpt.step
     );

@@ -6,7 +6,6 @@ use super::save;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
-use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::data::prepare::CELEBA_CROP_FRACTION;
 use vae_cpu::latent;
 use vae_cpu::viz;
@@ -14,9 +13,8 @@ use vae_cpu::viz;
 /// Decode a grid of faces from z ~ N(0, T^2 I).
 #[derive(Args)]
 pub struct SampleArgs {
-    /// A checkpoint written by `train`.
-    #[arg(long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    checkpoint: super::flags::CheckpointArg,
     /// Number of faces.
     #[arg(long, default_value_t = 40)]
     n: usize,
@@ -43,13 +41,13 @@ pub struct SampleArgs {
 
 pub fn sample(a: SampleArgs) -> Result<()> {
     super::check_files(
-        &[("--checkpoint", Some(&a.checkpoint))],
+        &[("--checkpoint", Some(&a.checkpoint.path))],
         &[("--out", Some(&a.out))],
     )?;
     if a.n == 0 || a.n > 10_000 {
         bail!("--n must be between 1 and 10000, got {}", a.n);
     }
-    let mut model = Checkpoint::load_model(&a.checkpoint)?;
+    let mut model = a.checkpoint.load_model()?;
     let cond = match &a.cond {
         Some(spec) => latent::condition::parse(&model, spec)?,
         None => vec![0.0; model.config.model.conditions.len()],
@@ -65,9 +63,8 @@ pub fn sample(a: SampleArgs) -> Result<()> {
 /// Inputs above their reconstructions (z = the latent mean).
 #[derive(Args)]
 pub struct ReconstructArgs {
-    /// A checkpoint written by `train`.
-    #[arg(long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    checkpoint: super::flags::CheckpointArg,
     #[command(flatten)]
     source: ImageSource,
     /// Enlarge each face by this integer factor (1 to 16).
@@ -80,9 +77,9 @@ pub struct ReconstructArgs {
 
 pub fn reconstruct(a: ReconstructArgs) -> Result<()> {
     let mut inputs = a.source.inputs();
-    inputs.push(("--checkpoint", Some(&a.checkpoint)));
+    inputs.push(("--checkpoint", Some(&a.checkpoint.path)));
     super::check_files(&inputs, &[("--out", Some(&a.out))])?;
-    let mut model = Checkpoint::load_model(&a.checkpoint)?;
+    let mut model = a.checkpoint.load_model()?;
     let range = model.config.data.pixel_range;
     let (x, _) = a.source.load(&model, 16)?;
     let z = latent::encode_means(&mut model, &x);
@@ -99,9 +96,8 @@ pub fn reconstruct(a: ReconstructArgs) -> Result<()> {
 /// Decode along the path between two images' latent means.
 #[derive(Args)]
 pub struct InterpolateArgs {
-    /// A checkpoint written by `train`.
-    #[arg(long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    checkpoint: super::flags::CheckpointArg,
     /// The first image.
     a: PathBuf,
     /// The second image.
@@ -123,7 +119,7 @@ pub struct InterpolateArgs {
 pub fn interpolate(a: InterpolateArgs) -> Result<()> {
     super::check_files(
         &[
-            ("--checkpoint", Some(&a.checkpoint)),
+            ("--checkpoint", Some(&a.checkpoint.path)),
             ("the first image", Some(&a.a)),
             ("the second image", Some(&a.b)),
         ],
@@ -132,7 +128,7 @@ pub fn interpolate(a: InterpolateArgs) -> Result<()> {
     if !(2..=100).contains(&a.steps) {
         bail!("--steps must be between 2 and 100, got {}", a.steps);
     }
-    let mut model = Checkpoint::load_model(&a.checkpoint)?;
+    let mut model = a.checkpoint.load_model()?;
     let range = model.config.data.pixel_range;
     let x = latent::load_images(
         &model,

@@ -15,6 +15,8 @@ pub mod demo;
 pub mod evaluate;
 #[cfg(feature = "engine")]
 pub mod explore;
+#[cfg(feature = "engine")]
+pub mod flags;
 #[cfg(feature = "onnx-runtime")]
 pub mod generate;
 #[cfg(feature = "engine")]

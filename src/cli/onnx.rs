@@ -5,7 +5,6 @@
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::onnx::{check::check_model, export};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -19,9 +18,8 @@ enum PartArg {
 pub struct ExportArgs {
     /// The ONNX file to write.
     out: PathBuf,
-    /// A checkpoint written by `train`.
-    #[arg(long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    checkpoint: super::flags::CheckpointArg,
     /// decoder (z -> image) or encoder (image -> mu, logvar).
     #[arg(long, value_enum, default_value = "decoder")]
     part: PartArg,
@@ -29,10 +27,10 @@ pub struct ExportArgs {
 
 pub fn export_onnx(a: ExportArgs) -> Result<()> {
     super::check_files(
-        &[("--checkpoint", Some(&a.checkpoint))],
+        &[("--checkpoint", Some(&a.checkpoint.path))],
         &[("the ONNX file", Some(&a.out))],
     )?;
-    let model = Checkpoint::load_model(&a.checkpoint)?;
+    let model = a.checkpoint.load_model()?;
     let part = match a.part {
         PartArg::Decoder => export::Part::Decoder,
         PartArg::Encoder => export::Part::Encoder,

@@ -20,12 +20,8 @@ pub struct PrepareArgs {
     /// The cache file to write (default: cache/<folder>-<W>x<H>.vaecache).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// No progress bar or report.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    workers: super::flags::Workers,
 }
 
 pub fn run(a: PrepareArgs) -> Result<()> {
@@ -45,7 +41,7 @@ pub fn run(a: PrepareArgs) -> Result<()> {
         height,
         crop_fraction: a.crop_fraction,
     };
-    let pool = super::pool(a.threads)?;
-    pool.install(|| prepare_into(&a.data, &opts, &out, a.quiet))?;
+    let pool = a.workers.pool()?;
+    pool.install(|| prepare_into(&a.data, &opts, &out, a.workers.quiet))?;
     Ok(())
 }

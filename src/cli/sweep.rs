@@ -41,16 +41,12 @@ pub struct SweepArgs {
     /// Use at most this many validation images per epoch.
     #[arg(long)]
     val_limit: Option<usize>,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// No progress bars or per-epoch lines.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    workers: super::flags::Workers,
 }
 
 pub fn run(a: SweepArgs) -> Result<()> {
-    let pool = super::pool(a.threads)?;
+    let pool = a.workers.pool()?;
     let (text, _) = vae_cpu::config::builtin::read(&a.config)?;
     let axes = a
         .set
@@ -79,7 +75,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
     let stop = super::stop_on_ctrl_c()?;
     for (k, p) in points.iter().enumerate() {
         let dir = out.join(&p.name);
-        if !a.quiet {
+        if !a.workers.quiet {
             eprintln!(
                 "run {}/{}: {} -> {}",
                 k + 1,
@@ -89,11 +85,11 @@ pub fn run(a: SweepArgs) -> Result<()> {
             );
         }
         let m = &p.config.model;
-        let data = super::data_source::open(&a.data, m.width, m.height, a.quiet)?;
+        let data = super::data_source::open(&a.data, m.width, m.height, a.workers.quiet)?;
         let opts = TrainOptions {
             out: dir.clone(),
             val_limit: a.val_limit,
-            quiet: a.quiet,
+            quiet: a.workers.quiet,
         };
         let outcome = pool.install(|| -> Result<Outcome> {
             let mut trainer = if RunDir::new(&dir).list_checkpoints().is_empty() {

@@ -22,9 +22,8 @@ pub struct TrainArgs {
     /// Continue the run in this folder from its newest checkpoint.
     #[arg(long, value_name = "RUN_DIR")]
     resume: Option<PathBuf>,
-    /// Worker threads (default: all cores). Use the same count to resume reproducibly.
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    workers: super::flags::Workers,
     /// Number of epochs, at least 1 (with --resume: train a finished run further).
     #[arg(long, value_parser = super::count())]
     epochs: Option<usize>,
@@ -49,13 +48,10 @@ pub struct TrainArgs {
     /// Use at most this many validation images per epoch (default: all).
     #[arg(long)]
     val_limit: Option<usize>,
-    /// No progress bars or per-epoch lines.
-    #[arg(long)]
-    quiet: bool,
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let pool = super::pool(a.threads)?;
+    let pool = a.workers.pool()?;
     let mut run_lock = None;
     let config = match (&a.config, &a.resume) {
         (Some(path), None) => Some(requested_config(&a, Config::load_named(path)?, path)?),
@@ -87,11 +83,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
         Some(c) => (c.model.width, c.model.height),
         None => resumed_size(&out)?,
     };
-    let data = super::data_source::open(&a.data, size.0, size.1, a.quiet)?;
+    let data = super::data_source::open(&a.data, size.0, size.1, a.workers.quiet)?;
     let opts = TrainOptions {
         out: out.clone(),
         val_limit: a.val_limit,
-        quiet: a.quiet,
+        quiet: a.workers.quiet,
     };
     let stop = super::stop_on_ctrl_c()?;
     let _run_lock = run_lock;
@@ -105,7 +101,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
         let notes_before_run = trainer.notes.len();
         let cfg = trainer.config().clone();
-        if !a.quiet {
+        if !a.workers.quiet {
             eprintln!(
                 "training {} on {} ({}) for {} epochs, batch {}, {} threads -> {}",
                 cfg.model.name,
@@ -122,7 +118,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             eprintln!("{note}");
         }
         let device = vae_cpu::kernels::offload::stats();
-        if device.offloaded > 0 && !a.quiet {
+        if device.offloaded > 0 && !a.workers.quiet {
             eprintln!("device: {device}");
         }
         report(&trainer, outcome, &a.data);

@@ -6,16 +6,14 @@ use super::save;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
-use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::latent::{self, traverse};
 use vae_cpu::viz;
 
 /// Vary one latent dimension at a time around one image's latent mean.
 #[derive(Args)]
 pub struct TraverseArgs {
-    /// A checkpoint written by `train`.
-    #[arg(long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    checkpoint: super::flags::CheckpointArg,
     #[command(flatten)]
     image: OneImage,
     /// Which dimensions, by KL rank (0 = the most informative): A..B or a list 0,3,5
@@ -40,7 +38,7 @@ pub struct TraverseArgs {
 pub fn run(a: TraverseArgs) -> Result<()> {
     let csv_path = a.out.with_extension("csv");
     let mut inputs = a.image.inputs().to_vec();
-    inputs.push(("--checkpoint", Some(&a.checkpoint)));
+    inputs.push(("--checkpoint", Some(&a.checkpoint.path)));
     super::check_files(
         &inputs,
         &[
@@ -49,7 +47,7 @@ pub fn run(a: TraverseArgs) -> Result<()> {
         ],
     )?;
     let values = traverse::parse_range(&a.range)?;
-    let mut model = Checkpoint::load_model(&a.checkpoint)?;
+    let mut model = a.checkpoint.load_model()?;
     let latent_size = model.config.model.latent;
     let (x, name) = a.image.load(&model)?;
     let dims = a

@@ -13,3 +13,5 @@ pub mod import;
 pub mod proto;
 #[cfg(feature = "onnx-runtime")]
 pub mod run;
+#[cfg(all(feature = "engine", feature = "onnx-runtime"))]
+pub mod verify;
