@@ -45,7 +45,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
                 height: 32,
                 crop_fraction: CELEBA_CROP_FRACTION,
             };
-            super::data_source::prepare_into(&data_dir, &opts, &cache, a.workers.quiet)?;
+            vae_cpu::data::source::prepare_into(&data_dir, &opts, &cache, a.workers.quiet)?;
         }
         let data = Dataset::open(&cache)?;
         let opts = TrainOptions {

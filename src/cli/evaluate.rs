@@ -40,7 +40,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     let pool = a.workers.pool()?;
     let ckpt = Checkpoint::load(&a.checkpoint.path)?;
     let m = &ckpt.config.model;
-    let data = super::data_source::open(&a.data, m.width, m.height, a.workers.quiet)?;
+    let data = vae_cpu::data::source::open(&a.data, m.width, m.height, a.workers.quiet)?;
     data.check_fits(&ckpt.config)?;
     if a.batch_size == 0 || a.limit == Some(0) {
         bail!("--batch-size and --limit must be at least 1");

@@ -14,7 +14,7 @@ use vae_cpu::Tensor;
 /// another size is an error naming it.
 pub fn open_data(data: &Path, model: &Vae, quiet: bool) -> Result<Dataset> {
     let m = &model.config.model;
-    let ds = super::data_source::open(data, m.width, m.height, quiet)?;
+    let ds = vae_cpu::data::source::open(data, m.width, m.height, quiet)?;
     ds.check_fits(&model.config)?;
     Ok(ds)
 }

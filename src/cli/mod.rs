@@ -8,8 +8,6 @@ pub mod attributes;
 #[cfg(feature = "engine")]
 pub mod bench;
 #[cfg(feature = "engine")]
-pub mod data_source;
-#[cfg(feature = "engine")]
 pub mod demo;
 #[cfg(feature = "engine")]
 pub mod evaluate;

@@ -1,8 +1,8 @@
-use super::data_source::prepare_into;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 use vae_cpu::data::prepare::{parse_size, PrepareOptions, CELEBA_CROP_FRACTION};
+use vae_cpu::data::source::prepare_into;
 
 /// Decode a CelebA folder into a compact image cache for training.
 #[derive(Args)]
@@ -32,8 +32,8 @@ pub fn run(a: PrepareArgs) -> Result<()> {
     let out = match a.out {
         Some(o) => o,
         None => {
-            super::data_source::create_cache_folder()?;
-            super::data_source::default_cache_path(&a.data, width, height)
+            vae_cpu::data::source::create_cache_folder()?;
+            vae_cpu::data::source::default_cache_path(&a.data, width, height)
         }
     };
     let opts = PrepareOptions {

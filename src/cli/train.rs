@@ -83,7 +83,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         Some(c) => (c.model.width, c.model.height),
         None => resumed_size(&out)?,
     };
-    let data = super::data_source::open(&a.data, size.0, size.1, a.workers.quiet)?;
+    let data = vae_cpu::data::source::open(&a.data, size.0, size.1, a.workers.quiet)?;
     let opts = TrainOptions {
         out: out.clone(),
         val_limit: a.val_limit,

@@ -1,7 +1,7 @@
 //! The CelebA data set: annotation files (`celeba`), the image cache (`cache`), building
 //! it from a folder (`prepare`), batches for training (`loader`) and procedurally drawn
-//! faces in CelebA's layout for demos and tests (`synthetic`), and MNIST's IDX files
-//! (`idx`).
+//! faces in CelebA's layout for demos and tests (`synthetic`), MNIST's IDX files
+//! (`idx`), and `--data`'s cache-or-prepare policy (`source`).
 
 pub mod cache;
 pub mod celeba;
@@ -9,6 +9,7 @@ pub mod folder;
 pub mod idx;
 pub mod loader;
 pub mod prepare;
+pub mod source;
 pub mod synthetic;
 
 pub use cache::{CacheContents, Dataset};

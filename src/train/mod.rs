@@ -13,6 +13,7 @@ pub mod run_dir;
 pub mod run_owner;
 mod seeds;
 pub mod sweep;
+pub mod sweep_report;
 pub mod trainer;
 
 pub use evaluate::{evaluate, EvalReport};

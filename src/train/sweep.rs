@@ -3,7 +3,9 @@
 //! validation metrics reads back what the runs wrote.
 
 use super::metrics::EpochMetrics;
-use crate::config::Config;
+use super::{RunDir, TrainOptions, Trainer};
+use crate::config::{Config, Overrides};
+use crate::data::Dataset;
 use crate::{Error, Result};
 
 /// One `--set KEY=V1,V2,...`: a dotted key into the config file and the values it takes.
@@ -53,6 +55,46 @@ pub struct GridPoint {
     pub name: String,
     pub settings: Vec<(String, String)>,
     pub config: Config,
+}
+
+impl GridPoint {
+    /// `KEY=VALUE KEY=VALUE`, for messages.
+    pub fn describe(&self) -> String {
+        let pairs: Vec<String> = self
+            .settings
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        pairs.join(" ")
+    }
+
+    /// The run of this point in `opts.out`: new when the folder holds no checkpoint, else
+    /// resumed (a finished run then ends at once). A folder holding a run of another
+    /// config is refused, naming the keys that differ.
+    pub fn trainer<'a>(&self, data: &'a Dataset, opts: TrainOptions) -> Result<Trainer<'a>> {
+        let dir = opts.out.clone();
+        if RunDir::new(&dir).list_checkpoints().is_empty() {
+            return Trainer::new(&self.config, data, opts);
+        }
+        let saved = Config::load(&dir.join("config.toml"))?;
+        let differ = saved.run_differences(&self.config);
+        if !differ.is_empty() {
+            return Err(Error::File {
+                path: dir,
+                message: format!(
+                    "this folder holds a run with another config than {} (it differs in {}); move it away or use another --out",
+                    self.describe(),
+                    differ.join(", ")
+                ),
+            });
+        }
+        let t = &self.config.trainer;
+        Trainer::resume(
+            data,
+            opts,
+            &Overrides::resumable(Some(t.epochs), t.patience),
+        )
+    }
 }
 
 /// Every combination of the axes' values (the last axis varies fastest), applied to the

@@ -3,13 +3,13 @@
 //! names, sizes and times, the annotation files, the size) matches the cache's, and
 //! prepared again once it does not.
 
-use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
-use vae_cpu::data::folder::fingerprint;
-use vae_cpu::data::prepare::{
+use super::folder::fingerprint;
+use super::prepare::{
     prepare, write_skipped_log, PrepareOptions, PrepareReport, CELEBA_CROP_FRACTION,
 };
-use vae_cpu::data::{cache::split_summary, idx, Dataset};
+use super::{cache::split_summary, idx, Dataset};
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
 
 /// Opens `data` for a model of `width x height`, preparing a folder first if needed.
 pub fn open(data: &Path, width: usize, height: usize, quiet: bool) -> Result<Dataset> {
@@ -17,14 +17,17 @@ pub fn open(data: &Path, width: usize, height: usize, quiet: bool) -> Result<Dat
         return Ok(Dataset::open(data)?);
     }
     if !data.exists() {
-        anyhow::bail!(
-            "{}: no such file or folder (give a cache from `vae-cpu prepare` or a CelebA folder)",
-            data.display()
-        );
+        return Err(Error::File {
+            path: data.to_path_buf(),
+            message:
+                "no such file or folder (give a cache from `vae-cpu prepare` or a CelebA folder)"
+                    .into(),
+        });
     }
-    let canonical = data
-        .canonicalize()
-        .with_context(|| format!("{}", data.display()))?;
+    let canonical = data.canonicalize().map_err(|source| Error::Io {
+        path: data.to_path_buf(),
+        source,
+    })?;
     let cache = default_cache_path(&canonical, width, height);
     let opts = PrepareOptions {
         width,
@@ -60,11 +63,11 @@ pub fn open(data: &Path, width: usize, height: usize, quiet: bool) -> Result<Dat
 /// Creates `cache/` in the current folder, with a message that names it.
 pub fn create_cache_folder() -> Result<()> {
     let here = std::env::current_dir().unwrap_or_default();
-    std::fs::create_dir_all("cache").with_context(|| {
-        format!(
-            "cannot create the cache folder {} (give --out, or run from a writable folder)",
-            here.join("cache").display()
-        )
+    std::fs::create_dir_all("cache").map_err(|e| Error::File {
+        path: here.join("cache"),
+        message: format!(
+            "cannot create the cache folder: {e} (give --out, or run from a writable folder)"
+        ),
     })
 }
 
@@ -90,7 +93,7 @@ pub fn prepare_into(
         dir.join("list_attr_celeba.txt"),
         dir.join("list_eval_partition.txt"),
     );
-    vae_cpu::file_guard::check_command(
+    crate::file_guard::check_command(
         &[
             ("--data", dir),
             ("--data's attribute list", &attrs),
@@ -99,11 +102,11 @@ pub fn prepare_into(
         &[("the cache", out), ("the list of skipped images", &log)],
     )?;
     // One writer per cache: a second prepare of the same path waits for no one, it stops.
-    let _lock = vae_cpu::folder_lock::lock_file(out)?;
+    let _lock = crate::folder_lock::lock_file(out)?;
     if idx::is_mnist_folder(dir) {
         return prepare_mnist(dir, opts, out, quiet);
     }
-    let bar = vae_cpu::progress::bar(0, "images", quiet);
+    let bar = crate::progress::bar(0, "images", quiet);
     bar.set_prefix("decoding");
     let (contents, report) = prepare(dir, opts, &bar)?;
     contents.write(out)?;
@@ -173,16 +176,15 @@ fn prepare_mnist(
     let start = std::time::Instant::now();
     let contents = idx::load_folder(dir)?;
     if (contents.width, contents.height) != (opts.width, opts.height) {
-        anyhow::bail!(
-            "{}: MNIST images are {}x{}, not {}x{}; prepare with --size {}x{} (models/mnist-mlp.toml takes them as they are)",
-            dir.display(),
+        return Err(Error::File { path: dir.to_path_buf(), message: format!(
+            "MNIST images are {}x{}, not {}x{}; prepare with --size {}x{} (models/mnist-mlp.toml takes them as they are)",
             contents.width,
             contents.height,
             opts.width,
             opts.height,
             contents.width,
             contents.height
-        );
+        )});
     }
     let mut contents = contents;
     contents.fingerprint = fingerprint(dir, opts);
