@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// Opens `data` for a model of `width x height`, preparing a folder first if needed.
 pub fn open(data: &Path, width: usize, height: usize, quiet: bool) -> Result<Dataset> {
     if data.is_file() {
-        return Ok(Dataset::open(data)?);
+        return Dataset::open(data);
     }
     if !data.exists() {
         return Err(Error::File {
@@ -57,7 +57,7 @@ pub fn open(data: &Path, width: usize, height: usize, quiet: bool) -> Result<Dat
     }
     create_cache_folder()?;
     prepare_into(&canonical, &opts, &cache, quiet)?;
-    Ok(Dataset::open(&cache)?)
+    Dataset::open(&cache)
 }
 
 /// Creates `cache/` in the current folder, with a message that names it.
