@@ -4,7 +4,7 @@
 //! skipped and reported; malformed annotation files are errors naming file and line.
 
 use super::cache::CacheContents;
-use super::celeba::{load_attributes, load_partition, Split};
+use super::celeba::{load_attributes, load_partition, Attributes, Split};
 use super::folder::{fingerprint, image_folder, list_images, Fnv};
 use crate::{Error, Result};
 use image::imageops::FilterType;
@@ -144,95 +144,13 @@ pub fn prepare(
         skipped: listing.skipped,
         ..Default::default()
     };
-
-    let attr_path = dir.join("list_attr_celeba.txt");
-    let attributes = if attr_path.exists() {
-        report.attribute_file = true;
-        let a = load_attributes(&attr_path)?;
-        report.identical_duplicate_rows += a.identical_duplicates;
-        Some(a)
-    } else {
-        None
-    };
-    let part_path = dir.join("list_eval_partition.txt");
-    let partition: Option<HashMap<String, Split>> = if part_path.exists() {
-        report.partition_file = true;
-        let p = load_partition(&part_path)?;
-        report.identical_duplicate_rows += p.identical_duplicates;
-        Some(p.rows.into_iter().collect())
-    } else {
-        None
-    };
-
-    let image_len = opts.width * opts.height * 3;
-    let mut pixels = vec![0u8; names.len() * image_len];
-    bar.set_length(names.len() as u64);
-    let outcomes: Vec<Result<(), String>> = pixels
-        .par_chunks_mut(image_len)
-        .zip(names.par_iter())
-        .map(|(out, name)| {
-            let r = load_image(&folder.join(name), opts, out);
-            bar.inc(1);
-            r
-        })
-        .collect();
-    bar.finish_and_clear();
-
-    // Keep the decoded images, compacting the pixel buffer over the skipped ones.
-    let mut kept = vec![];
-    for (i, (name, outcome)) in names.iter().zip(outcomes).enumerate() {
-        match outcome {
-            Ok(()) => {
-                let k = kept.len();
-                pixels.copy_within(i * image_len..(i + 1) * image_len, k * image_len);
-                kept.push(name.clone());
-            }
-            Err(reason) => report.skipped.push((name.clone(), reason)),
-        }
-    }
-    pixels.truncate(kept.len() * image_len);
-    if kept.is_empty() {
-        return Err(Error::File {
-            path: folder,
-            message: format!("none of the {} images could be decoded", names.len()),
-        });
-    }
-
+    let (attributes, partition) = read_annotations(dir, &mut report)?;
+    let (kept, pixels) = decode_all(&folder, &names, opts, bar, &mut report)?;
     let (attribute_names, attribute_values) = match &attributes {
         None => (vec![], vec![]),
-        Some(a) => {
-            let rows: HashMap<&str, &Vec<i8>> =
-                a.rows.iter().map(|(n, v)| (n.as_str(), v)).collect();
-            let mut values = Vec::with_capacity(kept.len() * a.names.len());
-            for name in &kept {
-                match rows.get(name.as_str()) {
-                    Some(v) => values.extend_from_slice(v),
-                    None => {
-                        report.without_attributes += 1;
-                        values.extend(std::iter::repeat_n(0, a.names.len()));
-                    }
-                }
-            }
-            let present: std::collections::HashSet<&str> =
-                names.iter().map(String::as_str).collect();
-            report.attribute_rows_without_images = a
-                .rows
-                .iter()
-                .filter(|(n, _)| !present.contains(n.as_str()))
-                .count();
-            (a.names.clone(), values)
-        }
+        Some(a) => attribute_table(a, &kept, &names, &mut report),
     };
-    let splits = kept
-        .iter()
-        .map(|name| match partition.as_ref().and_then(|p| p.get(name)) {
-            Some(&s) => s,
-            None => {
-                report.without_partition += usize::from(partition.is_some());
-                deterministic_split(name)
-            }
-        })
-        .collect();
+    let splits = assign_splits(&kept, partition.as_ref(), &mut report);
     report.seconds = start.elapsed().as_secs_f64();
     let contents = CacheContents {
         height: opts.height,
@@ -253,6 +171,123 @@ pub fn prepare(
         ),
     };
     Ok((contents, report))
+}
+
+type Partition = HashMap<String, Split>;
+
+/// `list_attr_celeba.txt` and `list_eval_partition.txt` of `dir`, where present.
+fn read_annotations(
+    dir: &Path,
+    report: &mut PrepareReport,
+) -> Result<(Option<Attributes>, Option<Partition>)> {
+    let attr_path = dir.join("list_attr_celeba.txt");
+    let attributes = if attr_path.exists() {
+        report.attribute_file = true;
+        let a = load_attributes(&attr_path)?;
+        report.identical_duplicate_rows += a.identical_duplicates;
+        Some(a)
+    } else {
+        None
+    };
+    let part_path = dir.join("list_eval_partition.txt");
+    let partition = if part_path.exists() {
+        report.partition_file = true;
+        let p = load_partition(&part_path)?;
+        report.identical_duplicate_rows += p.identical_duplicates;
+        Some(p.rows.into_iter().collect())
+    } else {
+        None
+    };
+    Ok((attributes, partition))
+}
+
+/// Decodes every image in parallel; returns the names kept and their pixels (the
+/// undecodable ones go to `report.skipped`). None decodable is an error naming the folder.
+fn decode_all(
+    folder: &Path,
+    names: &[String],
+    opts: &PrepareOptions,
+    bar: &ProgressBar,
+    report: &mut PrepareReport,
+) -> Result<(Vec<String>, Vec<u8>)> {
+    let image_len = opts.width * opts.height * 3;
+    let mut pixels = vec![0u8; names.len() * image_len];
+    bar.set_length(names.len() as u64);
+    let outcomes: Vec<std::result::Result<(), String>> = pixels
+        .par_chunks_mut(image_len)
+        .zip(names.par_iter())
+        .map(|(out, name)| {
+            let r = load_image(&folder.join(name), opts, out);
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
+    // Keep the decoded images, compacting the pixel buffer over the skipped ones.
+    let mut kept = vec![];
+    for (i, (name, outcome)) in names.iter().zip(outcomes).enumerate() {
+        match outcome {
+            Ok(()) => {
+                let k = kept.len();
+                pixels.copy_within(i * image_len..(i + 1) * image_len, k * image_len);
+                kept.push(name.clone());
+            }
+            Err(reason) => report.skipped.push((name.clone(), reason)),
+        }
+    }
+    pixels.truncate(kept.len() * image_len);
+    if kept.is_empty() {
+        return Err(Error::File {
+            path: folder.to_path_buf(),
+            message: format!("none of the {} images could be decoded", names.len()),
+        });
+    }
+    Ok((kept, pixels))
+}
+
+/// The attribute names and the kept images' rows (0 for an image without a row); counts
+/// the rows that name no image of the folder (`names`: every image listed).
+fn attribute_table(
+    a: &Attributes,
+    kept: &[String],
+    names: &[String],
+    report: &mut PrepareReport,
+) -> (Vec<String>, Vec<i8>) {
+    let rows: HashMap<&str, &Vec<i8>> = a.rows.iter().map(|(n, v)| (n.as_str(), v)).collect();
+    let mut values = Vec::with_capacity(kept.len() * a.names.len());
+    for name in kept {
+        match rows.get(name.as_str()) {
+            Some(v) => values.extend_from_slice(v),
+            None => {
+                report.without_attributes += 1;
+                values.extend(std::iter::repeat_n(0, a.names.len()));
+            }
+        }
+    }
+    let present: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+    report.attribute_rows_without_images = a
+        .rows
+        .iter()
+        .filter(|(n, _)| !present.contains(n.as_str()))
+        .count();
+    (a.names.clone(), values)
+}
+
+/// Each kept image's split: the partition file's, or a hash of its name.
+fn assign_splits(
+    kept: &[String],
+    partition: Option<&Partition>,
+    report: &mut PrepareReport,
+) -> Vec<Split> {
+    kept.iter()
+        .map(|name| match partition.and_then(|p| p.get(name)) {
+            Some(&s) => s,
+            None => {
+                report.without_partition += usize::from(partition.is_some());
+                deterministic_split(name)
+            }
+        })
+        .collect()
 }
 
 /// Writes the names and reasons of skipped images, one per line.

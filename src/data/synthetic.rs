@@ -178,170 +178,175 @@ pub fn draw(face: &Face, rng: &mut impl Rng) -> RgbImage {
     let cx = 89.0 + rng.gen_range(-5.0..5.0);
     let cy = 118.0 + rng.gen_range(-5.0..5.0);
     let s = rng.gen_range(0.92..1.08);
-    let skin = jitter(
-        rng,
-        if face.pale {
-            [245, 222, 205]
-        } else {
-            [200, 150, 115]
-        },
-        12,
-    );
-    let hair = jitter(
-        rng,
-        [
-            [25, 20, 20],
-            [235, 200, 110],
-            [110, 65, 30],
-            [170, 170, 170],
-        ][face.hair],
-        10,
-    );
-    // Shoulders and neck.
-    fill_ellipse(
-        &mut img,
-        (cx, 240.0),
-        (80.0 * s, 45.0),
-        jitter(rng, [60, 80, 140], 50),
-    );
-    fill_ellipse(&mut img, (cx, cy + 62.0 * s), (20.0 * s, 25.0 * s), skin);
+    let skin = if face.pale {
+        [245, 222, 205]
+    } else {
+        [200, 150, 115]
+    };
+    let skin = jitter(rng, skin, 12);
+    let hair_colors = [
+        [25, 20, 20],
+        [235, 200, 110],
+        [110, 65, 30],
+        [170, 170, 170],
+    ];
+    let hair = jitter(rng, hair_colors[face.hair], 10);
+    let l = Layout {
+        cx,
+        cy,
+        s,
+        skin,
+        hair,
+    };
+    draw_head(&mut img, face, &l, rng);
+    draw_eyes_and_nose(&mut img, face, &l);
+    draw_mouth(&mut img, face, &l);
+    if face.eyeglasses {
+        let frame = jitter(rng, [20, 20, 20], 15);
+        draw_glasses(&mut img, &l, frame);
+    }
+    img
+}
+
+/// Where a face is drawn: its center, scale and colors.
+struct Layout {
+    cx: f32,
+    cy: f32,
+    s: f32,
+    skin: [u8; 3],
+    hair: [u8; 3],
+}
+
+impl Layout {
+    /// The eyes' height and their distance from the center line.
+    fn eyes(&self) -> (f32, f32) {
+        (self.cy - 5.0 * self.s, 17.0 * self.s)
+    }
+}
+
+/// Shoulders, neck, hair, the face (with a beard shadow for men), fringe and hat.
+fn draw_head(img: &mut RgbImage, face: &Face, l: &Layout, rng: &mut impl Rng) {
+    let (cx, cy, s, skin, hair) = (l.cx, l.cy, l.s, l.skin, l.hair);
+    let shirt = jitter(rng, [60, 80, 140], 50);
+    fill_ellipse(img, (cx, 240.0), (80.0 * s, 45.0), shirt);
+    fill_ellipse(img, (cx, cy + 62.0 * s), (20.0 * s, 25.0 * s), skin);
     // Long hair behind the head for women.
     if !face.male {
-        fill_ellipse(&mut img, (cx, cy + 15.0 * s), (54.0 * s, 75.0 * s), hair);
+        fill_ellipse(img, (cx, cy + 15.0 * s), (54.0 * s, 75.0 * s), hair);
     }
-    fill_ellipse(&mut img, (cx, cy - 22.0 * s), (50.0 * s, 45.0 * s), hair);
-    fill_ellipse(&mut img, (cx, cy + 5.0 * s), (42.0 * s, 56.0 * s), skin);
+    fill_ellipse(img, (cx, cy - 22.0 * s), (50.0 * s, 45.0 * s), hair);
+    fill_ellipse(img, (cx, cy + 5.0 * s), (42.0 * s, 56.0 * s), skin);
     if face.male {
-        // Beard shadow over the jaw.
-        let beard = skin.map(|v| (v as f32 * 0.7) as u8);
-        for y in (cy + 25.0 * s) as i64..(cy + 61.0 * s) as i64 {
-            for x in (cx - 42.0 * s) as i64..(cx + 42.0 * s) as i64 {
-                let (xf, yf) = (x as f32, y as f32);
-                if in_ellipse(xf, yf, cx, cy + 5.0 * s, 42.0 * s, 56.0 * s) <= 1.0
-                    && in_ellipse(xf, yf, cx, cy + 36.0 * s, 18.0 * s, 10.0 * s) > 1.0
-                    && y >= 0
-                    && x >= 0
-                    && (y as u32) < HEIGHT
-                    && (x as u32) < WIDTH
-                {
-                    img.put_pixel(x as u32, y as u32, Rgb(beard));
-                }
+        draw_beard(img, l);
+    }
+    // Fringe over the forehead.
+    fill_ellipse(img, (cx, cy - 42.0 * s), (40.0 * s, 14.0 * s), hair);
+    if face.hat {
+        let hat = jitter(rng, [150, 30, 40], 60);
+        fill_ellipse(img, (cx, cy - 50.0 * s), (60.0 * s, 10.0 * s), hat);
+        fill_ellipse(img, (cx, cy - 62.0 * s), (42.0 * s, 26.0 * s), hat);
+    }
+}
+
+/// A beard shadow over the jaw: the face's lower part, around the mouth.
+fn draw_beard(img: &mut RgbImage, l: &Layout) {
+    let (cx, cy, s) = (l.cx, l.cy, l.s);
+    let beard = l.skin.map(|v| (v as f32 * 0.7) as u8);
+    for y in (cy + 25.0 * s) as i64..(cy + 61.0 * s) as i64 {
+        for x in (cx - 42.0 * s) as i64..(cx + 42.0 * s) as i64 {
+            let (xf, yf) = (x as f32, y as f32);
+            if in_ellipse(xf, yf, cx, cy + 5.0 * s, 42.0 * s, 56.0 * s) <= 1.0
+                && in_ellipse(xf, yf, cx, cy + 36.0 * s, 18.0 * s, 10.0 * s) > 1.0
+                && y >= 0
+                && x >= 0
+                && (y as u32) < HEIGHT
+                && (x as u32) < WIDTH
+            {
+                img.put_pixel(x as u32, y as u32, Rgb(beard));
             }
         }
     }
-    // Fringe over the forehead.
-    fill_ellipse(&mut img, (cx, cy - 42.0 * s), (40.0 * s, 14.0 * s), hair);
-    if face.hat {
-        let hat = jitter(rng, [150, 30, 40], 60);
-        fill_ellipse(&mut img, (cx, cy - 50.0 * s), (60.0 * s, 10.0 * s), hat);
-        fill_ellipse(&mut img, (cx, cy - 62.0 * s), (42.0 * s, 26.0 * s), hat);
-    }
-    // Eyes, brows, nose.
-    let eye_y = cy - 5.0 * s;
-    let dx = 17.0 * s;
+}
+
+/// Eyes (with eye shadow and blush for attractive faces), brows and the nose.
+fn draw_eyes_and_nose(img: &mut RgbImage, face: &Face, l: &Layout) {
+    let (cx, cy, s) = (l.cx, l.cy, l.s);
+    let (eye_y, dx) = l.eyes();
     for side in [-1.0, 1.0] {
         let ex = cx + side * dx;
         if face.attractive && !face.male {
-            fill_ellipse(
-                &mut img,
-                (ex, eye_y - 3.0),
-                (9.0 * s, 5.0 * s),
-                [150, 90, 120],
-            );
+            fill_ellipse(img, (ex, eye_y - 3.0), (9.0 * s, 5.0 * s), [150, 90, 120]);
         }
-        fill_ellipse(&mut img, (ex, eye_y), (7.0 * s, 4.0 * s), [250, 250, 250]);
-        fill_ellipse(&mut img, (ex, eye_y), (3.5 * s, 3.5 * s), [40, 30, 30]);
-        stroke(
-            &mut img,
-            &[
-                (ex - 8.0 * s, eye_y - 10.0 * s),
-                (ex + 8.0 * s, eye_y - 11.0 * s),
-            ],
-            1.6 * s,
-            hair,
-        );
+        fill_ellipse(img, (ex, eye_y), (7.0 * s, 4.0 * s), [250, 250, 250]);
+        fill_ellipse(img, (ex, eye_y), (3.5 * s, 3.5 * s), [40, 30, 30]);
+        let brow = [
+            (ex - 8.0 * s, eye_y - 10.0 * s),
+            (ex + 8.0 * s, eye_y - 11.0 * s),
+        ];
+        stroke(img, &brow, 1.6 * s, l.hair);
         if face.attractive {
-            fill_ellipse(
-                &mut img,
-                (ex + side * 6.0 * s, cy + 17.0 * s),
-                (8.0 * s, 5.0 * s),
-                [235, 120, 120],
-            );
+            let cheek = (ex + side * 6.0 * s, cy + 17.0 * s);
+            fill_ellipse(img, cheek, (8.0 * s, 5.0 * s), [235, 120, 120]);
         }
     }
-    let nose = skin.map(|v| (v as f32 * 0.8) as u8);
-    stroke(
-        &mut img,
-        &[
-            (cx, eye_y + 4.0 * s),
-            (cx - 3.0 * s, cy + 18.0 * s),
-            (cx + 3.0 * s, cy + 19.0 * s),
-        ],
-        1.5 * s,
-        nose,
-    );
-    // Mouth: a smile's corners lie 9 pixels above its middle; a closed mouth is flat.
-    let my = cy + 33.0 * s;
+    let nose = l.skin.map(|v| (v as f32 * 0.8) as u8);
+    let bridge = [
+        (cx, eye_y + 4.0 * s),
+        (cx - 3.0 * s, cy + 18.0 * s),
+        (cx + 3.0 * s, cy + 19.0 * s),
+    ];
+    stroke(img, &bridge, 1.5 * s, nose);
+}
+
+/// Mouth: a smile's corners lie 9 pixels above its middle; a closed mouth is flat.
+fn draw_mouth(img: &mut RgbImage, face: &Face, l: &Layout) {
+    let (cx, s) = (l.cx, l.s);
+    let my = l.cy + 33.0 * s;
     let lips = if face.male {
         [140, 70, 60]
     } else {
         [200, 30, 50]
     };
     let mw = 15.0 * s;
-    if face.smiling {
-        let curve: Vec<(f32, f32)> = (0..=16)
-            .map(|i| {
-                let t = i as f32 / 8.0 - 1.0;
-                (cx + t * mw, my - 5.0 * s + 9.0 * s * (1.0 - t * t))
-            })
-            .collect();
-        // An open smile: dark inside, teeth on top, lips around.
-        fill_ellipse(
-            &mut img,
-            (cx, my + 1.0 * s),
-            (mw * 0.9, 6.0 * s),
-            [70, 20, 30],
-        );
-        fill_ellipse(
-            &mut img,
-            (cx, my - 2.0 * s),
-            (mw * 0.75, 2.5 * s),
-            [245, 245, 240],
-        );
-        stroke(&mut img, &curve, 1.8 * s, lips);
-        stroke(
-            &mut img,
-            &[(cx - mw, my - 5.0 * s), (cx + mw, my - 5.0 * s)],
-            1.2 * s,
-            lips,
-        );
-    } else {
-        stroke(
-            &mut img,
-            &[(cx - mw * 0.8, my), (cx + mw * 0.8, my + 0.5)],
-            2.0 * s,
-            lips,
-        );
+    if !face.smiling {
+        let line = [(cx - mw * 0.8, my), (cx + mw * 0.8, my + 0.5)];
+        stroke(img, &line, 2.0 * s, lips);
+        return;
     }
-    if face.eyeglasses {
-        let frame = jitter(rng, [20, 20, 20], 15);
-        for side in [-1.0, 1.0] {
-            ring(
-                &mut img,
-                (cx + side * dx, eye_y),
-                (12.0 * s, 10.0 * s),
-                2.2 * s,
-                frame,
-            );
-        }
-        stroke(
-            &mut img,
-            &[(cx - dx + 12.0 * s, eye_y), (cx + dx - 12.0 * s, eye_y)],
-            1.5 * s,
+    let curve: Vec<(f32, f32)> = (0..=16)
+        .map(|i| {
+            let t = i as f32 / 8.0 - 1.0;
+            (cx + t * mw, my - 5.0 * s + 9.0 * s * (1.0 - t * t))
+        })
+        .collect();
+    // An open smile: dark inside, teeth on top, lips around.
+    fill_ellipse(img, (cx, my + 1.0 * s), (mw * 0.9, 6.0 * s), [70, 20, 30]);
+    fill_ellipse(
+        img,
+        (cx, my - 2.0 * s),
+        (mw * 0.75, 2.5 * s),
+        [245, 245, 240],
+    );
+    stroke(img, &curve, 1.8 * s, lips);
+    let top = [(cx - mw, my - 5.0 * s), (cx + mw, my - 5.0 * s)];
+    stroke(img, &top, 1.2 * s, lips);
+}
+
+/// Two rings around the eyes and the bridge between them.
+fn draw_glasses(img: &mut RgbImage, l: &Layout, frame: [u8; 3]) {
+    let (cx, s) = (l.cx, l.s);
+    let (eye_y, dx) = l.eyes();
+    for side in [-1.0, 1.0] {
+        ring(
+            img,
+            (cx + side * dx, eye_y),
+            (12.0 * s, 10.0 * s),
+            2.2 * s,
             frame,
         );
     }
-    img
+    let bridge = [(cx - dx + 12.0 * s, eye_y), (cx + dx - 12.0 * s, eye_y)];
+    stroke(img, &bridge, 1.5 * s, frame);
 }
 
 /// Writes `count` faces drawn from `seed` to `dir` in CelebA's layout: 80% train, 10% val,
