@@ -162,7 +162,7 @@ fn resumed_run_matches_uninterrupted(config: &vae_cpu::config::Config) -> Vec<Ep
         .unwrap();
         assert_eq!(b.run(&AtomicBool::new(false)).unwrap(), Outcome::Finished);
 
-        assert_eq!(b.step, a.step);
+        assert_eq!(b.progress.step, a.progress.step);
         let (ma, mb) = (
             metrics::read(&straight.join("metrics.csv")).unwrap(),
             metrics::read(&broken.join("metrics.csv")).unwrap(),

@@ -143,7 +143,7 @@ fn report(trainer: &Trainer, outcome: Outcome, data: &Path) {
             trainer.config().trainer.patience.unwrap_or(0)
         );
     }
-    if let Some(m) = trainer.history.last() {
+    if let Some(m) = trainer.progress.history.last() {
         println!(
             "trained {} epochs; last: train loss {:.4}, val loss {:.4}",
             m.epoch, m.train_loss, m.val_loss

@@ -18,4 +18,4 @@ pub mod trainer;
 
 pub use evaluate::{evaluate, EvalReport};
 pub use run_dir::{Position, RunDir, RunRecord};
-pub use trainer::{Outcome, TrainOptions, Trainer};
+pub use trainer::{Outcome, Progress, TrainOptions, Trainer};

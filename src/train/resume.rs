@@ -4,7 +4,7 @@
 
 use super::best::Best;
 use super::run_dir::{Position, RunDir};
-use super::trainer::{threads, Start, TrainOptions, Trainer};
+use super::trainer::{threads, Progress, TrainOptions, Trainer};
 use super::{metrics, run_owner};
 use crate::checkpoint::Checkpoint;
 use crate::config::Overrides;
@@ -73,8 +73,7 @@ impl<'a> Trainer<'a> {
             epoch: (state.best_epoch)
                 .unwrap_or_else(|| metrics::best(&history).map_or(0, |m| m.epoch)),
         };
-        let start = Start {
-            run_id: record.run_id,
+        let progress = Progress {
             pos,
             step: ckpt.step,
             sums: state.sums,
@@ -82,7 +81,8 @@ impl<'a> Trainer<'a> {
             history,
         };
         let optimizer = ckpt.optimizer;
-        let mut t = Trainer::assemble(model, optimizer, data, run, lock, opts, start)?;
+        let run = (run, lock, record.run_id);
+        let mut t = Trainer::assemble(model, optimizer, data, run, opts, progress)?;
         if let Some(n) = state.threads.filter(|&n| n != threads()) {
             t.notes.push(format!(
                 "the run was trained with {n} threads and now runs with {}: losses will differ \

@@ -58,30 +58,32 @@ pub struct Trainer<'a> {
     /// The run's id (`run.toml`), written into each checkpoint.
     run_id: String,
     opts: TrainOptions,
-    train_idx: Vec<usize>,
-    val_idx: Vec<usize>,
-    /// The attribute columns of a conditional model's condition (empty otherwise).
-    cond_columns: Vec<usize>,
+    split: TrainSplit,
     pictures: Pictures,
-    pub pos: Position,
-    pub step: u64,
-    sums: EpochSums,
-    best: Best,
-    pub history: Vec<EpochMetrics>,
+    pub progress: Progress,
     /// Things the user should know (e.g. a thread count differing from the checkpoint's).
     pub notes: Vec<String>,
 }
 
-/// Where a run starts: nowhere for a new run, a checkpoint's position for a resumed one.
+/// Where a run stands (a new run: at the start; a resumed one: at its checkpoint).
 #[derive(Default)]
-pub(super) struct Start {
-    /// The run's id (`run.toml`).
-    pub run_id: String,
+pub struct Progress {
     pub pos: Position,
+    /// Optimization steps taken.
     pub step: u64,
+    /// The current epoch's running sums.
     pub sums: EpochSums,
     pub best: Best,
+    /// One row per finished epoch (metrics.csv).
     pub history: Vec<EpochMetrics>,
+}
+
+/// The images a run trains and validates on.
+struct TrainSplit {
+    train: Vec<usize>,
+    val: Vec<usize>,
+    /// The attribute columns of a conditional model's condition (empty otherwise).
+    cond_columns: Vec<usize>,
 }
 
 pub(super) fn threads() -> usize {
@@ -111,21 +113,17 @@ impl<'a> Trainer<'a> {
         run.write_record(&record)?;
         crate::atomic_file::write(&run.config(), config.to_toml().as_bytes())?;
         let optimizer = config.exp.optimizer();
-        let start = Start {
-            run_id: record.run_id,
-            ..Start::default()
-        };
-        Self::assemble(model, optimizer, data, run, lock, opts, start)
+        let run = (run, lock, record.run_id);
+        Self::assemble(model, optimizer, data, run, opts, Progress::default())
     }
 
     pub(super) fn assemble(
         mut model: Vae,
         optimizer: Box<dyn Optimizer>,
         data: &'a Dataset,
-        run: RunDir,
-        lock: FolderLock,
+        (run, lock, run_id): (RunDir, FolderLock, String),
         opts: TrainOptions,
-        start: Start,
+        progress: Progress,
     ) -> Result<Trainer<'a>> {
         if model.feature_net.is_none() {
             crate::onnx::feature_net::attach(&mut model)?;
@@ -155,17 +153,15 @@ impl<'a> Trainer<'a> {
             data,
             run,
             _lock: lock,
-            run_id: start.run_id,
+            run_id,
             opts,
-            train_idx,
-            val_idx,
-            cond_columns,
+            split: TrainSplit {
+                train: train_idx,
+                val: val_idx,
+                cond_columns,
+            },
             pictures,
-            pos: start.pos,
-            step: start.step,
-            sums: start.sums,
-            best: start.best,
-            history: start.history,
+            progress,
             notes: vec![],
         })
     }
@@ -179,20 +175,20 @@ impl<'a> Trainer<'a> {
     pub fn run(&mut self, stop: &AtomicBool) -> Result<Outcome> {
         let cfg = self.model.config.clone();
         let (epochs, bs) = (cfg.trainer.epochs, cfg.trainer.batch_size);
-        while self.pos.epoch < epochs {
-            if (self.best).patience_exhausted(cfg.trainer.patience, self.pos) {
+        while self.progress.pos.epoch < epochs {
+            if (self.progress.best).patience_exhausted(cfg.trainer.patience, self.progress.pos) {
                 return Ok(Outcome::EarlyStopped {
-                    best_epoch: self.best.epoch,
+                    best_epoch: self.progress.best.epoch,
                 });
             }
-            let epoch = self.pos.epoch;
+            let epoch = self.progress.pos.epoch;
             self.optimizer.set_lr(cfg.exp.lr_at(epoch));
-            let plan = EpochPlan::new(&self.train_idx, cfg.exp.seed, epoch, cfg.data.flip);
+            let plan = EpochPlan::new(&self.split.train, cfg.exp.seed, epoch, cfg.data.flip);
             let batches = plan.batches(bs);
             let bar = progress::bar(batches.len() as u64, "batches", self.opts.quiet);
             bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
-            bar.set_position(self.pos.batch as u64);
-            for (b, range) in batches.iter().enumerate().skip(self.pos.batch) {
+            bar.set_position(self.progress.pos.batch as u64);
+            for (b, range) in batches.iter().enumerate().skip(self.progress.pos.batch) {
                 let start = Instant::now();
                 let range = range.clone();
                 let x = batch_tensor(
@@ -201,21 +197,24 @@ impl<'a> Trainer<'a> {
                     &plan.flips[range.clone()],
                     cfg.data.pixel_range,
                 );
-                let cond =
-                    batch_conditions(self.data, &plan.order[range.clone()], &self.cond_columns);
+                let cond = batch_conditions(
+                    self.data,
+                    &plan.order[range.clone()],
+                    &self.split.cond_columns,
+                );
                 let data_seconds = start.elapsed().as_secs_f64();
                 let step = self.train_step(x, cond.as_ref())?;
                 let (loss, recon, kl) = (step.total.item(), step.recon, step.kl);
                 let n = range.len();
-                let s = &mut self.sums;
+                let s = &mut self.progress.sums;
                 s.loss += step.weighted_total(&cfg.exp);
                 s.recon += step.recon_total;
                 s.kl += step.kl_total;
                 s.images += n;
                 s.seconds += start.elapsed().as_secs_f64();
                 s.data_seconds += data_seconds;
-                self.pos.batch = b + 1;
-                self.step += 1;
+                self.progress.pos.batch = b + 1;
+                self.progress.step += 1;
                 bar.set_message(format!(
                     "loss {:.3} recon {:.5} KL {:.2} {:.0} img/s",
                     loss,
@@ -226,7 +225,7 @@ impl<'a> Trainer<'a> {
                 bar.inc(1);
                 if stop.load(Ordering::SeqCst) {
                     bar.finish_and_clear();
-                    let path = self.run.checkpoint(self.pos);
+                    let path = self.run.checkpoint(self.progress.pos);
                     self.save(&path)?;
                     self.rotate()?;
                     self.notes
@@ -244,7 +243,7 @@ impl<'a> Trainer<'a> {
     /// no parameter.
     fn train_step(&mut self, x: Tensor, cond: Option<&Tensor>) -> Result<VaeLoss> {
         let tape = Tape::new();
-        let mut rng = seeds::noise(self.model.config.exp.seed, self.step);
+        let mut rng = seeds::noise(self.model.config.exp.seed, self.progress.step);
         let input = Var::constant(x);
         let out = self
             .model
@@ -259,9 +258,9 @@ impl<'a> Trainer<'a> {
             return Err(Error::Training(format!(
                 "the loss became {total} at step {} (epoch {}, batch {}); {last}. \
                  A lower learning rate (--lr) or a smaller recon_weight may help",
-                self.step + 1,
-                self.pos.epoch + 1,
-                self.pos.batch + 1
+                self.progress.step + 1,
+                self.progress.pos.epoch + 1,
+                self.progress.pos.batch + 1
             )));
         }
         let grads = tape.backward(&loss.total);
@@ -271,22 +270,22 @@ impl<'a> Trainer<'a> {
 
     fn finish_epoch(&mut self) -> Result<()> {
         let cfg = self.model.config.clone();
-        let s = self.sums;
+        let s = self.progress.sums;
         let images = s.images.max(1) as f64;
-        let val = (!self.val_idx.is_empty()).then(|| {
-            let bar = progress::bar(self.val_idx.len() as u64, "val images", self.opts.quiet);
+        let val = (!self.split.val.is_empty()).then(|| {
+            let bar = progress::bar(self.split.val.len() as u64, "val images", self.opts.quiet);
             evaluate(
                 &mut self.model,
                 self.data,
-                &self.val_idx,
+                &self.split.val,
                 cfg.trainer.batch_size,
                 cfg.exp.seed ^ seeds::VAL_SALT,
                 &bar,
             )
         });
         let row = EpochMetrics {
-            epoch: self.pos.epoch + 1,
-            step: self.step,
+            epoch: self.progress.pos.epoch + 1,
+            step: self.progress.step,
             train_loss: s.loss / images,
             train_recon: s.recon / images,
             train_kl: s.kl / images,
@@ -297,26 +296,26 @@ impl<'a> Trainer<'a> {
             images_per_s: s.images as f64 / s.seconds.max(1e-9),
             seconds: s.seconds,
         };
-        self.pos = Position {
-            epoch: self.pos.epoch + 1,
+        self.progress.pos = Position {
+            epoch: self.progress.pos.epoch + 1,
             batch: 0,
         };
-        self.sums = EpochSums::default();
-        self.history.push(row.clone());
+        self.progress.sums = EpochSums::default();
+        self.progress.history.push(row.clone());
         // Order matters for crash safety: the metrics row first, then the checkpoint; a
         // resume drops rows newer than its checkpoint.
-        metrics::write(&self.run.metrics(), &self.history)?;
+        metrics::write(&self.run.metrics(), &self.progress.history)?;
         let (model, run) = (&mut self.model, &self.run);
         (self.pictures).write(
             model,
             self.data,
-            &self.cond_columns,
+            &self.split.cond_columns,
             run,
             row.epoch,
-            &self.history,
+            &self.progress.history,
         )?;
-        let path = self.run.checkpoint(self.pos);
-        let improved = self.best.record(row.score(), row.epoch);
+        let path = self.run.checkpoint(self.progress.pos);
+        let improved = self.progress.best.record(row.score(), row.epoch);
         self.save(&path)?;
         if improved {
             crate::atomic_file::write_with(&self.run.best(), |tmp| {
@@ -337,17 +336,17 @@ impl<'a> Trainer<'a> {
     fn save(&mut self, path: &std::path::Path) -> Result<()> {
         let seed = self.model.config.exp.seed;
         let state = RunState {
-            batch: self.pos.batch,
-            sums: self.sums,
-            best_loss: self.best.score,
-            best_epoch: Some(self.best.epoch),
+            batch: self.progress.pos.batch,
+            sums: self.progress.sums,
+            best_loss: self.progress.best.score,
+            best_epoch: Some(self.progress.best.epoch),
             threads: Some(threads()),
             run_id: Some(self.run_id.clone()),
             seed,
-            rng: seeds::describe(seed, self.pos.epoch, self.step),
+            rng: seeds::describe(seed, self.progress.pos.epoch, self.progress.step),
         };
         let cfg = self.model.config.clone();
-        let (epoch, step) = (self.pos.epoch, self.step);
+        let (epoch, step) = (self.progress.pos.epoch, self.progress.step);
         let optimizer = self.optimizer.as_ref();
         checkpoint::save(path, &cfg, &mut self.model, optimizer, epoch, step, &state)
     }
