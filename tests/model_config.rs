@@ -214,3 +214,25 @@ fn celeba64x48_instance_norm_builds_trains_and_ends_in_tanh() {
     });
     assert_eq!(without, 0);
 }
+
+/// docs/config.md has a row for every key of every section (its defaults serialized).
+#[test]
+fn the_config_reference_lists_every_key() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.md")).unwrap();
+    let mut config = load("celeba32-cond.toml");
+    config.exp.feature_net = Some("vgg.onnx".into());
+    config.exp.feature_layers = vec!["relu1_1".into()];
+    config.trainer.patience = Some(2);
+    let table: toml::Table = toml::from_str(&config.to_toml()).unwrap();
+    for (section, values) in &table {
+        let doc_section = &doc[doc.find(&format!("## `[{section}]`")).unwrap()..];
+        for key in values.as_table().unwrap().keys() {
+            assert!(
+                doc_section.contains(&format!("| `{key}`"))
+                    || doc_section.contains(&format!(", `{key}`")),
+                "docs/config.md's [{section}] lacks `{key}`"
+            );
+        }
+    }
+}

@@ -236,6 +236,43 @@ mod tests {
         }
     }
 
+    /// Fails to compile when a layer type is added without a line in `one_of_each`.
+    fn listed(spec: &LayerSpec) {
+        match spec {
+            LayerSpec::Conv2d(_)
+            | LayerSpec::ConvTranspose2d(_)
+            | LayerSpec::Linear(_)
+            | LayerSpec::BatchNorm(_)
+            | LayerSpec::InstanceNorm(_)
+            | LayerSpec::Relu(_)
+            | LayerSpec::LeakyRelu(_)
+            | LayerSpec::Prelu(_)
+            | LayerSpec::Sigmoid(_)
+            | LayerSpec::Tanh(_)
+            | LayerSpec::Flatten(_)
+            | LayerSpec::Reshape(_) => {}
+        }
+    }
+
+    #[test]
+    fn the_config_reference_lists_every_type_and_key() {
+        let doc = include_str!("../../docs/config.md");
+        let all = one_of_each();
+        assert_eq!(all.len(), 12, "one_of_each lists every type once");
+        for (spec, _) in all {
+            listed(&spec);
+            let row = format!("| `{}` |", spec.kind());
+            let line = doc.lines().find(|l| l.starts_with(&row));
+            let line = line.unwrap_or_else(|| panic!("docs/config.md has no row {row}"));
+            let text = toml::to_string(&spec).unwrap();
+            for key in text.lines().filter_map(|l| l.split(" = ").next()) {
+                if key != "type" {
+                    assert!(line.contains(&format!("`{key}`")), "{row} lacks `{key}`");
+                }
+            }
+        }
+    }
+
     #[test]
     fn every_type_round_trips_and_refuses_unknown_keys() {
         for (spec, _) in one_of_each() {
