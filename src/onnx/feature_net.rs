@@ -200,3 +200,36 @@ fn max_pool_stage(node: &NodeProto) -> std::result::Result<Stage, String> {
         padding: pads[0] as usize,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::tiny_vgg::tiny_vgg;
+
+    /// Why `model` is refused.
+    fn refusal(model: &ModelProto) -> String {
+        from_model(model, None, &[], FeatureNormalize::None, PixelRange::Unit)
+            .err()
+            .expect("refused")
+    }
+
+    #[test]
+    fn unsupported_nodes_are_refused_with_their_name() {
+        let mut model = tiny_vgg(3, 1, None);
+        let conv = &mut model.graph.as_mut().unwrap().node[2];
+        conv.attribute.push(crate::onnx::export::int("group", 2));
+        let e = refusal(&model);
+        assert!(e.contains("conv1_2") && e.contains("group"), "{e}");
+        // Found by the fuzzer: a node feeding an earlier one looped forever.
+        let mut model = tiny_vgg(3, 1, None);
+        model.graph.as_mut().unwrap().node[5].output = vec!["relu1_2".into()];
+        let e = refusal(&model);
+        assert!(e.contains("cycle"), "{e}");
+        // Found by the fuzzer: a NaN weight made every loss NaN.
+        let mut model = tiny_vgg(3, 1, None);
+        let w = &mut model.graph.as_mut().unwrap().initializer[0];
+        w.raw_data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+        let e = refusal(&model);
+        assert!(e.contains("conv1_1.w") && e.contains("NaN"), "{e}");
+    }
+}
