@@ -5,6 +5,7 @@
 use super::onnx_node::{weight_as, OnnxAttribute::Float, OnnxNode};
 use super::{Layer, Spec};
 use crate::nn::{self, Mode, Module, Slot};
+use crate::ops::Activation;
 use crate::{ops, Tape, Var};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -42,7 +43,7 @@ pub struct Tanh {}
 
 /// An activation without parameters: its spec, built as itself.
 macro_rules! stateless {
-    ($ty:ty, $kind:literal, $onnx:literal, |$s:ident, $x:ident| $forward:expr, |$t:ident| $attributes:expr) => {
+    ($ty:ty, $kind:literal, $onnx:literal, |$s:ident, $x:ident| $forward:expr, |$t:ident| $attributes:expr, fused: |$f:ident| $slope:expr) => {
         impl Spec for $ty {
             fn kind(&self) -> &'static str {
                 $kind
@@ -69,26 +70,27 @@ macro_rules! stateless {
                 let $t = self;
                 vec![OnnxNode::unary($onnx, $attributes)]
             }
+            fn as_activation(&self, _tape: &Tape) -> Option<Activation> {
+                let $f = self;
+                $slope.map(Activation::Leaky)
+            }
         }
     };
 }
 
-stateless!(Relu, "relu", "Relu", |_s, x| ops::relu(x), |_t| vec![]);
+// Each: type, config name, ONNX op, forward, ONNX attributes, and the negative-side slope
+// when a normalization before it may apply it in the same pass (ops::batch_norm_act).
+stateless!(Relu, "relu", "Relu", |_s, x| ops::relu(x), |_t| vec![], fused: |_f| Some(0.0));
 stateless!(
     LeakyRelu,
     "leaky_relu",
     "LeakyRelu",
     |s, x| ops::leaky_relu(x, s.alpha),
-    |t| vec![Float("alpha", t.alpha)]
+    |t| vec![Float("alpha", t.alpha)],
+    fused: |f| Some(f.alpha)
 );
-stateless!(
-    Sigmoid,
-    "sigmoid",
-    "Sigmoid",
-    |_s, x| ops::sigmoid(x),
-    |_t| vec![]
-);
-stateless!(Tanh, "tanh", "Tanh", |_s, x| ops::tanh(x), |_t| vec![]);
+stateless!(Sigmoid, "sigmoid", "Sigmoid", |_s, x| ops::sigmoid(x), |_t| vec![], fused: |_f| None::<f32>);
+stateless!(Tanh, "tanh", "Tanh", |_s, x| ops::tanh(x), |_t| vec![], fused: |_f| None::<f32>);
 
 impl Spec for Prelu {
     fn kind(&self) -> &'static str {
@@ -115,6 +117,10 @@ impl Spec for Prelu {
 impl Layer for nn::PRelu {
     fn kind(&self) -> &'static str {
         "prelu"
+    }
+
+    fn as_activation(&self, tape: &Tape) -> Option<Activation> {
+        Some(Activation::PRelu(tape.param(&self.slope)))
     }
 
     fn forward(&mut self, tape: &Tape, x: &Var, _mode: Mode) -> Var {

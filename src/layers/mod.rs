@@ -23,6 +23,7 @@ pub use onnx_node::OnnxNode;
 pub use reshape::{Flatten, Reshape};
 
 use crate::nn::{Mode, Module};
+use crate::ops::Activation;
 use crate::{Tape, Var};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -63,11 +64,53 @@ pub trait Layer: Module + Send {
     fn is_convolution(&self) -> bool {
         false
     }
+    /// The element-wise activation this layer is, so that a normalization before it can
+    /// apply it in the same pass (ReLU, leaky ReLU, PReLU).
+    fn as_activation(&self, _tape: &Tape) -> Option<Activation> {
+        None
+    }
+    /// This layer followed by `act` in one fused op, for the layers that have one.
+    fn forward_with(
+        &mut self,
+        _tape: &Tape,
+        _x: &Var,
+        _mode: Mode,
+        _act: &Activation,
+    ) -> Option<Var> {
+        None
+    }
 }
 
 /// Runs `layer` under a profiler span named after its kind.
 pub fn forward(layer: &mut dyn Layer, tape: &Tape, x: &Var, mode: Mode) -> Var {
     tape.span(layer.kind(), || layer.forward(tape, x, mode))
+}
+
+/// Runs `layers` in order on `x`. A normalization directly followed by an activation runs
+/// as one fused op (same values and gradients, fewer passes over memory).
+pub fn forward_all(layers: &mut [Box<dyn Layer>], tape: &Tape, x: &Var, mode: Mode) -> Var {
+    let mut h = x.clone();
+    let mut i = 0;
+    while i < layers.len() {
+        let act = layers.get(i + 1).and_then(|next| next.as_activation(tape));
+        let fused = act.and_then(|act| {
+            let layer = layers[i].as_mut();
+            tape.span("batch_norm+activation", || {
+                layer.forward_with(tape, &h, mode, &act)
+            })
+        });
+        match fused {
+            Some(y) => {
+                h = y;
+                i += 2;
+            }
+            None => {
+                h = forward(layers[i].as_mut(), tape, &h, mode);
+                i += 1;
+            }
+        }
+    }
+    h
 }
 
 /// One layer of a config file: `{ type = "conv2d", filters = 64, ... }`.
@@ -233,6 +276,38 @@ mod tests {
                     node.op
                 );
             }
+        }
+    }
+
+    /// forward_all fuses batch_norm with the activation after it: same values as running
+    /// the layers one by one (the op's gradients are compared in ops::batch_norm_act).
+    #[test]
+    fn fused_and_layer_by_layer_forward_agree() {
+        let parse = |t: &str| -> LayerSpec { toml::from_str(t).unwrap() };
+        for act in ["type = 'prelu'", "type = 'leaky_relu'", "type = 'relu'"] {
+            let specs = [
+                parse("type = 'batch_norm'"),
+                parse(act),
+                parse("type = 'sigmoid'"),
+            ];
+            let input = [2, 3, 4];
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+            let mut build = || -> Vec<Box<dyn Layer>> {
+                specs
+                    .iter()
+                    .map(|s| s.spec().build(&input, &mut rng))
+                    .collect()
+            };
+            let (mut fused, mut single) = (build(), build());
+            let x = Var::constant(crate::Tensor::from_shape_fn(vec![3, 2, 3, 4], |d| {
+                ((d[0] * 7 + d[1] * 5 + d[2] * 3 + d[3]) % 11) as f32 / 5.0 - 1.0
+            }));
+            let tape = Tape::no_grad();
+            let a = forward_all(&mut fused, &tape, &x, Mode::Train);
+            let b = single.iter_mut().fold(x.clone(), |h, l| {
+                forward(l.as_mut(), &tape, &h, Mode::Train)
+            });
+            assert_eq!(a.value(), b.value(), "{act}");
         }
     }
 

@@ -6,6 +6,7 @@ use super::onnx_node::{weight_as, OnnxAttribute::Float, OnnxNode};
 use super::rule::image;
 use super::{Layer, Spec};
 use crate::nn::{self, Mode};
+use crate::ops::Activation;
 use crate::{Tape, Var};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,10 @@ impl Layer for nn::BatchNorm {
 
     fn forward(&mut self, tape: &Tape, x: &Var, mode: Mode) -> Var {
         nn::BatchNorm::forward(self, tape, x, mode)
+    }
+
+    fn forward_with(&mut self, tape: &Tape, x: &Var, mode: Mode, act: &Activation) -> Option<Var> {
+        Some(nn::BatchNorm::forward_with(self, tape, x, mode, act))
     }
 
     /// The inference form: the running statistics.

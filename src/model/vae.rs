@@ -120,9 +120,7 @@ impl Vae {
     /// [`Vae::decode`] under the condition `cond` (`[N, conditions]`; `None`: 0).
     pub fn decode_with(&mut self, tape: &Tape, z: &Var, cond: Option<&Tensor>, mode: Mode) -> Var {
         let z = self.append_condition(z, cond);
-        self.decoder
-            .iter_mut()
-            .fold(z, |h, l| layers::forward(l.as_mut(), tape, &h, mode))
+        layers::forward_all(&mut self.decoder, tape, &z, mode)
     }
 
     /// `[h | cond]` for a conditional model, `h` otherwise.

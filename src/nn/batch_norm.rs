@@ -1,5 +1,5 @@
 use super::{join, Mode, Module, Slot};
-use crate::ops::{self, BatchNormMode, RunningStats};
+use crate::ops::{self, Activation, BatchNormMode, RunningStats};
 use crate::{Param, Tape, Tensor, Var};
 use ndarray::IxDyn;
 
@@ -24,21 +24,26 @@ impl BatchNorm {
         }
     }
 
-    pub fn forward(&mut self, tape: &Tape, x: &Var, mode: Mode) -> Var {
-        let bn_mode = match mode {
+    fn mode(&self, mode: Mode) -> BatchNormMode {
+        match mode {
             Mode::Train => BatchNormMode::Train {
                 momentum: self.momentum,
             },
             Mode::Eval => BatchNormMode::Eval,
-        };
-        ops::batch_norm(
-            x,
-            &tape.param(&self.gamma),
-            &tape.param(&self.beta),
-            &mut self.running,
-            bn_mode,
-            self.eps,
-        )
+        }
+    }
+
+    pub fn forward(&mut self, tape: &Tape, x: &Var, mode: Mode) -> Var {
+        let (gamma, beta) = (tape.param(&self.gamma), tape.param(&self.beta));
+        let mode = self.mode(mode);
+        ops::batch_norm(x, &gamma, &beta, &mut self.running, mode, self.eps)
+    }
+
+    /// The normalization followed by `act`, fused into one op (`ops::batch_norm_act`).
+    pub fn forward_with(&mut self, tape: &Tape, x: &Var, mode: Mode, act: &Activation) -> Var {
+        let (gamma, beta) = (tape.param(&self.gamma), tape.param(&self.beta));
+        let mode = self.mode(mode);
+        ops::batch_norm_act(x, &gamma, &beta, &mut self.running, mode, self.eps, act)
     }
 }
 

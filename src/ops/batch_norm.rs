@@ -42,6 +42,42 @@ pub(crate) fn ncp(shape: &[usize]) -> (usize, usize, usize) {
     (shape[0], shape[1], shape[2..].iter().product())
 }
 
+/// The mean and `1/sqrt(var + eps)` per channel that normalize `xs` (of shape `shape`):
+/// the batch's own in training mode (updating the running statistics), the running ones in
+/// eval mode.
+pub(crate) fn statistics(
+    xs: &[f32],
+    shape: &[usize],
+    stats: &mut RunningStats,
+    mode: BatchNormMode,
+    eps: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let (n, c, p) = ncp(shape);
+    let (mean, var): (Vec<f32>, Vec<f32>) = match mode {
+        BatchNormMode::Train { momentum } => {
+            let m = n * p;
+            assert!(
+                m > 1,
+                "batch_norm in training mode needs more than one value per channel (input {shape:?})"
+            );
+            let (mean, var): (Vec<f32>, Vec<f32>) =
+                channel_moments(xs, n, c, p).into_iter().unzip();
+            let unbiased = m as f32 / (m - 1) as f32;
+            for ch in 0..c {
+                stats.mean[ch] = (1.0 - momentum) * stats.mean[ch] + momentum * mean[ch];
+                stats.var[ch] = (1.0 - momentum) * stats.var[ch] + momentum * var[ch] * unbiased;
+            }
+            (mean, var)
+        }
+        BatchNormMode::Eval => (
+            stats.mean.iter().copied().collect(),
+            stats.var.iter().copied().collect(),
+        ),
+    };
+    let inv_std = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+    (mean, inv_std)
+}
+
 pub fn batch_norm(
     x: &Var,
     gamma: &Var,
@@ -61,29 +97,7 @@ pub fn batch_norm(
     );
     let x_val = standard(x.shared());
     let xs = x_val.as_slice().unwrap();
-    let (mean, var): (Vec<f32>, Vec<f32>) = match mode {
-        BatchNormMode::Train { momentum } => {
-            let m = n * p;
-            assert!(
-                m > 1,
-                "batch_norm in training mode needs more than one value per channel (input {:?})",
-                x.shape()
-            );
-            let (mean, var): (Vec<f32>, Vec<f32>) =
-                channel_moments(xs, n, c, p).into_iter().unzip();
-            let unbiased = m as f32 / (m - 1) as f32;
-            for ch in 0..c {
-                stats.mean[ch] = (1.0 - momentum) * stats.mean[ch] + momentum * mean[ch];
-                stats.var[ch] = (1.0 - momentum) * stats.var[ch] + momentum * var[ch] * unbiased;
-            }
-            (mean, var)
-        }
-        BatchNormMode::Eval => (
-            stats.mean.iter().copied().collect(),
-            stats.var.iter().copied().collect(),
-        ),
-    };
-    let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+    let (mean, inv_std) = statistics(xs, x.shape(), stats, mode, eps);
     let gamma_v = row_major(gamma.value()).into_owned();
     let (y, xhat) = normalize(
         xs,

@@ -5,6 +5,7 @@
 mod activation;
 mod arith;
 mod batch_norm;
+mod batch_norm_act;
 mod channel_affine;
 mod concat;
 mod conv2d;
@@ -25,6 +26,7 @@ mod testutil;
 pub use activation::{exp, leaky_relu, relu, sigmoid, tanh};
 pub use arith::{add, mean, mul, scale, sum};
 pub use batch_norm::{batch_norm, BatchNormMode, RunningStats};
+pub use batch_norm_act::{batch_norm_act, Activation};
 pub use channel_affine::channel_affine;
 pub use concat::concat_columns;
 pub use conv2d::{conv2d, conv2d_output_size, Conv2dSpec, Padding};

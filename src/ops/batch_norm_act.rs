@@ -1,0 +1,308 @@
+//! Batch normalization followed by a leaky ReLU (ReLU: slope 0) or a PReLU, in one pass
+//! over memory each way. Unfused, the pair reads and writes the tensor seven times forward
+//! (statistics, normalize writing `y` and the saved `xhat`, activation) and seven times
+//! backward; fused, four and five: the saved input `x` serves both, `xhat = (x - mean) *
+//! inv_std` is recomputed where needed, and no intermediate tensor is kept.
+//!
+//! With `pre = gamma * xhat + beta` and `y = pre > 0 ? pre : a * pre`, the backward first
+//! forms `dpre = dy * (pre > 0 ? 1 : a)` (and the slope gradient `sum_{pre<=0} dy * pre`),
+//! then applies batch norm's input gradient (see `norm_core`) to `dpre`.
+
+use super::batch_norm::{ncp, statistics, BatchNormMode, RunningStats};
+use super::elementwise::{row_major, standard};
+use crate::autograd::Var;
+use crate::kernels::lanes;
+use crate::Tensor;
+use ndarray::IxDyn;
+use rayon::prelude::*;
+
+/// The activation after the normalization.
+#[derive(Clone)]
+pub enum Activation {
+    /// `pre > 0 ? pre : alpha * pre` (ReLU: alpha 0).
+    Leaky(f32),
+    /// Learned slopes, `[1]` (shared) or `[C]`.
+    PRelu(Var),
+}
+
+/// The per-channel constants of one pass.
+struct Channels {
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    /// The negative-side slope of each channel.
+    slope: Vec<f32>,
+}
+
+impl Channels {
+    /// `(xhat, pre)` of one value of channel `ch`, in the unfused ops' order of operations.
+    #[inline]
+    fn pre(&self, ch: usize, x: f32) -> (f32, f32) {
+        let xh = (x - self.mean[ch]) * self.inv_std[ch];
+        (xh, self.gamma[ch] * xh + self.beta[ch])
+    }
+}
+
+/// `activation(batch_norm(x))`; see the module notes.
+pub fn batch_norm_act(
+    x: &Var,
+    gamma: &Var,
+    beta: &Var,
+    stats: &mut RunningStats,
+    mode: BatchNormMode,
+    eps: f32,
+    act: &Activation,
+) -> Var {
+    let (n, c, p) = ncp(x.shape());
+    assert!(
+        gamma.shape() == [c] && beta.shape() == [c],
+        "batch_norm: gamma/beta must have shape [{c}]"
+    );
+    let x_val = standard(x.shared());
+    let xs = x_val.as_slice().unwrap();
+    let (mean, inv_std) = statistics(xs, x.shape(), stats, mode, eps);
+    let slope = match act {
+        Activation::Leaky(alpha) => vec![*alpha; c],
+        Activation::PRelu(a) => {
+            let a = row_major(a.value());
+            assert!(
+                a.len() == 1 || a.len() == c,
+                "prelu: slope must have shape [1] or [{c}]"
+            );
+            (0..c)
+                .map(|ch| a[if a.len() == 1 { 0 } else { ch }])
+                .collect()
+        }
+    };
+    let k = Channels {
+        mean,
+        inv_std,
+        gamma: row_major(gamma.value()).into_owned(),
+        beta: row_major(beta.value()).into_owned(),
+        slope,
+    };
+    let mut y = vec![0.0f32; xs.len()];
+    y.par_chunks_mut(p)
+        .zip(xs.par_chunks(p))
+        .enumerate()
+        .for_each(|(plane, (y, x))| {
+            let ch = plane % c;
+            let a = k.slope[ch];
+            for (y, &x) in y.iter_mut().zip(x) {
+                let (_, pre) = k.pre(ch, x);
+                *y = if pre > 0.0 { pre } else { a * pre };
+            }
+        });
+    let shape = x.value().raw_dim();
+    let y = Tensor::from_shape_vec(shape.clone(), y).unwrap();
+    let mut inputs = vec![x, gamma, beta];
+    let slope_len = match act {
+        Activation::PRelu(a) => {
+            inputs.push(a);
+            a.value().len()
+        }
+        Activation::Leaky(_) => 0,
+    };
+    let batch_stats = matches!(mode, BatchNormMode::Train { .. });
+    Var::record(&inputs, y, move |dy, wants| {
+        let dy = row_major(dy);
+        let xs = x_val.as_slice().unwrap();
+        let (mut dx, sums) = pre_activation_grad(xs, &dy, &k, c, p);
+        // Per channel, in plane order (the same order whatever the thread count).
+        let (mut s_dy, mut s_dy_xh, mut s_slope) =
+            (vec![0.0f64; c], vec![0.0f64; c], vec![0.0f64; c]);
+        for (plane, (a, b, d)) in sums.into_iter().enumerate() {
+            let ch = plane % c;
+            (s_dy[ch], s_dy_xh[ch], s_slope[ch]) = (s_dy[ch] + a, s_dy_xh[ch] + b, s_slope[ch] + d);
+        }
+        let f32s = |v: &[f64]| v.iter().map(|&s| s as f32).collect::<Vec<f32>>();
+        let (sum_dy, sum_dy_xh) = (f32s(&s_dy), f32s(&s_dy_xh));
+        let dx = wants[0].then(|| {
+            input_grad(&mut dx, xs, &k, &sum_dy, &sum_dy_xh, batch_stats, n, c, p);
+            Tensor::from_shape_vec(shape, dx).unwrap()
+        });
+        let tensor = |v: Vec<f32>| Tensor::from_shape_vec(IxDyn(&[v.len()]), v).unwrap();
+        let mut grads = vec![
+            dx,
+            wants[1].then(|| tensor(sum_dy_xh)),
+            wants[2].then(|| tensor(sum_dy)),
+        ];
+        if slope_len > 0 {
+            let da = if slope_len == 1 {
+                vec![s_slope.iter().sum::<f64>() as f32]
+            } else {
+                f32s(&s_slope)
+            };
+            grads.push(wants[3].then(|| tensor(da)));
+        }
+        grads
+    })
+}
+
+/// `dpre` for every value (returned in the buffer that becomes `dx`), and per plane the
+/// sums `(Σ dpre, Σ dpre·xhat, Σ_{pre<=0} dy·pre)`.
+fn pre_activation_grad(
+    xs: &[f32],
+    dy: &[f32],
+    k: &Channels,
+    c: usize,
+    p: usize,
+) -> (Vec<f32>, Vec<(f64, f64, f64)>) {
+    let mut dpre = vec![0.0f32; xs.len()];
+    let sums = dpre
+        .par_chunks_mut(p)
+        .zip(xs.par_chunks(p).zip(dy.par_chunks(p)))
+        .enumerate()
+        .map_init(
+            || (vec![0.0f32; p], vec![0.0f32; p]),
+            |(xhat, pre), (plane, (d, (x, g)))| {
+                let ch = plane % c;
+                let a = k.slope[ch];
+                for i in 0..p {
+                    let (xh, pr) = k.pre(ch, x[i]);
+                    (xhat[i], pre[i]) = (xh, pr);
+                    d[i] = if pr > 0.0 { g[i] } else { a * g[i] };
+                }
+                let slope = lanes::dot_nonpositive(pre, g);
+                (lanes::sum(d), lanes::dot(d, xhat), slope)
+            },
+        )
+        .collect();
+    (dpre, sums)
+}
+
+/// Batch norm's input gradient applied in place to `dpre` (see `norm_core`): with batch
+/// statistics `k * (dpre - mean(dpre) - xhat * mean(dpre * xhat))`, else `k * dpre`, where
+/// `k = gamma * inv_std`.
+#[allow(clippy::too_many_arguments)]
+fn input_grad(
+    dpre: &mut [f32],
+    xs: &[f32],
+    k: &Channels,
+    sum_dy: &[f32],
+    sum_dy_xh: &[f32],
+    batch_stats: bool,
+    n: usize,
+    c: usize,
+    p: usize,
+) {
+    let m = (n * p) as f32;
+    dpre.par_chunks_mut(p)
+        .zip(xs.par_chunks(p))
+        .enumerate()
+        .for_each(|(plane, (d, x))| {
+            let ch = plane % c;
+            let scale = k.gamma[ch] * k.inv_std[ch];
+            if !batch_stats {
+                d.iter_mut().for_each(|d| *d *= scale);
+                return;
+            }
+            let (mean_dy, mean_dy_xh) = (sum_dy[ch] / m, sum_dy_xh[ch] / m);
+            for (d, &x) in d.iter_mut().zip(x) {
+                let (xh, _) = k.pre(ch, x);
+                *d = scale * (*d - mean_dy - xh * mean_dy_xh);
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{config, tensor};
+    use super::*;
+    use crate::ops::{batch_norm, leaky_relu, mul, prelu, sum};
+    use proptest::prelude::*;
+
+    fn close(a: &Tensor, b: &Tensor, tol: f32) -> Result<(), TestCaseError> {
+        prop_assert_eq!(a.shape(), b.shape());
+        for (x, y) in a.iter().zip(b) {
+            prop_assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{} vs {}", x, y);
+        }
+        Ok(())
+    }
+
+    /// Values, running statistics and every gradient of the fused op against batch_norm
+    /// followed by leaky_relu or prelu (whose gradients are checked against finite
+    /// differences in their own files).
+    fn check_against_unfused(
+        x: Tensor,
+        g: Tensor,
+        b: Tensor,
+        r: Tensor,
+        slope: Option<Tensor>,
+        mode: BatchNormMode,
+    ) -> Result<(), TestCaseError> {
+        let c = g.len();
+        let run = |fused: bool| {
+            let tape = crate::Tape::new();
+            let vars: Vec<Var> = [&x, &g, &b]
+                .iter()
+                .map(|t| tape.leaf((*t).clone()))
+                .collect();
+            let a = slope.as_ref().map(|s| tape.leaf(s.clone()));
+            let mut stats = RunningStats::new(c);
+            let y = if fused {
+                let act = match &a {
+                    Some(a) => Activation::PRelu(a.clone()),
+                    None => Activation::Leaky(0.2),
+                };
+                batch_norm_act(&vars[0], &vars[1], &vars[2], &mut stats, mode, 1e-5, &act)
+            } else {
+                let pre = batch_norm(&vars[0], &vars[1], &vars[2], &mut stats, mode, 1e-5);
+                match &a {
+                    Some(a) => prelu(&pre, a),
+                    None => leaky_relu(&pre, 0.2),
+                }
+            };
+            let loss = sum(&mul(&y, &Var::constant(r.clone())));
+            let grads = tape.backward(&loss);
+            let mut all: Vec<Tensor> = vars
+                .iter()
+                .chain(a.iter())
+                .map(|v| grads.get(v).unwrap().clone())
+                .collect();
+            all.push(y.value().clone());
+            all.push(stats.mean);
+            all.push(stats.var);
+            all
+        };
+        let (fused, unfused) = (run(true), run(false));
+        for (f, u) in fused.iter().zip(&unfused) {
+            close(f, u, 2e-5)?;
+        }
+        Ok(())
+    }
+
+    fn problem() -> impl Strategy<Value = (Tensor, Tensor, Tensor, Tensor)> {
+        (1usize..4, 1usize..4, 1usize..4, 2usize..5).prop_flat_map(|(n, c, h, w)| {
+            let s = vec![n + 1, c, h, w];
+            (
+                tensor(s.clone()),
+                tensor(vec![c]),
+                tensor(vec![c]),
+                tensor(s),
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(config(48))]
+
+        #[test]
+        fn leaky_matches_batch_norm_then_leaky_relu((x, g, b, r) in problem()) {
+            for mode in [BatchNormMode::Train { momentum: 0.1 }, BatchNormMode::Eval] {
+                check_against_unfused(x.clone(), g.clone(), b.clone(), r.clone(), None, mode)?;
+            }
+        }
+
+        #[test]
+        fn prelu_matches_batch_norm_then_prelu((x, g, b, r) in problem(), shared: bool, a in -0.5f32..0.5) {
+            let c = g.len();
+            let k = if shared { 1 } else { c };
+            let slope = Tensor::from_shape_fn(IxDyn(&[k]), |i| a + 0.1 * i[0] as f32);
+            for mode in [BatchNormMode::Train { momentum: 0.1 }, BatchNormMode::Eval] {
+                check_against_unfused(x.clone(), g.clone(), b.clone(), r.clone(), Some(slope.clone()), mode)?;
+            }
+        }
+    }
+}
