@@ -103,9 +103,7 @@ impl Vae {
         cond: Option<&Tensor>,
         mode: Mode,
     ) -> (Var, Var) {
-        let h = self.encoder.iter_mut().fold(x.clone(), |h, l| {
-            layers::forward(l.as_mut(), tape, &h, mode)
-        });
+        let h = layers::forward_all(&mut self.encoder, tape, x, mode);
         let h = self.append_condition(&h, cond);
         tape.span("linear", || {
             (self.mu.forward(tape, &h), self.logvar.forward(tape, &h))

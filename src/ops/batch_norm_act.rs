@@ -36,11 +36,33 @@ struct Channels {
 }
 
 impl Channels {
-    /// `(xhat, pre)` of one value of channel `ch`, in the unfused ops' order of operations.
-    #[inline]
-    fn pre(&self, ch: usize, x: f32) -> (f32, f32) {
-        let xh = (x - self.mean[ch]) * self.inv_std[ch];
-        (xh, self.gamma[ch] * xh + self.beta[ch])
+    /// Channel `ch`'s constants, read once per plane so the inner loops vectorize.
+    fn of(&self, ch: usize) -> Channel {
+        Channel {
+            mean: self.mean[ch],
+            inv_std: self.inv_std[ch],
+            gamma: self.gamma[ch],
+            beta: self.beta[ch],
+            slope: self.slope[ch],
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Channel {
+    mean: f32,
+    inv_std: f32,
+    gamma: f32,
+    beta: f32,
+    slope: f32,
+}
+
+impl Channel {
+    /// `(xhat, pre)` of one value, in the unfused ops' order of operations.
+    #[inline(always)]
+    fn pre(self, x: f32) -> (f32, f32) {
+        let xh = (x - self.mean) * self.inv_std;
+        (xh, self.gamma * xh + self.beta)
     }
 }
 
@@ -87,11 +109,10 @@ pub fn batch_norm_act(
         .zip(xs.par_chunks(p))
         .enumerate()
         .for_each(|(plane, (y, x))| {
-            let ch = plane % c;
-            let a = k.slope[ch];
+            let k = k.of(plane % c);
             for (y, &x) in y.iter_mut().zip(x) {
-                let (_, pre) = k.pre(ch, x);
-                *y = if pre > 0.0 { pre } else { a * pre };
+                let (_, pre) = k.pre(x);
+                *y = if pre > 0.0 { pre } else { k.slope * pre };
             }
         });
     let shape = x.value().raw_dim();
@@ -157,12 +178,11 @@ fn pre_activation_grad(
         .map_init(
             || (vec![0.0f32; p], vec![0.0f32; p]),
             |(xhat, pre), (plane, (d, (x, g)))| {
-                let ch = plane % c;
-                let a = k.slope[ch];
-                for i in 0..p {
-                    let (xh, pr) = k.pre(ch, x[i]);
-                    (xhat[i], pre[i]) = (xh, pr);
-                    d[i] = if pr > 0.0 { g[i] } else { a * g[i] };
+                let k = k.of(plane % c);
+                let values = xhat.iter_mut().zip(pre.iter_mut()).zip(d.iter_mut());
+                for (((xh, pr), d), (&x, &g)) in values.zip(x.iter().zip(g)) {
+                    (*xh, *pr) = k.pre(x);
+                    *d = if *pr > 0.0 { g } else { k.slope * g };
                 }
                 let slope = lanes::dot_nonpositive(pre, g);
                 (lanes::sum(d), lanes::dot(d, xhat), slope)
@@ -193,14 +213,15 @@ fn input_grad(
         .enumerate()
         .for_each(|(plane, (d, x))| {
             let ch = plane % c;
-            let scale = k.gamma[ch] * k.inv_std[ch];
+            let k = k.of(ch);
+            let scale = k.gamma * k.inv_std;
             if !batch_stats {
                 d.iter_mut().for_each(|d| *d *= scale);
                 return;
             }
             let (mean_dy, mean_dy_xh) = (sum_dy[ch] / m, sum_dy_xh[ch] / m);
             for (d, &x) in d.iter_mut().zip(x) {
-                let (xh, _) = k.pre(ch, x);
+                let (xh, _) = k.pre(x);
                 *d = scale * (*d - mean_dy - xh * mean_dy_xh);
             }
         });
