@@ -279,17 +279,16 @@ mod tests {
         }
     }
 
-    /// forward_all fuses batch_norm with the activation after it: same values as running
+    /// forward_all fuses a normalization with the activation after it: same values as running
     /// the layers one by one (the op's gradients are compared in ops::batch_norm_act).
     #[test]
     fn fused_and_layer_by_layer_forward_agree() {
         let parse = |t: &str| -> LayerSpec { toml::from_str(t).unwrap() };
-        for act in ["type = 'prelu'", "type = 'leaky_relu'", "type = 'relu'"] {
-            let specs = [
-                parse("type = 'batch_norm'"),
-                parse(act),
-                parse("type = 'sigmoid'"),
-            ];
+        let pairs = ["batch_norm", "instance_norm"]
+            .iter()
+            .flat_map(|n| ["prelu", "leaky_relu", "relu"].map(|a| (*n, a)));
+        for (norm, act) in pairs {
+            let specs = [norm, act, "sigmoid"].map(|t| parse(&format!("type = '{t}'")));
             let input = [2, 3, 4];
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
             let mut build = || -> Vec<Box<dyn Layer>> {
@@ -307,7 +306,7 @@ mod tests {
             let b = single.iter_mut().fold(x.clone(), |h, l| {
                 forward(l.as_mut(), &tape, &h, Mode::Train)
             });
-            assert_eq!(a.value(), b.value(), "{act}");
+            assert_eq!(a.value(), b.value(), "{norm} {act}");
         }
     }
 

@@ -95,6 +95,10 @@ impl Layer for nn::InstanceNorm {
         nn::InstanceNorm::forward(self, tape, x)
     }
 
+    fn forward_with(&mut self, tape: &Tape, x: &Var, _mode: Mode, act: &Activation) -> Option<Var> {
+        Some(nn::InstanceNorm::forward_with(self, tape, x, act))
+    }
+
     fn onnx(&self, _input: &[usize]) -> Vec<OnnxNode<'_>> {
         let c = self.gamma.value().len();
         let inputs = vec![

@@ -27,6 +27,12 @@ impl InstanceNorm {
             self.eps,
         )
     }
+
+    /// The normalization followed by `act`, fused into one op (`ops::instance_norm_act`).
+    pub fn forward_with(&self, tape: &Tape, x: &Var, act: &ops::Activation) -> Var {
+        let (gamma, beta) = (tape.param(&self.gamma), tape.param(&self.beta));
+        ops::instance_norm_act(x, &gamma, &beta, self.eps, act)
+    }
 }
 
 impl Module for InstanceNorm {

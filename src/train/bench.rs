@@ -168,8 +168,7 @@ mod tests {
         let parts: Vec<&str> = r.by_part.iter().map(|(p, _)| p.as_str()).collect();
         for kind in [
             "conv2d",
-            "batch_norm",
-            "prelu",
+            "norm+activation",
             "linear",
             "conv_transpose2d",
             "sigmoid",

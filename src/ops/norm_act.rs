@@ -1,5 +1,5 @@
-//! Batch normalization followed by a leaky ReLU (ReLU: slope 0) or a PReLU, in one pass
-//! over memory each way. Unfused, the pair reads and writes the tensor seven times forward
+//! Batch or instance normalization followed by a leaky ReLU (ReLU: slope 0) or a PReLU,
+//! in one pass over memory each way. Unfused, the pair reads and writes the tensor seven times forward
 //! (statistics, normalize writing `y` and the saved `xhat`, activation) and seven times
 //! backward; fused, four and five: the saved input `x` serves both, `xhat = (x - mean) *
 //! inv_std` is recomputed where needed, and no intermediate tensor is kept.
@@ -10,6 +10,7 @@
 
 use super::batch_norm::{ncp, statistics, BatchNormMode, RunningStats};
 use super::elementwise::{row_major, standard};
+use super::norm_core::channel_moments;
 use crate::autograd::Var;
 use crate::kernels::lanes;
 use crate::Tensor;
@@ -76,15 +77,50 @@ pub fn batch_norm_act(
     eps: f32,
     act: &Activation,
 ) -> Var {
-    let (n, c, p) = ncp(x.shape());
+    let (_, c, _) = ncp(x.shape());
     assert!(
         gamma.shape() == [c] && beta.shape() == [c],
         "batch_norm: gamma/beta must have shape [{c}]"
     );
     let x_val = standard(x.shared());
-    let xs = x_val.as_slice().unwrap();
-    let (mean, inv_std) = statistics(xs, x.shape(), stats, mode, eps);
-    let slope = match act {
+    let (mean, inv_std) = statistics(x_val.as_slice().unwrap(), x.shape(), stats, mode, eps);
+    let k = Channels {
+        mean,
+        inv_std,
+        gamma: row_major(gamma.value()).into_owned(),
+        beta: row_major(beta.value()).into_owned(),
+        slope: slopes(act, c),
+    };
+    let batch_stats = matches!(mode, BatchNormMode::Train { .. });
+    normalize_act(x, gamma, beta, act, x_val, k, batch_stats)
+}
+
+/// `activation(instance_norm(x))`: each (image, channel) plane normalized by its own
+/// statistics, as `ops::instance_norm` (batch norm's math on `[1, N*C, H*W]`).
+pub fn instance_norm_act(x: &Var, gamma: &Var, beta: &Var, eps: f32, act: &Activation) -> Var {
+    let (n, c, p) = ncp(x.shape());
+    assert!(
+        gamma.shape() == [c] && beta.shape() == [c],
+        "instance_norm: gamma/beta must have shape [{c}]"
+    );
+    let x_val = standard(x.shared());
+    let (mean, var): (Vec<f32>, Vec<f32>) = channel_moments(x_val.as_slice().unwrap(), 1, n * c, p)
+        .into_iter()
+        .unzip();
+    let tile = |v: Vec<f32>| -> Vec<f32> { v.iter().copied().cycle().take(n * c).collect() };
+    let k = Channels {
+        mean,
+        inv_std: var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect(),
+        gamma: tile(row_major(gamma.value()).into_owned()),
+        beta: tile(row_major(beta.value()).into_owned()),
+        slope: tile(slopes(act, c)),
+    };
+    normalize_act(x, gamma, beta, act, x_val, k, true)
+}
+
+/// The negative-side slope of each of `c` channels.
+fn slopes(act: &Activation, c: usize) -> Vec<f32> {
+    match act {
         Activation::Leaky(alpha) => vec![*alpha; c],
         Activation::PRelu(a) => {
             let a = row_major(a.value());
@@ -96,20 +132,29 @@ pub fn batch_norm_act(
                 .map(|ch| a[if a.len() == 1 { 0 } else { ch }])
                 .collect()
         }
-    };
-    let k = Channels {
-        mean,
-        inv_std,
-        gamma: row_major(gamma.value()).into_owned(),
-        beta: row_major(beta.value()).into_owned(),
-        slope,
-    };
+    }
+}
+
+/// The fused forward and its backward, for statistics groups `k` (one per channel for
+/// batch norm, one per plane for instance norm: plane `i` uses group `i % groups`).
+fn normalize_act(
+    x: &Var,
+    gamma: &Var,
+    beta: &Var,
+    act: &Activation,
+    x_val: std::sync::Arc<Tensor>,
+    k: Channels,
+    batch_stats: bool,
+) -> Var {
+    let (n, c, p) = ncp(x.shape());
+    let groups = k.mean.len();
+    let xs = x_val.as_slice().unwrap();
     let mut y = vec![0.0f32; xs.len()];
     y.par_chunks_mut(p)
         .zip(xs.par_chunks(p))
         .enumerate()
         .for_each(|(plane, (y, x))| {
-            let k = k.of(plane % c);
+            let k = k.of(plane % groups);
             for (y, &x) in y.iter_mut().zip(x) {
                 let (_, pre) = k.pre(x);
                 *y = if pre > 0.0 { pre } else { k.slope * pre };
@@ -125,37 +170,50 @@ pub fn batch_norm_act(
         }
         Activation::Leaky(_) => 0,
     };
-    let batch_stats = matches!(mode, BatchNormMode::Train { .. });
+    // Values per statistics group: the batch's for batch norm, a plane's for instance norm.
+    let per_group = n * c * p / groups;
     Var::record(&inputs, y, move |dy, wants| {
         let dy = row_major(dy);
         let xs = x_val.as_slice().unwrap();
-        let (mut dx, sums) = pre_activation_grad(xs, &dy, &k, c, p);
-        // Per channel, in plane order (the same order whatever the thread count).
-        let (mut s_dy, mut s_dy_xh, mut s_slope) =
-            (vec![0.0f64; c], vec![0.0f64; c], vec![0.0f64; c]);
+        let (mut dx, sums) = pre_activation_grad(xs, &dy, &k, p);
+        // Per group, in plane order (the same order whatever the thread count).
+        let (mut s_dy, mut s_dy_xh, mut s_slope) = (
+            vec![0.0f64; groups],
+            vec![0.0f64; groups],
+            vec![0.0f64; groups],
+        );
         for (plane, (a, b, d)) in sums.into_iter().enumerate() {
-            let ch = plane % c;
-            (s_dy[ch], s_dy_xh[ch], s_slope[ch]) = (s_dy[ch] + a, s_dy_xh[ch] + b, s_slope[ch] + d);
+            let g = plane % groups;
+            (s_dy[g], s_dy_xh[g], s_slope[g]) = (s_dy[g] + a, s_dy_xh[g] + b, s_slope[g] + d);
         }
         let f32s = |v: &[f64]| v.iter().map(|&s| s as f32).collect::<Vec<f32>>();
         let (sum_dy, sum_dy_xh) = (f32s(&s_dy), f32s(&s_dy_xh));
         let dx = wants[0].then(|| {
-            input_grad(&mut dx, xs, &k, &sum_dy, &sum_dy_xh, batch_stats, n, c, p);
+            input_grad(
+                &mut dx,
+                xs,
+                &k,
+                &sum_dy,
+                &sum_dy_xh,
+                batch_stats,
+                per_group,
+                p,
+            );
             Tensor::from_shape_vec(shape, dx).unwrap()
         });
-        let tensor = |v: Vec<f32>| Tensor::from_shape_vec(IxDyn(&[v.len()]), v).unwrap();
+        // Group sums to channels (instance norm's groups repeat the channels per image).
+        let per_channel = |v: &[f32], len: usize| -> Tensor {
+            let mut out = vec![0.0f32; len];
+            v.iter().enumerate().for_each(|(g, s)| out[g % len] += s);
+            Tensor::from_shape_vec(IxDyn(&[len]), out).unwrap()
+        };
         let mut grads = vec![
             dx,
-            wants[1].then(|| tensor(sum_dy_xh)),
-            wants[2].then(|| tensor(sum_dy)),
+            wants[1].then(|| per_channel(&sum_dy_xh, c)),
+            wants[2].then(|| per_channel(&sum_dy, c)),
         ];
         if slope_len > 0 {
-            let da = if slope_len == 1 {
-                vec![s_slope.iter().sum::<f64>() as f32]
-            } else {
-                f32s(&s_slope)
-            };
-            grads.push(wants[3].then(|| tensor(da)));
+            grads.push(wants[3].then(|| per_channel(&f32s(&s_slope), slope_len)));
         }
         grads
     })
@@ -167,9 +225,9 @@ fn pre_activation_grad(
     xs: &[f32],
     dy: &[f32],
     k: &Channels,
-    c: usize,
     p: usize,
 ) -> (Vec<f32>, Vec<(f64, f64, f64)>) {
+    let groups = k.mean.len();
     let mut dpre = vec![0.0f32; xs.len()];
     let sums = dpre
         .par_chunks_mut(p)
@@ -178,7 +236,7 @@ fn pre_activation_grad(
         .map_init(
             || (vec![0.0f32; p], vec![0.0f32; p]),
             |(xhat, pre), (plane, (d, (x, g)))| {
-                let k = k.of(plane % c);
+                let k = k.of(plane % groups);
                 let values = xhat.iter_mut().zip(pre.iter_mut()).zip(d.iter_mut());
                 for (((xh, pr), d), (&x, &g)) in values.zip(x.iter().zip(g)) {
                     (*xh, *pr) = k.pre(x);
@@ -203,16 +261,15 @@ fn input_grad(
     sum_dy: &[f32],
     sum_dy_xh: &[f32],
     batch_stats: bool,
-    n: usize,
-    c: usize,
+    per_group: usize,
     p: usize,
 ) {
-    let m = (n * p) as f32;
+    let (m, groups) = (per_group as f32, k.mean.len());
     dpre.par_chunks_mut(p)
         .zip(xs.par_chunks(p))
         .enumerate()
         .for_each(|(plane, (d, x))| {
-            let ch = plane % c;
+            let ch = plane % groups;
             let k = k.of(ch);
             let scale = k.gamma * k.inv_std;
             if !batch_stats {
@@ -231,7 +288,7 @@ fn input_grad(
 mod tests {
     use super::super::testutil::{config, tensor};
     use super::*;
-    use crate::ops::{batch_norm, leaky_relu, mul, prelu, sum};
+    use crate::ops::{batch_norm, instance_norm, leaky_relu, mul, prelu, sum};
     use proptest::prelude::*;
 
     fn close(a: &Tensor, b: &Tensor, tol: f32) -> Result<(), TestCaseError> {
@@ -245,13 +302,14 @@ mod tests {
     /// Values, running statistics and every gradient of the fused op against batch_norm
     /// followed by leaky_relu or prelu (whose gradients are checked against finite
     /// differences in their own files).
+    /// `mode` None: instance norm.
     fn check_against_unfused(
         x: Tensor,
         g: Tensor,
         b: Tensor,
         r: Tensor,
         slope: Option<Tensor>,
-        mode: BatchNormMode,
+        mode: Option<BatchNormMode>,
     ) -> Result<(), TestCaseError> {
         let c = g.len();
         let run = |fused: bool| {
@@ -262,14 +320,21 @@ mod tests {
                 .collect();
             let a = slope.as_ref().map(|s| tape.leaf(s.clone()));
             let mut stats = RunningStats::new(c);
+            let (x, g, b) = (&vars[0], &vars[1], &vars[2]);
             let y = if fused {
                 let act = match &a {
                     Some(a) => Activation::PRelu(a.clone()),
                     None => Activation::Leaky(0.2),
                 };
-                batch_norm_act(&vars[0], &vars[1], &vars[2], &mut stats, mode, 1e-5, &act)
+                match mode {
+                    Some(mode) => batch_norm_act(x, g, b, &mut stats, mode, 1e-5, &act),
+                    None => instance_norm_act(x, g, b, 1e-5, &act),
+                }
             } else {
-                let pre = batch_norm(&vars[0], &vars[1], &vars[2], &mut stats, mode, 1e-5);
+                let pre = match mode {
+                    Some(mode) => batch_norm(x, g, b, &mut stats, mode, 1e-5),
+                    None => instance_norm(x, g, b, 1e-5),
+                };
                 match &a {
                     Some(a) => prelu(&pre, a),
                     None => leaky_relu(&pre, 0.2),
@@ -306,22 +371,29 @@ mod tests {
         })
     }
 
+    /// Batch norm in both modes, and instance norm.
+    const MODES: [Option<BatchNormMode>; 3] = [
+        Some(BatchNormMode::Train { momentum: 0.1 }),
+        Some(BatchNormMode::Eval),
+        None,
+    ];
+
     proptest! {
         #![proptest_config(config(48))]
 
         #[test]
-        fn leaky_matches_batch_norm_then_leaky_relu((x, g, b, r) in problem()) {
-            for mode in [BatchNormMode::Train { momentum: 0.1 }, BatchNormMode::Eval] {
+        fn leaky_matches_the_norm_then_leaky_relu((x, g, b, r) in problem()) {
+            for mode in MODES {
                 check_against_unfused(x.clone(), g.clone(), b.clone(), r.clone(), None, mode)?;
             }
         }
 
         #[test]
-        fn prelu_matches_batch_norm_then_prelu((x, g, b, r) in problem(), shared: bool, a in -0.5f32..0.5) {
+        fn prelu_matches_the_norm_then_prelu((x, g, b, r) in problem(), shared: bool, a in -0.5f32..0.5) {
             let c = g.len();
             let k = if shared { 1 } else { c };
             let slope = Tensor::from_shape_fn(IxDyn(&[k]), |i| a + 0.1 * i[0] as f32);
-            for mode in [BatchNormMode::Train { momentum: 0.1 }, BatchNormMode::Eval] {
+            for mode in MODES {
                 check_against_unfused(x.clone(), g.clone(), b.clone(), r.clone(), Some(slope.clone()), mode)?;
             }
         }
