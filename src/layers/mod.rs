@@ -95,7 +95,7 @@ pub fn forward_all(layers: &mut [Box<dyn Layer>], tape: &Tape, x: &Var, mode: Mo
         let act = layers.get(i + 1).and_then(|next| next.as_activation(tape));
         let fused = act.and_then(|act| {
             let layer = layers[i].as_mut();
-            tape.span("batch_norm+activation", || {
+            tape.span("norm+activation", || {
                 layer.forward_with(tape, &h, mode, &act)
             })
         });
