@@ -22,8 +22,7 @@ impl Threads {
 /// `--threads` and `--quiet`.
 #[derive(Args)]
 pub struct Workers {
-    /// Worker threads (default: every core). To resume a run reproducibly, use the count
-    /// it was trained with.
+    /// Worker threads (default: every core).
     #[arg(long)]
     pub threads: Option<usize>,
     /// No progress bars or per-epoch lines (results and errors still print).
