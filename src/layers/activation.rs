@@ -41,9 +41,16 @@ pub struct Sigmoid {}
 #[serde(deny_unknown_fields)]
 pub struct Tanh {}
 
-/// An activation without parameters: its spec, built as itself.
+/// An activation without parameters: its spec, built as itself. Given the type, its
+/// config name and ONNX op, then, with `s` the layer and `x` the input: its forward, its ONNX
+/// attributes and its negative-side slope when a normalization before it may apply it in
+/// the same pass (`ops::batch_norm_act`; `None`: it cannot).
 macro_rules! stateless {
-    ($ty:ty, $kind:literal, $onnx:literal, |$s:ident, $x:ident| $forward:expr, |$t:ident| $attributes:expr, fused: |$f:ident| $slope:expr) => {
+    ($ty:ty, $kind:literal, $onnx:literal, |$s:ident, $x:ident| {
+        forward: $forward:expr,
+        attributes: $attributes:expr,
+        fused_slope: $slope:expr $(,)?
+    }) => {
         impl Spec for $ty {
             fn kind(&self) -> &'static str {
                 $kind
@@ -58,39 +65,47 @@ macro_rules! stateless {
         impl Module for $ty {
             fn visit(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, Slot<'_>)) {}
         }
+        #[allow(unused_variables)]
         impl Layer for $ty {
             fn kind(&self) -> &'static str {
                 $kind
             }
-            fn forward(&mut self, _tape: &Tape, x: &Var, _mode: Mode) -> Var {
-                let ($s, $x) = (&*self, x);
+            fn forward(&mut self, _tape: &Tape, $x: &Var, _mode: Mode) -> Var {
+                let $s = &*self;
                 $forward
             }
             fn onnx(&self, _input: &[usize]) -> Vec<OnnxNode<'_>> {
-                let $t = self;
+                let $s = self;
                 vec![OnnxNode::unary($onnx, $attributes)]
             }
             fn as_activation(&self, _tape: &Tape) -> Option<Activation> {
-                let $f = self;
+                let $s = self;
                 $slope.map(Activation::Leaky)
             }
         }
     };
 }
 
-// Each: type, config name, ONNX op, forward, ONNX attributes, and the negative-side slope
-// when a normalization before it may apply it in the same pass (ops::batch_norm_act).
-stateless!(Relu, "relu", "Relu", |_s, x| ops::relu(x), |_t| vec![], fused: |_f| Some(0.0));
-stateless!(
-    LeakyRelu,
-    "leaky_relu",
-    "LeakyRelu",
-    |s, x| ops::leaky_relu(x, s.alpha),
-    |t| vec![Float("alpha", t.alpha)],
-    fused: |f| Some(f.alpha)
-);
-stateless!(Sigmoid, "sigmoid", "Sigmoid", |_s, x| ops::sigmoid(x), |_t| vec![], fused: |_f| None::<f32>);
-stateless!(Tanh, "tanh", "Tanh", |_s, x| ops::tanh(x), |_t| vec![], fused: |_f| None::<f32>);
+stateless!(Relu, "relu", "Relu", |s, x| {
+    forward: ops::relu(x),
+    attributes: vec![],
+    fused_slope: Some(0.0),
+});
+stateless!(LeakyRelu, "leaky_relu", "LeakyRelu", |s, x| {
+    forward: ops::leaky_relu(x, s.alpha),
+    attributes: vec![Float("alpha", s.alpha)],
+    fused_slope: Some(s.alpha),
+});
+stateless!(Sigmoid, "sigmoid", "Sigmoid", |s, x| {
+    forward: ops::sigmoid(x),
+    attributes: vec![],
+    fused_slope: None,
+});
+stateless!(Tanh, "tanh", "Tanh", |s, x| {
+    forward: ops::tanh(x),
+    attributes: vec![],
+    fused_slope: None,
+});
 
 impl Spec for Prelu {
     fn kind(&self) -> &'static str {

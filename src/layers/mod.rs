@@ -69,13 +69,14 @@ pub trait Layer: Module + Send {
     fn as_activation(&self, _tape: &Tape) -> Option<Activation> {
         None
     }
-    /// This layer followed by `act` in one fused op, for the layers that have one.
-    fn forward_with(
+    /// This layer followed by `next` in one fused op, when this layer has one for what
+    /// `next` is (a normalization followed by an activation); `None` otherwise.
+    fn forward_then(
         &mut self,
         _tape: &Tape,
         _x: &Var,
         _mode: Mode,
-        _act: &Activation,
+        _next: &dyn Layer,
     ) -> Option<Var> {
         None
     }
@@ -92,20 +93,17 @@ pub fn forward_all(layers: &mut [Box<dyn Layer>], tape: &Tape, x: &Var, mode: Mo
     let mut h = x.clone();
     let mut i = 0;
     while i < layers.len() {
-        let act = layers.get(i + 1).and_then(|next| next.as_activation(tape));
-        let fused = act.and_then(|act| {
-            let layer = layers[i].as_mut();
-            tape.span("norm+activation", || {
-                layer.forward_with(tape, &h, mode, &act)
-            })
-        });
+        let (layer, rest) = layers[i..].split_first_mut().expect("i < len");
+        let fused = rest
+            .first()
+            .and_then(|next| layer.forward_then(tape, &h, mode, next.as_ref()));
         match fused {
             Some(y) => {
                 h = y;
                 i += 2;
             }
             None => {
-                h = forward(layers[i].as_mut(), tape, &h, mode);
+                h = forward(layer.as_mut(), tape, &h, mode);
                 i += 1;
             }
         }

@@ -6,7 +6,9 @@ use super::onnx_node::{weight_as, OnnxAttribute::Float, OnnxNode};
 use super::rule::image;
 use super::{Layer, Spec};
 use crate::nn::{self, Mode};
-use crate::ops::Activation;
+
+/// The profiler label of a normalization fused with the activation after it.
+const FUSED: &str = "norm+activation";
 use crate::{Tape, Var};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -64,8 +66,11 @@ impl Layer for nn::BatchNorm {
         nn::BatchNorm::forward(self, tape, x, mode)
     }
 
-    fn forward_with(&mut self, tape: &Tape, x: &Var, mode: Mode, act: &Activation) -> Option<Var> {
-        Some(nn::BatchNorm::forward_with(self, tape, x, mode, act))
+    fn forward_then(&mut self, tape: &Tape, x: &Var, mode: Mode, next: &dyn Layer) -> Option<Var> {
+        let act = next.as_activation(tape)?;
+        Some(tape.span(FUSED, || {
+            nn::BatchNorm::forward_with(self, tape, x, mode, &act)
+        }))
     }
 
     /// The inference form: the running statistics.
@@ -95,8 +100,11 @@ impl Layer for nn::InstanceNorm {
         nn::InstanceNorm::forward(self, tape, x)
     }
 
-    fn forward_with(&mut self, tape: &Tape, x: &Var, _mode: Mode, act: &Activation) -> Option<Var> {
-        Some(nn::InstanceNorm::forward_with(self, tape, x, act))
+    fn forward_then(&mut self, tape: &Tape, x: &Var, _mode: Mode, next: &dyn Layer) -> Option<Var> {
+        let act = next.as_activation(tape)?;
+        Some(tape.span(FUSED, || {
+            nn::InstanceNorm::forward_with(self, tape, x, &act)
+        }))
     }
 
     fn onnx(&self, _input: &[usize]) -> Vec<OnnxNode<'_>> {
