@@ -5,7 +5,7 @@
 
 use super::elementwise::{row_major, standard};
 use super::norm_core::{
-    channel_moments, grad_sums, input_grad_batch_stats, input_grad_fixed_stats, normalize,
+    channel_moments, grad_sums, input_grad_batch_stats, input_grad_fixed_stats, inv_std, normalize,
 };
 use crate::autograd::Var;
 use crate::Tensor;
@@ -74,8 +74,7 @@ pub(crate) fn statistics(
             stats.var.iter().copied().collect(),
         ),
     };
-    let inv_std = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-    (mean, inv_std)
+    (mean, inv_std(&var, eps))
 }
 
 pub fn batch_norm(

@@ -5,10 +5,11 @@
 
 use super::batch_norm::ncp;
 use super::elementwise::{row_major, standard};
-use super::norm_core::{channel_moments, grad_sums, input_grad_batch_stats, normalize};
+use super::norm_core::{
+    fold_channels, grad_sums, input_grad_batch_stats, normalize, plane_statistics, tile,
+};
 use crate::autograd::Var;
 use crate::Tensor;
-use ndarray::IxDyn;
 
 pub fn instance_norm(x: &Var, gamma: &Var, beta: &Var, eps: f32) -> Var {
     let (n, c, p) = ncp(x.shape());
@@ -18,14 +19,8 @@ pub fn instance_norm(x: &Var, gamma: &Var, beta: &Var, eps: f32) -> Var {
     );
     let planes = n * c;
     let x_val = standard(x.shared());
-    let (mean, var): (Vec<f32>, Vec<f32>) =
-        channel_moments(x_val.as_slice().unwrap(), 1, planes, p)
-            .into_iter()
-            .unzip();
-    let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-    let tile =
-        |t: &Tensor| -> Vec<f32> { row_major(t).iter().copied().cycle().take(planes).collect() };
-    let gamma_tiled = tile(gamma.value());
+    let (mean, inv_std) = plane_statistics(x_val.as_slice().unwrap(), planes, p, eps);
+    let gamma_tiled = tile(&row_major(gamma.value()), planes);
     let (y, xhat) = normalize(
         x_val.as_slice().unwrap(),
         planes,
@@ -33,7 +28,7 @@ pub fn instance_norm(x: &Var, gamma: &Var, beta: &Var, eps: f32) -> Var {
         &mean,
         &inv_std,
         &gamma_tiled,
-        &tile(beta.value()),
+        &tile(&row_major(beta.value()), planes),
     );
     let shape = x.value().raw_dim();
     let y = Tensor::from_shape_vec(shape.clone(), y).unwrap();
@@ -54,17 +49,10 @@ pub fn instance_norm(x: &Var, gamma: &Var, beta: &Var, eps: f32) -> Var {
             );
             Tensor::from_shape_vec(shape, dx).unwrap()
         });
-        let fold = |v: &[f32]| -> Tensor {
-            let mut per_channel = vec![0.0f32; c];
-            v.iter()
-                .enumerate()
-                .for_each(|(i, s)| per_channel[i % c] += s);
-            Tensor::from_shape_vec(IxDyn(&[c]), per_channel).unwrap()
-        };
         vec![
             dx,
-            wants[1].then(|| fold(&sum_dy_xhat)),
-            wants[2].then(|| fold(&sum_dy)),
+            wants[1].then(|| fold_channels(&sum_dy_xhat, c)),
+            wants[2].then(|| fold_channels(&sum_dy, c)),
         ]
     })
 }

@@ -10,11 +10,10 @@
 
 use super::batch_norm::{ncp, statistics, BatchNormMode, RunningStats};
 use super::elementwise::{row_major, standard};
-use super::norm_core::channel_moments;
+use super::norm_core::{fold_channels, plane_statistics, tile};
 use crate::autograd::Var;
 use crate::kernels::lanes;
 use crate::Tensor;
-use ndarray::IxDyn;
 use rayon::prelude::*;
 
 /// The activation after the normalization.
@@ -104,16 +103,13 @@ pub fn instance_norm_act(x: &Var, gamma: &Var, beta: &Var, eps: f32, act: &Activ
         "instance_norm: gamma/beta must have shape [{c}]"
     );
     let x_val = standard(x.shared());
-    let (mean, var): (Vec<f32>, Vec<f32>) = channel_moments(x_val.as_slice().unwrap(), 1, n * c, p)
-        .into_iter()
-        .unzip();
-    let tile = |v: Vec<f32>| -> Vec<f32> { v.iter().copied().cycle().take(n * c).collect() };
+    let (mean, inv_std) = plane_statistics(x_val.as_slice().unwrap(), n * c, p, eps);
     let k = Channels {
         mean,
-        inv_std: var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect(),
-        gamma: tile(row_major(gamma.value()).into_owned()),
-        beta: tile(row_major(beta.value()).into_owned()),
-        slope: tile(slopes(act, c)),
+        inv_std,
+        gamma: tile(&row_major(gamma.value()), n * c),
+        beta: tile(&row_major(beta.value()), n * c),
+        slope: tile(&slopes(act, c), n * c),
     };
     normalize_act(x, gamma, beta, act, x_val, k, true)
 }
@@ -202,18 +198,13 @@ fn normalize_act(
             Tensor::from_shape_vec(shape, dx).unwrap()
         });
         // Group sums to channels (instance norm's groups repeat the channels per image).
-        let per_channel = |v: &[f32], len: usize| -> Tensor {
-            let mut out = vec![0.0f32; len];
-            v.iter().enumerate().for_each(|(g, s)| out[g % len] += s);
-            Tensor::from_shape_vec(IxDyn(&[len]), out).unwrap()
-        };
         let mut grads = vec![
             dx,
-            wants[1].then(|| per_channel(&sum_dy_xh, c)),
-            wants[2].then(|| per_channel(&sum_dy, c)),
+            wants[1].then(|| fold_channels(&sum_dy_xh, c)),
+            wants[2].then(|| fold_channels(&sum_dy, c)),
         ];
         if slope_len > 0 {
-            grads.push(wants[3].then(|| per_channel(&f32s(&s_slope), slope_len)));
+            grads.push(wants[3].then(|| fold_channels(&f32s(&s_slope), slope_len)));
         }
         grads
     })
@@ -392,7 +383,7 @@ mod tests {
         fn prelu_matches_the_norm_then_prelu((x, g, b, r) in problem(), shared: bool, a in -0.5f32..0.5) {
             let c = g.len();
             let k = if shared { 1 } else { c };
-            let slope = Tensor::from_shape_fn(IxDyn(&[k]), |i| a + 0.1 * i[0] as f32);
+            let slope = Tensor::from_shape_fn(ndarray::IxDyn(&[k]), |i| a + 0.1 * i[0] as f32);
             for mode in MODES {
                 check_against_unfused(x.clone(), g.clone(), b.clone(), r.clone(), Some(slope.clone()), mode)?;
             }

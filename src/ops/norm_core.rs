@@ -6,6 +6,7 @@
 //! `dx = gamma / sqrt(var + eps) * (dy - mean(dy) - xhat * mean(dy * xhat))`.
 
 use crate::kernels::lanes;
+use crate::Tensor;
 use rayon::prelude::*;
 
 /// Per-channel mean and biased variance, two-pass, planes added in f64.
@@ -23,6 +24,35 @@ pub(crate) fn channel_moments(x: &[f32], n: usize, c: usize, p: usize) -> Vec<(f
             (mean as f32, var as f32)
         })
         .collect()
+}
+
+/// `1 / sqrt(var + eps)` per channel.
+pub(crate) fn inv_std(var: &[f32], eps: f32) -> Vec<f32> {
+    var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect()
+}
+
+/// Per-plane mean and `1 / sqrt(var + eps)` of `planes` planes of `p` values (instance
+/// norm's statistics: batch norm's on `[1, planes, p]`).
+pub(crate) fn plane_statistics(
+    x: &[f32],
+    planes: usize,
+    p: usize,
+    eps: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let (mean, var): (Vec<f32>, Vec<f32>) = channel_moments(x, 1, planes, p).into_iter().unzip();
+    (mean, inv_std(&var, eps))
+}
+
+/// `values` (one per channel) repeated to fill `planes` planes of `[N, C]` order.
+pub(crate) fn tile(values: &[f32], planes: usize) -> Vec<f32> {
+    values.iter().copied().cycle().take(planes).collect()
+}
+
+/// Per-plane (or per-group) sums folded onto `len` channels in order: `out[i % len] += v[i]`.
+pub(crate) fn fold_channels(v: &[f32], len: usize) -> Tensor {
+    let mut out = vec![0.0f32; len];
+    v.iter().enumerate().for_each(|(i, s)| out[i % len] += s);
+    Tensor::from_shape_vec(ndarray::IxDyn(&[len]), out).unwrap()
 }
 
 /// Returns `(y, xhat)`; `scale[ch] = 1/sqrt(var+eps)` for the statistics in use.
