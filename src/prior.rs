@@ -13,6 +13,14 @@ pub fn normal_values(n: usize, seed: u64, temperature: f32) -> Vec<f32> {
         .collect()
 }
 
+/// `n` latent vectors `z ~ N(0, temperature^2 I)` as an `[n, latent]` tensor (the values
+/// of [`normal_values`]).
+#[cfg(feature = "engine")]
+pub fn samples(n: usize, latent: usize, seed: u64, temperature: f32) -> crate::Tensor {
+    let values = normal_values(n * latent, seed, temperature);
+    crate::Tensor::from_shape_vec(vec![n, latent], values).expect("n * latent values")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

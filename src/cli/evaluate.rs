@@ -47,7 +47,8 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     }
     let mut indices = data.indices(split);
     indices.truncate(a.limit.unwrap_or(usize::MAX));
-    vae_cpu::train::memory::check_batch_fits(&ckpt.config, a.batch_size.min(indices.len()))?;
+    let batch = a.batch_size.min(indices.len());
+    vae_cpu::train::memory::check_batch_fits(&ckpt.config, &ckpt.config.plan()?, batch)?;
     if indices.is_empty() {
         bail!(
             "{}: the {} split is empty ({})",

@@ -20,11 +20,9 @@ use indicatif::ProgressBar;
 use std::path::Path;
 
 /// `n` latent vectors `z ~ N(0, temperature^2 I)` from ChaCha8 seeded with `seed`
-/// ([`crate::prior::normal_values`], which the edge build's `generate` uses too).
-pub fn prior_samples(n: usize, latent: usize, seed: u64, temperature: f32) -> Tensor {
-    let values = crate::prior::normal_values(n * latent, seed, temperature);
-    Tensor::from_shape_vec(vec![n, latent], values).expect("n * latent values")
-}
+/// (the values of [`crate::prior::normal_values`], which the edge build's `generate` uses
+/// too).
+pub use crate::prior::samples as prior_samples;
 
 /// Decodes `z` (`[N, latent]`) to images in eval mode.
 pub fn decode(model: &mut Vae, z: &Tensor) -> Tensor {

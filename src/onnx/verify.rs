@@ -4,7 +4,7 @@
 use super::run::OnnxModel;
 use crate::model::Vae;
 use crate::nn::Mode;
-use crate::{prior, Error, Result, Tape, Tensor, Var};
+use crate::{prior, Error, Result, Tape, Var};
 use std::path::Path;
 
 /// The batch sizes compared (one image, and an odd batch that no kernel tiles evenly).
@@ -32,9 +32,7 @@ pub fn compare_decoder(
     }
     let mut diffs = vec![];
     for batch in BATCHES {
-        // The latents `vae-cpu sample --seed` draws (latent::prior_samples).
-        let values = prior::normal_values(batch * latent_size, seed + batch as u64, 1.0);
-        let z = Tensor::from_shape_vec(vec![batch, latent_size], values).expect("sizes match");
+        let z = prior::samples(batch, latent_size, seed + batch as u64, 1.0);
         let want = model.decode(&Tape::no_grad(), &Var::constant(z.clone()), Mode::Eval);
         let got = onnx.run(z.shape(), z.iter().copied().collect())?;
         let Some(out) = got.first() else {

@@ -66,7 +66,7 @@ pub fn bench_training_step(config: &Config, opts: &BenchOptions) -> Result<Bench
             "--batch-size and --steps must be at least 1".into(),
         ));
     }
-    super::memory::check_batch_fits(config, opts.batch)?;
+    super::memory::check_batch_fits(config, &config.plan()?, opts.batch)?;
     let flops_per_step = opts.batch as f64 * training_flops_per_image(config)?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.exp.seed);
     let mut model = Vae::new(config, &mut rng)?;

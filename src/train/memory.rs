@@ -10,7 +10,7 @@
 //! 6.6 bytes; 8 leaves a margin. The parameters are stored with their gradient and Adam's
 //! two moments.
 
-use crate::config::Config;
+use crate::config::{Config, Plan};
 use crate::{Error, Result};
 
 /// Bytes per activation value during a training step (see the module notes).
@@ -26,15 +26,15 @@ pub struct Footprint {
 }
 
 impl Footprint {
-    pub fn of(config: &Config) -> Result<Footprint> {
-        let shapes = config.plan()?;
-        let input: usize = shapes.input.iter().product();
+    /// The footprint of the model `plan` describes, with a `latent`-dimensional latent.
+    pub fn of(plan: &Plan, latent: usize) -> Footprint {
+        let input: usize = plan.input.iter().product();
         // mu, logvar and z besides the layer outputs.
-        let values = (input + shapes.layer_output_values() + 3 * config.model.latent) as u64;
-        Ok(Footprint {
+        let values = (input + plan.layer_output_values() + 3 * latent) as u64;
+        Footprint {
             per_image: values * BYTES_PER_VALUE,
-            fixed: shapes.parameters as u64 * 4 * 4,
-        })
+            fixed: plan.parameters as u64 * 4 * 4,
+        }
     }
 
     /// The estimated peak memory of a training step on `batch` images.
@@ -54,9 +54,9 @@ pub fn available_bytes() -> Option<u64> {
 }
 
 /// Refuses `batch` when its estimated memory exceeds what the machine has available
-/// (nothing is checked where that is unknown).
-pub fn check_batch_fits(config: &Config, batch: usize) -> Result<()> {
-    let footprint = Footprint::of(config)?;
+/// (nothing is checked where that is unknown). `plan` is `config`'s.
+pub fn check_batch_fits(config: &Config, plan: &Plan, batch: usize) -> Result<()> {
+    let footprint = Footprint::of(plan, config.model.latent);
     let needed = footprint.bytes(batch);
     let Some(available) = available_bytes() else {
         return Ok(());
@@ -87,7 +87,8 @@ mod tests {
         // Measured peak resident memory (docs/benchmarks.md, `vae-cpu bench`): batch 128 590 MiB,
         // batch 500 2150 MiB. The estimate must not be below them, nor wildly above.
         for (batch, measured_mib) in [(128, 590.0), (500, 2150.0)] {
-            let mib = Footprint::of(&config).unwrap().bytes(batch) as f64 / (1u64 << 20) as f64;
+            let footprint = Footprint::of(&config.plan().unwrap(), config.model.latent);
+            let mib = footprint.bytes(batch) as f64 / (1u64 << 20) as f64;
             assert!(
                 mib >= measured_mib && mib < 2.0 * measured_mib,
                 "batch {batch}: {mib} MiB"
@@ -101,8 +102,11 @@ mod tests {
         if available_bytes().is_none() {
             return;
         }
-        let e = check_batch_fits(&config, 1 << 40).unwrap_err().to_string();
+        let plan = config.plan().unwrap();
+        let e = check_batch_fits(&config, &plan, 1 << 40)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("GiB") && e.contains("--batch-size"), "{e}");
-        check_batch_fits(&config, 2).unwrap();
+        check_batch_fits(&config, &plan, 2).unwrap();
     }
 }

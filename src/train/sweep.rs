@@ -72,15 +72,15 @@ impl GridPoint {
     /// resumed (a finished run then ends at once). A folder holding a run of another
     /// config is refused, naming the keys that differ.
     pub fn trainer<'a>(&self, data: &'a Dataset, opts: TrainOptions) -> Result<Trainer<'a>> {
-        let dir = opts.out.clone();
-        if RunDir::new(&dir).list_checkpoints().is_empty() {
+        let run = RunDir::new(&opts.out);
+        if run.list_checkpoints().is_empty() {
             return Trainer::new(&self.config, data, opts);
         }
-        let saved = Config::load(&dir.join("config.toml"))?;
+        let saved = Config::load(&run.config())?;
         let differ = saved.run_differences(&self.config);
         if !differ.is_empty() {
             return Err(Error::File {
-                path: dir,
+                path: run.root,
                 message: format!(
                     "this folder holds a run with another config than {} (it differs in {}); move it away or use another --out",
                     self.describe(),

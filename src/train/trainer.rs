@@ -141,7 +141,7 @@ impl<'a> Trainer<'a> {
             });
         }
         let batch = model.config.trainer.batch_size.min(train_idx.len());
-        super::memory::check_batch_fits(&model.config, batch)?;
+        super::memory::check_batch_fits(&model.config, &model.plan, batch)?;
         let mut val_idx = data.indices(Split::Val);
         val_idx.truncate(opts.val_limit.unwrap_or(usize::MAX));
         let cfg = &model.config;
