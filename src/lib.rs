@@ -15,6 +15,7 @@ pub mod atomic_file;
 pub mod autograd;
 #[cfg(feature = "engine")]
 pub mod checkpoint;
+pub mod condition_spec;
 #[cfg(feature = "engine")]
 pub mod config;
 #[cfg(feature = "engine")]
@@ -47,6 +48,7 @@ pub mod progress;
 pub mod test_support;
 #[cfg(feature = "engine")]
 pub mod threads;
+pub mod timing;
 #[cfg(feature = "engine")]
 pub mod train;
 pub mod viz;

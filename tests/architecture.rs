@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 
 /// Each top-level module of the library and its layer: a module may import from lower
 /// layers only (and from itself).
-const LAYERS: [(&str, u32); 26] = [
+const LAYERS: [(&str, u32); 28] = [
     ("error", 0),
+    ("condition_spec", 0),
     ("pixel_range", 0),
     ("prior", 0),
     ("threads", 0),
+    ("timing", 0),
     ("progress", 0),
     ("alloc", 0),
     ("folder_lock", 0),

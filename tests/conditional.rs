@@ -142,8 +142,41 @@ fn the_condition_moves_samples_the_way_the_attribute_moves_faces() {
     assert_clear_error(&o, &["Smiling=2", "from -1 to 1"]);
     let o = vae_cpu(&["sample", "--checkpoint", best, "--cond", "Grinning=1"], d);
     assert_clear_error(&o, &["Grinning", "Smiling"]);
-    let o = vae_cpu(&["export-onnx", "d.onnx", "--checkpoint", best], d);
-    assert_clear_error(&o, &["conditional"]);
+    // The decoder exports with a second input "cond"; tract decodes under --cond.
+    run_ok(&["export-onnx", "d.onnx", "--checkpoint", best], d);
+    let generate = |cond: &str, out: &str| {
+        let args = ["generate", "--onnx", "d.onnx", "--n", "4", "--cond", cond];
+        vae_cpu(
+            &[
+                &args[..],
+                &["--out", out, "--save-values", &format!("{out}.npy")],
+            ]
+            .concat(),
+            d,
+        )
+    };
+    assert!(generate("Smiling=1, Male=-1", "smiling-onnx.png")
+        .status
+        .success());
+    assert!(generate("Smiling=-1", "serious-onnx.png").status.success());
+    let values = |f: &str| vae_cpu::npy::read(&d.join(f)).unwrap().values;
+    assert_ne!(
+        values("smiling-onnx.png.npy"),
+        values("serious-onnx.png.npy")
+    );
+    assert_clear_error(&generate("Grinning=1", "x.png"), &["Grinning", "Smiling"]);
+    let o = vae_cpu(
+        &[
+            "export-onnx",
+            "e.onnx",
+            "--checkpoint",
+            best,
+            "--part",
+            "encoder",
+        ],
+        d,
+    );
+    assert_clear_error(&o, &["conditional", "decoder does"]);
 }
 
 #[test]

@@ -13,26 +13,31 @@ use vae_cpu::latent;
 use vae_cpu::model::Vae;
 use vae_cpu::nn::{Mode, Module, Slot};
 use vae_cpu::onnx::check::check_model;
-use vae_cpu::onnx::export::{export, write, Part};
+use vae_cpu::onnx::export::{export, write, ExportOptions, Part};
 use vae_cpu::onnx::proto::ModelProto;
 use vae_cpu::onnx::run::OnnxModel;
 use vae_cpu::{Tape, Tensor, Var};
 
-/// Every shipped config except the conditional ones, whose export is refused (a test in
-/// tests/conditional.rs checks the message).
+/// Every shipped config (the conditional ones export their decoder only).
 fn configs() -> Vec<(String, Config)> {
     let mut out = vec![];
     for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/models")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            let config = Config::load(&path).unwrap();
-            if config.model.conditions.is_empty() {
-                out.push((path.display().to_string(), config));
-            }
+            out.push((path.display().to_string(), Config::load(&path).unwrap()));
         }
     }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     assert!(out.len() >= 3);
     out
+}
+
+/// The fast export (sub-pixel, folded batch norms) and the literal one.
+fn styles() -> [(&'static str, ExportOptions); 2] {
+    [
+        ("fast", ExportOptions::default()),
+        ("literal", ExportOptions::literal()),
+    ]
 }
 
 /// A model with every parameter and buffer moved off its initial value (so batch norm's
@@ -69,53 +74,66 @@ fn max_diff(a: &[f32], b: &Tensor) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// Max |tract - engine| over the outputs of `part` at `batch` (random inputs; a random
+/// condition for a conditional decoder).
+fn tract_vs_engine(
+    model: &mut Vae,
+    onnx: &OnnxModel,
+    part: Part,
+    batch: usize,
+    rng: &mut ChaCha8Rng,
+) -> f32 {
+    let m = model.config.model.clone();
+    let tape = Tape::no_grad();
+    match part {
+        Part::Decoder => {
+            let z = random(&[batch, m.latent], rng);
+            let c = random(&[batch, m.conditions.len()], rng);
+            let cond = (!m.conditions.is_empty()).then_some(&c);
+            let want = model.decode_with(&tape, &Var::constant(z.clone()), cond, Mode::Eval);
+            let mut inputs = vec![(z.shape().to_vec(), z.iter().copied().collect())];
+            if cond.is_some() {
+                inputs.push((c.shape().to_vec(), c.iter().copied().collect()));
+            }
+            let got = onnx.run_all(inputs).unwrap();
+            assert_eq!(got[0].shape, want.shape(), "{}", m.name);
+            max_diff(&got[0].values, want.value())
+        }
+        Part::Encoder => {
+            let x = random(&[batch, m.channels, m.height, m.width], rng);
+            let (mu, logvar) = model.encode(&tape, &Var::constant(x.clone()), Mode::Eval);
+            let got = onnx.run(x.shape(), x.iter().copied().collect()).unwrap();
+            assert_eq!((got.len(), got[0].shape[0]), (2, batch));
+            max_diff(&got[0].values, mu.value()).max(max_diff(&got[1].values, logvar.value()))
+        }
+    }
+}
+
 #[test]
 fn every_config_exports_and_tract_matches_the_engine() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     for (name, config) in configs() {
         let mut model = perturbed(&config, 1);
-        let m = config.model.clone();
-        for part in [Part::Decoder, Part::Encoder] {
-            let proto = export(&model, part).unwrap();
-            let problems = check_model(&proto);
-            assert!(problems.is_empty(), "{name} {part:?}: {problems:?}");
-            let path = dir.path().join(format!("{}-{part:?}.onnx", m.name));
-            write(&path, &proto).unwrap();
-            let onnx = OnnxModel::load(&path).unwrap();
-            for batch in [1, 7] {
-                let tape = Tape::no_grad();
-                let (shape, diffs) = match part {
-                    Part::Decoder => {
-                        let z = random(&[batch, m.latent], &mut rng);
-                        let want = model.decode(&tape, &Var::constant(z.clone()), Mode::Eval);
-                        let got = onnx.run(z.shape(), z.iter().copied().collect()).unwrap();
-                        assert_eq!(got[0].shape, want.shape(), "{name}");
-                        (
-                            got[0].shape.clone(),
-                            vec![max_diff(&got[0].values, want.value())],
-                        )
-                    }
-                    Part::Encoder => {
-                        let x = random(&[batch, m.channels, m.height, m.width], &mut rng);
-                        let (mu, logvar) =
-                            model.encode(&tape, &Var::constant(x.clone()), Mode::Eval);
-                        let got = onnx.run(x.shape(), x.iter().copied().collect()).unwrap();
-                        assert_eq!(got.len(), 2);
-                        (
-                            got[0].shape.clone(),
-                            vec![
-                                max_diff(&got[0].values, mu.value()),
-                                max_diff(&got[1].values, logvar.value()),
-                            ],
-                        )
-                    }
-                };
-                assert_eq!(shape[0], batch);
-                for d in diffs {
+        let parts = match config.model.conditions.is_empty() {
+            true => vec![Part::Decoder, Part::Encoder],
+            false => vec![Part::Decoder],
+        };
+        for (style, options) in styles() {
+            for &part in &parts {
+                let proto = export(&model, part, &options).unwrap();
+                let problems = check_model(&proto);
+                assert!(problems.is_empty(), "{name} {style} {part:?}: {problems:?}");
+                let path = dir
+                    .path()
+                    .join(format!("{}-{style}-{part:?}.onnx", config.model.name));
+                write(&path, &proto).unwrap();
+                let onnx = OnnxModel::load(&path).unwrap();
+                for batch in [1, 7] {
+                    let d = tract_vs_engine(&mut model, &onnx, part, batch, &mut rng);
                     assert!(
                         d < 1e-4,
-                        "{name} {part:?} batch {batch}: max |tract - engine| = {d}"
+                        "{name} {style} {part:?} batch {batch}: max |tract - engine| = {d}"
                     );
                 }
             }
@@ -124,11 +142,86 @@ fn every_config_exports_and_tract_matches_the_engine() {
 }
 
 #[test]
+fn prelu_exports_for_slopes_above_one_and_mixed_slopes() {
+    let (_, config) = configs()
+        .into_iter()
+        .find(|(name, _)| name.ends_with("celeba32.toml"))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for (slopes, op) in [((1.0, 1.5), "Min"), ((-0.5, 1.5), "PRelu")] {
+        let mut model = perturbed(&config, 6);
+        for layer in model.decoder.iter_mut().filter(|l| l.kind() == "prelu") {
+            layer.visit("", &mut |_, slot| {
+                if let Slot::Param(p) = slot {
+                    p.value_mut()
+                        .mapv_inplace(|_| rng.gen_range(slopes.0..slopes.1));
+                }
+            });
+        }
+        let proto = export(&model, Part::Decoder, &ExportOptions::default()).unwrap();
+        assert!(
+            ops(&proto).iter().any(|o| o == op),
+            "{op}: {:?}",
+            ops(&proto)
+        );
+        let path = dir.path().join(format!("{op}.onnx"));
+        write(&path, &proto).unwrap();
+        let onnx = OnnxModel::load(&path).unwrap();
+        let d = tract_vs_engine(&mut model, &onnx, Part::Decoder, 3, &mut rng);
+        assert!(d < 1e-4, "{op}: {d}");
+    }
+}
+
+/// The op types of a model's graph, in order.
+fn ops(proto: &ModelProto) -> Vec<String> {
+    proto
+        .graph
+        .as_ref()
+        .unwrap()
+        .node
+        .iter()
+        .map(|n| n.op_type.clone())
+        .collect()
+}
+
+#[test]
+fn the_fast_export_has_no_strided_conv_transpose_and_no_batch_norm_after_a_product() {
+    for (name, config) in configs() {
+        let model = perturbed(&config, 4);
+        let fast = ops(&export(&model, Part::Decoder, &ExportOptions::default()).unwrap());
+        let literal = ops(&export(&model, Part::Decoder, &ExportOptions::literal()).unwrap());
+        assert!(
+            !fast.iter().any(|op| op == "ConvTranspose"),
+            "{name}: {fast:?}"
+        );
+        let norms = |ops: &[String]| ops.iter().filter(|op| *op == "BatchNormalization").count();
+        if literal.iter().any(|op| op == "ConvTranspose") {
+            assert!(
+                fast.iter().any(|op| op == "DepthToSpace"),
+                "{name}: {fast:?}"
+            );
+        }
+        // Every batch norm of these configs follows a linear or convolution layer.
+        assert_eq!(norms(&fast), 0, "{name}: {fast:?}");
+        assert_eq!(
+            norms(&literal),
+            model
+                .decoder
+                .iter()
+                .filter(|l| l.kind() == "batch_norm")
+                .count(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn tracts_protobuf_types_read_back_the_same_graph() {
     use prost::Message;
     let (_, config) = configs().remove(0);
     let model = perturbed(&config, 2);
-    let ours = export(&model, Part::Decoder).unwrap();
+    let ours = export(&model, Part::Decoder, &ExportOptions::default()).unwrap();
     let bytes = ours.encode_to_vec();
     let theirs = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
     assert_eq!(theirs.ir_version, ours.ir_version);
@@ -155,7 +248,7 @@ fn tracts_protobuf_types_read_back_the_same_graph() {
 fn the_structural_check_catches_broken_graphs() {
     let (_, config) = configs().remove(0);
     let model = perturbed(&config, 3);
-    let good = export(&model, Part::Decoder).unwrap();
+    let good = export(&model, Part::Decoder, &ExportOptions::default()).unwrap();
     let mut short = good.clone();
     short.graph.as_mut().unwrap().initializer[0]
         .raw_data
@@ -181,6 +274,21 @@ fn export_verify_and_generate_commands() {
     let ck = ck.to_str().unwrap();
     let ok = |args: &[&str]| common::run_ok(args, dir.path());
     ok(&["export-onnx", "dec.onnx", "--checkpoint", ck]);
+    let plain = [
+        "export-onnx",
+        "plain.onnx",
+        "--checkpoint",
+        ck,
+        "--plain-conv-transpose",
+        "--keep-batch-norm",
+    ];
+    ok(&plain);
+    ok(&["verify-onnx", "plain.onnx", "--checkpoint", ck]);
+    let timed = ok(&["generate", "--onnx", "dec.onnx", "--n", "1", "--time", "5"]);
+    assert!(
+        timed.contains("median") && timed.contains("over 5 runs"),
+        "{timed}"
+    );
     ok(&[
         "export-onnx",
         "enc.onnx",
@@ -212,6 +320,10 @@ fn export_verify_and_generate_commands() {
     for (args, needle) in [
         (vec!["generate", "--onnx", "enc.onnx"], "not [N, latent]"),
         (vec!["generate", "--onnx", "missing.onnx"], "missing.onnx"),
+        (
+            vec!["generate", "--onnx", "dec.onnx", "--cond", "Smiling=1"],
+            "not a conditional decoder",
+        ),
         (
             vec!["verify-onnx", "enc.onnx", "--checkpoint", ck],
             "enc.onnx",

@@ -1,7 +1,8 @@
 //! `generate`: faces from an ONNX decoder with tract alone. This is the one command of the
 //! edge build (`--no-default-features --features edge`), so it uses nothing of the engine.
 //! `--save-values` / `--compare-values` carry the raw output between machines (an x86 run
-//! and an aarch64 one, say) to check that they agree number by number.
+//! and an aarch64 one, say) to check that they agree number by number. `--cond` sets a
+//! conditional decoder's condition; `--time` measures the decoder's latency on the device.
 
 use super::save;
 use anyhow::{bail, Result};
@@ -9,7 +10,7 @@ use clap::Args;
 use std::path::PathBuf;
 use vae_cpu::npy::{self, Array};
 use vae_cpu::onnx::run::OnnxModel;
-use vae_cpu::{prior, viz};
+use vae_cpu::{condition_spec, prior, timing, viz};
 
 /// Decode random faces with an ONNX decoder, using tract only.
 #[derive(Args)]
@@ -43,6 +44,14 @@ pub struct GenerateArgs {
     /// The largest allowed absolute difference for --compare-values.
     #[arg(long, default_value_t = 1e-4, value_parser = super::non_negative)]
     tolerance: f32,
+    /// For a conditional decoder: its condition, `NAME=VALUE` pairs such as
+    /// "Smiling=1,Male=-1" (values from -1 to 1; unnamed conditions stay 0).
+    #[arg(long, value_name = "NAME=VALUE,...")]
+    cond: Option<String>,
+    /// Also decode the same batch this many more times and print the median and 90th
+    /// percentile latency (tract runs on one thread), e.g. `--n 1 --time 50` on a Pi.
+    #[arg(long, value_name = "RUNS", value_parser = super::usize_in(1..=100_000))]
+    time: Option<usize>,
 }
 
 pub fn generate(a: GenerateArgs) -> Result<()> {
@@ -62,15 +71,12 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     // Read the reference first: a wrong path should fail before the decoder runs.
     let reference = a.compare_values.as_deref().map(npy::read).transpose()?;
     let onnx = OnnxModel::load(&a.onnx)?;
+    let cond = condition(&onnx, &a)?;
     let latent_size = onnx.input_width()?;
     let z = prior::normal_values(a.n * latent_size, a.seed, 1.0);
-    let outputs = onnx.run(&[a.n, latent_size], z)?;
+    let output = onnx.decode(a.n, z.clone(), cond.as_deref())?;
     let range = onnx.pixel_range();
-    let Some((output, images)) = outputs
-        .into_iter()
-        .next()
-        .and_then(|o| viz::nchw_images(&o.shape, &o.values, range).map(|images| (o, images)))
-    else {
+    let Some(images) = viz::nchw_images(&output.shape, &output.values, range) else {
         bail!(
             "{}: expected an image output [N, C, H, W] with 1 or 3 channels",
             a.onnx.display()
@@ -88,7 +94,37 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     if let (Some(reference), Some(path)) = (reference, &a.compare_values) {
         compare(&values, &reference, path, a.tolerance)?;
     }
+    if let Some(runs) = a.time {
+        let budget = std::time::Duration::ZERO;
+        let decode = || onnx.decode(a.n, z.clone(), cond.as_deref()).map(|_| ());
+        let l = timing::measure(3.min(runs), runs, runs, budget, decode)?;
+        println!(
+            "decoding {} face{}: median {:.3} ms, 90th percentile {:.3} ms over {} runs",
+            a.n,
+            if a.n == 1 { "" } else { "s" },
+            l.median_ms,
+            l.p90_ms,
+            l.runs
+        );
+    }
     Ok(())
+}
+
+/// The condition `--cond` gives, for a conditional decoder; an error when the decoder
+/// takes none.
+fn condition(onnx: &OnnxModel, a: &GenerateArgs) -> Result<Option<Vec<f32>>> {
+    let Some(spec) = &a.cond else {
+        return Ok(None);
+    };
+    let names = onnx.conditions();
+    if names.is_empty() {
+        bail!(
+            "{} is not a conditional decoder (it takes no \"cond\" input), so --cond does \
+             not apply",
+            a.onnx.display()
+        );
+    }
+    Ok(Some(condition_spec::parse(&names, spec)?))
 }
 
 /// Fails unless `got` has the reference's shape and lies within `tolerance` of it.

@@ -23,6 +23,25 @@ pub struct ExportArgs {
     /// decoder (z -> image) or encoder (image -> mu, logvar).
     #[arg(long, value_enum, default_value = "decoder")]
     part: PartArg,
+    /// Write each transposed convolution as one ConvTranspose node, as the layer is
+    /// defined. By default a strided one is written as the same function in sub-pixel
+    /// form (Conv -> DepthToSpace -> Slice), which tract runs several times faster.
+    #[arg(long)]
+    plain_conv_transpose: bool,
+    /// Keep each batch norm as a BatchNormalization node. By default one that follows a
+    /// Conv, ConvTranspose or Gemm is folded into its weights (the same function, one
+    /// node less).
+    #[arg(long)]
+    keep_batch_norm: bool,
+}
+
+impl ExportArgs {
+    fn options(&self) -> export::ExportOptions {
+        export::ExportOptions {
+            sub_pixel: !self.plain_conv_transpose,
+            fold_batch_norm: !self.keep_batch_norm,
+        }
+    }
 }
 
 pub fn export_onnx(a: ExportArgs) -> Result<()> {
@@ -35,7 +54,7 @@ pub fn export_onnx(a: ExportArgs) -> Result<()> {
         PartArg::Decoder => export::Part::Decoder,
         PartArg::Encoder => export::Part::Encoder,
     };
-    let proto = export::export(&model, part)?;
+    let proto = export::export(&model, part, &a.options())?;
     let problems = check_model(&proto);
     if !problems.is_empty() {
         bail!(

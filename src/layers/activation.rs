@@ -2,7 +2,7 @@
 //! one per channel or one `shared`), `sigmoid`, `tanh`. Each keeps the shape. The
 //! parameter-free ones are their own built layer.
 
-use super::onnx_node::{weight_as, OnnxAttribute::Float, OnnxNode};
+use super::onnx_node::{weight_as, OnnxAttribute::Float, OnnxInput, OnnxNode};
 use super::{Layer, Spec};
 use crate::nn::{self, Mode, Module, Slot};
 use crate::ops::Activation;
@@ -129,6 +129,20 @@ impl Spec for Prelu {
     }
 }
 
+impl nn::PRelu {
+    /// The slope as an initializer of the input's rank with the batch axis, `[1, C, 1, 1]`
+    /// against `[N, C, H, W]` (one shared slope: `[1]`). tract takes its fast per-channel
+    /// path for this shape, not for the shorter `[C, 1, 1]` that broadcasting also allows.
+    fn onnx_slope(&self, input: &[usize]) -> OnnxInput<'_> {
+        let slope = self.slope.value();
+        let shape = match slope.len() {
+            1 => vec![1],
+            c => [vec![1, c], vec![1; input.len().saturating_sub(1)]].concat(),
+        };
+        weight_as("weight", slope, shape)
+    }
+}
+
 impl Layer for nn::PRelu {
     fn kind(&self) -> &'static str {
         "prelu"
@@ -143,13 +157,27 @@ impl Layer for nn::PRelu {
     }
 
     fn onnx(&self, input: &[usize]) -> Vec<OnnxNode<'_>> {
-        // The slope broadcasts from the right: [C, 1, 1] against [N, C, H, W].
-        let slope = self.slope.value();
-        let mut shape = vec![slope.len()];
-        if slope.len() > 1 {
-            shape.extend(std::iter::repeat_n(1, input.len().saturating_sub(1)));
-        }
-        let inputs = vec![weight_as("weight", slope, shape)];
+        let inputs = vec![self.onnx_slope(input)];
         vec![OnnxNode::with_weights("PRelu", inputs, vec![])]
+    }
+
+    /// With every slope at most 1, `PReLU(x) = Max(x, a·x)` (at least 1: `Min`): two
+    /// element-wise ops that tract runs faster than its PRelu (a compare and a select).
+    fn onnx_fast(&self, input: &[usize]) -> Option<Vec<OnnxNode<'_>>> {
+        let slope = self.slope.value();
+        let op = if slope.iter().all(|&a| a <= 1.0) {
+            "Max"
+        } else if slope.iter().all(|&a| a >= 1.0) {
+            "Min"
+        } else {
+            return None;
+        };
+        let scaled = OnnxNode::with_weights("Mul", vec![self.onnx_slope(input)], vec![]);
+        let pick = OnnxNode {
+            op,
+            inputs: vec![OnnxInput::LayerInput, OnnxInput::Previous],
+            attributes: vec![],
+        };
+        Some(vec![scaled, pick])
     }
 }

@@ -3,16 +3,18 @@
 //! FLOPs: conv2d 2·C_in·k²·(C_out·H_out·W_out); conv_transpose2d 2·(C_in·H_in·W_in)·C_out·k²
 //! (each output, or each input, takes C_in·k² or C_out·k² multiply-adds).
 
-use super::onnx_node::{weight_and_bias, OnnxAttribute::Ints, OnnxNode};
+use super::onnx_node::{weight_and_bias, OnnxAttribute, OnnxAttribute::Ints, OnnxInput, OnnxNode};
 use super::rule::{at_most, image, one, positive, size, yes};
 use super::{Layer, Spec, MAX_UNITS, MAX_WINDOW};
 use crate::nn::{self, Mode};
+use crate::ops::sub_pixel::SubPixel;
 use crate::ops::{
     conv2d_output_size, conv_transpose2d_output_size, Conv2dSpec, ConvTranspose2dSpec, Padding,
 };
 use crate::{Tape, Var};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Convolution padding in a config: `"same"`, one number for every side, or
 /// `[top, bottom, left, right]`.
@@ -229,7 +231,66 @@ impl Layer for nn::ConvTranspose2d {
         vec![OnnxNode::with_weights("ConvTranspose", inputs, attributes)]
     }
 
+    /// Conv (stride 1, s²·O channels) -> DepthToSpace -> Slice: see [`SubPixel`].
+    fn onnx_fast(&self, input: &[usize]) -> Option<Vec<OnnxNode<'_>>> {
+        let shape = self.weight.value().shape();
+        let (spec, kernel) = (self.spec, [shape[2], shape[3]]);
+        if spec.stride.0 != spec.stride.1 {
+            return None;
+        }
+        let output = conv_transpose2d_output_size(input[1], input[2], kernel[0], kernel[1], &spec)?;
+        let sub = SubPixel::plan(
+            kernel,
+            spec.stride.0,
+            [spec.padding.0, spec.padding.1],
+            [input[1], input[2]],
+            [output.0, output.1],
+        );
+        Some(sub_pixel_nodes(&sub, self))
+    }
+
     fn is_convolution(&self) -> bool {
         true
     }
+}
+
+/// The nodes of a transposed convolution's sub-pixel form.
+fn sub_pixel_nodes<'a>(sub: &SubPixel, layer: &nn::ConvTranspose2d) -> Vec<OnnxNode<'a>> {
+    let weight = sub.weight(layer.weight.value());
+    let mut inputs = vec![OnnxInput::Weight {
+        name: "weight",
+        shape: weight.shape().to_vec(),
+        values: Cow::Owned(weight),
+    }];
+    if let Some(b) = &layer.bias {
+        let bias = sub.bias(b.value());
+        inputs.push(OnnxInput::Weight {
+            name: "bias",
+            shape: bias.shape().to_vec(),
+            values: Cow::Owned(bias),
+        });
+    }
+    let attributes = vec![
+        Ints("kernel_shape", i64s(&sub.taps)),
+        Ints("strides", vec![1, 1]),
+        Ints("pads", i64s(&sub.pads)),
+    ];
+    let mut nodes = vec![OnnxNode::with_weights("Conv", inputs, attributes)];
+    if sub.stride > 1 {
+        let block = OnnxAttribute::Int("blocksize", sub.stride as i64);
+        nodes.push(OnnxNode::unary("DepthToSpace", vec![block]));
+    }
+    if let Some((start, end)) = sub.crop {
+        let ints = |name, values: [usize; 2]| OnnxInput::Ints {
+            name,
+            values: i64s(&values),
+        };
+        let inputs = vec![
+            ints("starts", start),
+            ints("ends", end),
+            ints("axes", [2, 3]),
+        ];
+        nodes.push(OnnxNode::with_weights("Slice", inputs, vec![]));
+    }
+    nodes
 }

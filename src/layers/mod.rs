@@ -60,6 +60,12 @@ pub trait Layer: Module + Send {
     /// The ONNX nodes computing the layer on an input of per-sample shape `input`, in
     /// order, each reading the previous one's output.
     fn onnx(&self, input: &[usize]) -> Vec<OnnxNode<'_>>;
+    /// The same function as [`Layer::onnx`] written with ops that runtimes such as tract
+    /// run faster, for the layers that have such a form (a strided transposed convolution
+    /// as a sub-pixel convolution); `None` for the others.
+    fn onnx_fast(&self, _input: &[usize]) -> Option<Vec<OnnxNode<'_>>> {
+        None
+    }
     /// True for the layers whose outputs the activation-map tools show.
     fn is_convolution(&self) -> bool {
         false
@@ -154,9 +160,14 @@ impl LayerSpec {
 }
 
 /// The ONNX ops the layer types may write.
-pub const ONNX_OPS: [&str; 12] = [
+pub const ONNX_OPS: [&str; 17] = [
     "Conv",
     "ConvTranspose",
+    "DepthToSpace",
+    "Slice",
+    "Mul",
+    "Max",
+    "Min",
     "Gemm",
     "BatchNormalization",
     "InstanceNormalization",

@@ -3,6 +3,7 @@
 //! these into graph nodes and initializers named `{layer}.{input name}`.
 
 use crate::{Param, Tensor};
+use std::borrow::Cow;
 
 pub struct OnnxNode<'a> {
     pub op: &'static str,
@@ -13,10 +14,13 @@ pub struct OnnxNode<'a> {
 pub enum OnnxInput<'a> {
     /// The value flowing in: the graph input or the previous node's output.
     Previous,
-    /// A float initializer with the shape it is written with.
+    /// The value that flowed into the layer's first node (for a node that reads it again).
+    LayerInput,
+    /// A float initializer with the shape it is written with: the layer's own tensor, or
+    /// one computed for the export (a rearranged or folded weight).
     Weight {
         name: &'static str,
-        values: &'a Tensor,
+        values: Cow<'a, Tensor>,
         shape: Vec<usize>,
     },
     /// An int64 initializer (a Reshape's target shape).
@@ -62,7 +66,7 @@ impl<'a> OnnxNode<'a> {
 pub fn weight<'a>(name: &'static str, values: &'a Tensor) -> OnnxInput<'a> {
     OnnxInput::Weight {
         name,
-        values,
+        values: Cow::Borrowed(values),
         shape: values.shape().to_vec(),
     }
 }
@@ -71,7 +75,7 @@ pub fn weight<'a>(name: &'static str, values: &'a Tensor) -> OnnxInput<'a> {
 pub fn weight_as<'a>(name: &'static str, values: &'a Tensor, shape: Vec<usize>) -> OnnxInput<'a> {
     OnnxInput::Weight {
         name,
-        values,
+        values: Cow::Borrowed(values),
         shape,
     }
 }

@@ -7,7 +7,7 @@ use super::proto::{ModelProto, FLOAT, INT64};
 use std::collections::HashSet;
 
 /// The ops the exporter may write besides the layers' own ([`crate::layers::ONNX_OPS`]).
-pub const OTHER_OPS: [&str; 2] = ["MatMul", "Identity"];
+pub const OTHER_OPS: [&str; 3] = ["MatMul", "Identity", "Concat"];
 
 fn known_op(op: &str) -> bool {
     crate::layers::ONNX_OPS.contains(&op) || OTHER_OPS.contains(&op)

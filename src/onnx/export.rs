@@ -1,8 +1,14 @@
 //! Export of a trained VAE's decoder (`z -> image`) or encoder (`image -> mu, logvar`) as
 //! an ONNX model (opset 13, IR 7): weights as initializers, the batch dimension symbolic
-//! (`dim_param "N"`), batch norm in inference form (running statistics).
+//! (`dim_param "N"`), batch norm in inference form (running statistics). By default the
+//! graph is written for speed in runtimes: strided transposed convolutions as sub-pixel
+//! convolutions and batch norms folded into the product before them ([`ExportOptions`]).
+//! A conditional VAE's decoder takes a second input `cond` (`[N, conditions]`) that is
+//! concatenated to z, and lists its condition names in the metadata.
 
+use super::fold_norm::{fold_batch_norms, Described};
 use super::proto::*;
+use super::CONDITIONS_KEY;
 use crate::config::PixelRange;
 use crate::config::PlannedLayer;
 use crate::layers::onnx_node::{OnnxAttribute, OnnxInput, OnnxNode};
@@ -20,10 +26,39 @@ pub enum Part {
     Encoder,
 }
 
+/// How the layers are written. The default is the fast graph; `ExportOptions::literal()`
+/// writes one ONNX op per engine op, as the layers are defined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// Strided transposed convolutions as Conv -> DepthToSpace -> Slice.
+    pub sub_pixel: bool,
+    /// Batch norms folded into the Conv, ConvTranspose or Gemm before them.
+    pub fold_batch_norm: bool,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            sub_pixel: true,
+            fold_batch_norm: true,
+        }
+    }
+}
+
+impl ExportOptions {
+    pub fn literal() -> Self {
+        ExportOptions {
+            sub_pixel: false,
+            fold_batch_norm: false,
+        }
+    }
+}
+
 /// Nodes and initializers in the order they are added.
 struct Graph {
     nodes: Vec<NodeProto>,
     initializers: Vec<TensorProto>,
+    options: ExportOptions,
 }
 
 pub fn ints(name: &str, values: &[i64]) -> AttributeProto {
@@ -118,6 +153,7 @@ impl Graph {
     /// are named after it (`decoder.3.weight`).
     fn layer(&mut self, name: &str, nodes: Vec<OnnxNode<'_>>, mut x: String) -> String {
         let single = nodes.len() == 1;
+        let layer_input = x.clone();
         for (k, node) in nodes.into_iter().enumerate() {
             let node_name = if single {
                 name.to_string()
@@ -127,7 +163,7 @@ impl Graph {
             let inputs = node
                 .inputs
                 .into_iter()
-                .map(|input| self.input(&node_name, input, &x))
+                .map(|input| self.input(&node_name, input, &x, &layer_input))
                 .collect();
             let attrs = node.attributes.into_iter().map(attribute).collect();
             x = self.node(node.op, &node_name, inputs, attrs);
@@ -143,21 +179,42 @@ impl Graph {
         plan: &[PlannedLayer],
         mut x: String,
     ) -> String {
-        for (i, (layer, planned)) in layers.iter().zip(plan).enumerate() {
-            x = self.layer(&format!("{section}.{i}"), layer.onnx(&planned.input), x);
+        let mut described: Vec<Described<'_>> = layers
+            .iter()
+            .zip(plan)
+            .enumerate()
+            .map(|(i, (layer, planned))| {
+                let fast = self.options.sub_pixel;
+                let nodes = fast.then(|| layer.onnx_fast(&planned.input)).flatten();
+                let nodes = nodes.unwrap_or_else(|| layer.onnx(&planned.input));
+                (format!("{section}.{i}"), nodes)
+            })
+            .collect();
+        if self.options.fold_batch_norm {
+            fold_batch_norms(&mut described);
+        }
+        for (name, nodes) in described {
+            x = self.layer(&name, nodes, x);
         }
         x
     }
 
     /// The name of one node input, its initializer added when it is a weight.
-    fn input(&mut self, node: &str, input: OnnxInput<'_>, previous: &str) -> String {
+    fn input(
+        &mut self,
+        node: &str,
+        input: OnnxInput<'_>,
+        previous: &str,
+        layer_input: &str,
+    ) -> String {
         match input {
             OnnxInput::Previous => previous.to_string(),
+            OnnxInput::LayerInput => layer_input.to_string(),
             OnnxInput::Weight {
                 name,
                 values,
                 shape,
-            } => self.weight(&format!("{node}.{name}"), values, &shape),
+            } => self.weight(&format!("{node}.{name}"), &values, &shape),
             OnnxInput::Ints { name, values } => {
                 let name = format!("{node}.{name}");
                 self.initializers.push(TensorProto {
@@ -187,12 +244,12 @@ impl Graph {
 }
 
 /// Builds the ONNX model of one part of `model`.
-pub fn export(model: &Vae, part: Part) -> Result<ModelProto> {
+pub fn export(model: &Vae, part: Part, options: &ExportOptions) -> Result<ModelProto> {
     let m = &model.config.model;
-    if !m.conditions.is_empty() {
+    if part == Part::Encoder && !m.conditions.is_empty() {
         return Err(Error::Invalid(format!(
-            "model \"{}\" is a conditional VAE ({} conditions); exporting conditional models \
-             to ONNX is not supported yet",
+            "model \"{}\" is a conditional VAE ({} conditions); its encoder does not export \
+             to ONNX (its decoder does, with a second input \"cond\")",
             m.name,
             m.conditions.len()
         )));
@@ -200,6 +257,7 @@ pub fn export(model: &Vae, part: Part) -> Result<ModelProto> {
     let mut g = Graph {
         nodes: vec![],
         initializers: vec![],
+        options: *options,
     };
     let plan = &model.plan;
     let (inputs, outputs) = match part {
@@ -207,12 +265,10 @@ pub fn export(model: &Vae, part: Part) -> Result<ModelProto> {
             if model.decoder.is_empty() {
                 return Err(Error::Invalid("the decoder has no layers to export".into()));
             }
-            let x = g.layers("decoder", &model.decoder, &plan.decoder, "z".into());
+            let (z, inputs) = decoder_inputs(&mut g, m.latent, m.conditions.len());
+            let x = g.layers("decoder", &model.decoder, &plan.decoder, z);
             g.rename_output(&x, "image")?;
-            (
-                vec![value_info("z", &plan.decoder_input)],
-                vec![value_info("image", &plan.input)],
-            )
+            (inputs, vec![value_info("image", &plan.input)])
         }
         Part::Encoder => {
             let x = g.layers("encoder", &model.encoder, &plan.encoder, "image".into());
@@ -254,18 +310,48 @@ pub fn export(model: &Vae, part: Part) -> Result<ModelProto> {
             domain: String::new(),
             version: OPSET,
         }],
-        metadata_props: vec![
-            StringStringEntryProto {
-                key: "vae-cpu.part".into(),
-                value: part_name.into(),
-            },
-            StringStringEntryProto {
-                key: "vae-cpu.pixel_range".into(),
-                value: range.into(),
-            },
-        ],
+        metadata_props: metadata(&[
+            ("vae-cpu.part", part_name),
+            ("vae-cpu.pixel_range", range),
+            (CONDITIONS_KEY, &m.conditions.join(",")),
+        ]),
         ..Default::default()
     })
+}
+
+/// The entries with a value.
+fn metadata(entries: &[(&str, &str)]) -> Vec<StringStringEntryProto> {
+    entries
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| StringStringEntryProto {
+            key: key.to_string(),
+            value: value.to_string(),
+        })
+        .collect()
+}
+
+/// The decoder's graph inputs, and the value its first layer reads: `z`, or for a
+/// conditional model `Concat(z, cond)` along the features.
+fn decoder_inputs(
+    g: &mut Graph,
+    latent: usize,
+    conditions: usize,
+) -> (String, Vec<ValueInfoProto>) {
+    if conditions == 0 {
+        return ("z".into(), vec![value_info("z", &[latent])]);
+    }
+    let inputs = vec![
+        value_info("z", &[latent]),
+        value_info("cond", &[conditions]),
+    ];
+    let joined = g.node(
+        "Concat",
+        "condition",
+        vec!["z".into(), "cond".into()],
+        vec![int("axis", 1)],
+    );
+    (joined, inputs)
 }
 
 /// Writes the model's protobuf bytes atomically.

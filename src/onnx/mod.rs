@@ -9,9 +9,15 @@ pub mod export;
 #[cfg(feature = "engine")]
 pub mod feature_net;
 #[cfg(feature = "engine")]
+pub mod fold_norm;
+#[cfg(feature = "engine")]
 pub mod import;
 pub mod proto;
 #[cfg(feature = "onnx-runtime")]
 pub mod run;
 #[cfg(all(feature = "engine", feature = "onnx-runtime"))]
 pub mod verify;
+
+/// The metadata key listing a conditional decoder's condition names, comma-separated (the
+/// order of its `cond` input).
+pub const CONDITIONS_KEY: &str = "vae-cpu.conditions";

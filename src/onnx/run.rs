@@ -1,17 +1,30 @@
 //! Running an ONNX model with tract (the runtime the exported files are meant for): load
-//! once with the batch dimension left symbolic, then run at any batch size.
+//! once with the batch dimension left symbolic, then run at any batch size. Each batch size
+//! gets its own optimized plan with the batch fixed, because tract takes its fast paths
+//! only for known shapes (a per-channel PReLU slope against `[N, C, H, W]` with a symbolic
+//! N runs several times slower).
 
 use super::proto::{DimensionValue, ModelProto};
+use super::CONDITIONS_KEY;
 use crate::pixel_range::PixelRange;
 use crate::{Error, Result};
 use prost::Message;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tract_onnx::prelude::*;
+
+/// The name of the batch dimension in the files `export-onnx` writes.
+const BATCH: &str = "N";
+/// Plans kept, one per batch size seen; the oldest are dropped past this.
+const PLANS_KEPT: usize = 8;
 
 pub struct OnnxModel {
     path: PathBuf,
-    plan: Arc<TypedRunnableModel>,
+    /// The model as tract typed it, the batch still symbolic.
+    typed: TypedModel,
+    /// Optimized plans by batch size.
+    plans: Mutex<HashMap<usize, Arc<TypedRunnableModel>>>,
     /// The file read with our own message types, for its declared shapes and metadata.
     proto: ModelProto,
 }
@@ -38,18 +51,42 @@ impl OnnxModel {
             message: format!("not an ONNX model (protobuf decoding failed: {e})"),
         })?;
         // From the path, so that tract finds external data files beside the model.
-        let plan = tract_onnx::onnx()
+        let typed = tract_onnx::onnx()
             .model_for_path(path)
             .map_err(bad)?
-            .into_optimized()
+            .into_typed()
             .map_err(bad)?
-            .into_runnable()
+            .into_decluttered()
             .map_err(bad)?;
-        Ok(OnnxModel {
+        let model = OnnxModel {
             path: path.to_path_buf(),
-            plan,
+            typed,
+            plans: Mutex::new(HashMap::new()),
             proto,
-        })
+        };
+        // Anything tract cannot optimize or run fails here, not at the first run.
+        model.plan(1).map_err(bad)?;
+        Ok(model)
+    }
+
+    /// The optimized plan for `batch` images, made on first use.
+    fn plan(&self, batch: usize) -> TractResult<Arc<TypedRunnableModel>> {
+        let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(plan) = plans.get(&batch) {
+            return Ok(plan.clone());
+        }
+        let n = self.typed.symbols.sym(BATCH);
+        let fixed = HashMap::from([(n, TDim::Val(batch as i64))]);
+        let plan = self
+            .typed
+            .set_symbols(&fixed)?
+            .into_optimized()?
+            .into_runnable()?;
+        if plans.len() >= PLANS_KEPT {
+            plans.clear();
+        }
+        plans.insert(batch, plan.clone());
+        Ok(plan)
     }
 
     /// The size of the first input's second dimension (the latent size of a decoder).
@@ -89,14 +126,56 @@ impl OnnxModel {
         }
     }
 
+    /// The condition names of a conditional decoder (in the order of its `cond` input),
+    /// empty for any other model.
+    pub fn conditions(&self) -> Vec<String> {
+        self.proto
+            .metadata_props
+            .iter()
+            .find(|p| p.key == CONDITIONS_KEY)
+            .map(|p| p.value.split(',').map(String::from).collect())
+            .unwrap_or_default()
+    }
+
+    /// Decodes the latents `z` (`n` rows) under the condition `cond` (the same for every
+    /// row; zeros for a conditional decoder when `None`) and returns the image output.
+    pub fn decode(&self, n: usize, z: Vec<f32>, cond: Option<&[f32]>) -> Result<Output> {
+        let width = z.len() / n.max(1);
+        let mut inputs = vec![(vec![n, width], z)];
+        let names = self.conditions();
+        if !names.is_empty() {
+            let zeros = vec![0.0; names.len()];
+            let cond = cond.unwrap_or(&zeros);
+            inputs.push((vec![n, cond.len()], cond.repeat(n)));
+        }
+        self.run_all(inputs)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::File {
+                path: self.path.clone(),
+                message: "the model has no output".into(),
+            })
+    }
+
     /// Runs the model on one f32 input of `shape`.
     pub fn run(&self, shape: &[usize], values: Vec<f32>) -> Result<Vec<Output>> {
+        self.run_all(vec![(shape.to_vec(), values)])
+    }
+
+    /// Runs the model on its f32 inputs, each `(shape, values)`, in the graph's order.
+    pub fn run_all(&self, inputs: Vec<(Vec<usize>, Vec<f32>)>) -> Result<Vec<Output>> {
         let bad = |e: TractError| Error::File {
             path: self.path.clone(),
             message: format!("running the model failed: {e:#}"),
         };
-        let input = Tensor::from_shape(shape, &values).map_err(bad)?;
-        let outputs = self.plan.run(tvec!(input.into_tvalue())).map_err(bad)?;
+        let batch = inputs.first().and_then(|(shape, _)| shape.first()).copied();
+        let plan = self.plan(batch.unwrap_or(1)).map_err(bad)?;
+        let inputs = inputs
+            .into_iter()
+            .map(|(shape, values)| Ok(Tensor::from_shape(&shape, &values)?.into_tvalue()))
+            .collect::<TractResult<TVec<_>>>()
+            .map_err(bad)?;
+        let outputs = plan.run(inputs).map_err(bad)?;
         outputs
             .iter()
             .map(|o| {

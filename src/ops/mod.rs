@@ -20,6 +20,7 @@ mod norm_core;
 mod prelu;
 mod reparam;
 mod shape;
+pub mod sub_pixel;
 #[cfg(test)]
 mod testutil;
 
