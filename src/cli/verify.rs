@@ -1,11 +1,14 @@
 //! `verify-onnx`: tract runs an exported decoder at batch sizes 1 and 7 on random latents
-//! and must match the engine's own eval-mode decoder.
+//! and must match the engine's own eval-mode decoder. `--save-case` keeps the inputs and
+//! the engine's images, for checking other runtimes (`scripts/onnxruntime-check.sh`).
 
 use anyhow::{bail, Result};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use vae_cpu::npy::{self, Array};
 use vae_cpu::onnx::run::OnnxModel;
-use vae_cpu::onnx::verify::compare_decoder;
+use vae_cpu::onnx::verify::{compare_decoder, Comparison};
+use vae_cpu::Tensor;
 
 /// Run an exported decoder with tract and compare it with the engine.
 #[derive(Args)]
@@ -14,22 +17,45 @@ pub struct VerifyArgs {
     onnx: PathBuf,
     #[command(flatten)]
     checkpoint: super::flags::CheckpointArg,
-    /// Seed of the random latents.
+    /// Seed of the random latents (and of the condition, for a conditional decoder).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// The largest allowed absolute difference.
     #[arg(long, default_value_t = 1e-4, value_parser = super::non_negative)]
     tolerance: f32,
+    /// Also write the largest batch's inputs and the engine's images to this folder:
+    /// z.npy, cond.npy (conditional decoders only) and engine.npy.
+    #[arg(long, value_name = "DIR")]
+    save_case: Option<PathBuf>,
 }
 
 pub fn verify_onnx(a: VerifyArgs) -> Result<()> {
+    let case = a.save_case.as_ref().map(|d| CASE_FILES.map(|f| d.join(f)));
+    let outputs: Vec<_> = case
+        .iter()
+        .flatten()
+        .map(|p| ("a --save-case file", Some(p.as_path())))
+        .collect();
+    super::check_files(
+        &[
+            ("the ONNX file", Some(&a.onnx)),
+            ("--checkpoint", Some(&a.checkpoint.path)),
+        ],
+        &outputs,
+    )?;
     let mut model = a.checkpoint.load_model()?;
     let onnx = OnnxModel::load(&a.onnx)?;
-    let diffs = compare_decoder(&mut model, &onnx, &a.onnx, a.seed)?;
-    for (batch, diff) in &diffs {
-        println!("batch {batch}: max |tract - engine| = {diff:.3e}");
+    let comparisons = compare_decoder(&mut model, &onnx, &a.onnx, a.seed)?;
+    for c in &comparisons {
+        println!(
+            "batch {}: max |tract - engine| = {:.3e}",
+            c.batch, c.max_diff
+        );
     }
-    let worst = diffs.iter().map(|(_, d)| *d).fold(0.0, f32::max);
+    if let (Some(dir), Some(last)) = (&a.save_case, comparisons.last()) {
+        save_case(dir, last)?;
+    }
+    let worst = comparisons.iter().map(|c| c.max_diff).fold(0.0, f32::max);
     if worst > a.tolerance {
         bail!(
             "the ONNX decoder differs from the engine by {worst:.3e} (> {:.0e})",
@@ -41,5 +67,35 @@ pub fn verify_onnx(a: VerifyArgs) -> Result<()> {
         a.onnx.display(),
         a.tolerance
     );
+    Ok(())
+}
+
+/// What `--save-case` writes into its folder.
+const CASE_FILES: [&str; 3] = ["z.npy", "cond.npy", "engine.npy"];
+
+fn array(t: &Tensor) -> Array {
+    Array {
+        shape: t.shape().to_vec(),
+        values: t.iter().copied().collect(),
+    }
+}
+
+fn save_case(dir: &Path, c: &Comparison) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    npy::write(&dir.join("z.npy"), &array(&c.z))?;
+    npy::write(&dir.join("engine.npy"), &array(&c.engine))?;
+    if let Some(cond) = &c.cond {
+        let rows = cond.repeat(c.batch);
+        let shape = vec![c.batch, cond.len()];
+        npy::write(
+            &dir.join("cond.npy"),
+            &Array {
+                shape,
+                values: rows,
+            },
+        )?;
+    }
+    println!("wrote the batch of {} to {}", c.batch, dir.display());
     Ok(())
 }
