@@ -24,8 +24,9 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value = "decoder")]
     part: PartArg,
     /// Write each transposed convolution as one ConvTranspose node, as the layer is
-    /// defined. By default a strided one is written as the same function in sub-pixel
-    /// form (Conv -> DepthToSpace -> Slice), which tract runs several times faster.
+    /// defined. By default each is written as the same function in sub-pixel form (a
+    /// stride-1 Conv, then DepthToSpace and Slice when strided), which tract runs faster;
+    /// onnxruntime runs the literal form faster (docs/onnx-edge.md).
     #[arg(long)]
     plain_conv_transpose: bool,
     /// Keep each batch norm as a BatchNormalization node. By default one that follows a
