@@ -48,8 +48,9 @@ pub struct GenerateArgs {
     /// "Smiling=1,Male=-1" (values from -1 to 1; unnamed conditions stay 0).
     #[arg(long, value_name = "NAME=VALUE,...")]
     cond: Option<String>,
-    /// Also decode the same batch this many more times and print the median and 90th
-    /// percentile latency (tract runs on one thread), e.g. `--n 1 --time 50` on a Pi.
+    /// Also decode the same batch this many more times (after up to 3 untimed runs) and
+    /// print the median and 90th percentile latency (tract runs on one thread), e.g.
+    /// `--n 1 --time 50` on a Pi.
     #[arg(long, value_name = "RUNS", value_parser = super::usize_in(1..=100_000))]
     time: Option<usize>,
 }
@@ -124,7 +125,7 @@ fn condition(onnx: &OnnxModel, a: &GenerateArgs) -> Result<Option<Vec<f32>>> {
             a.onnx.display()
         );
     }
-    Ok(Some(condition_spec::parse(&names, spec)?))
+    Ok(Some(condition_spec::parse(names, spec)?))
 }
 
 /// Fails unless `got` has the reference's shape and lies within `tolerance` of it.

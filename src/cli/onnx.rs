@@ -26,7 +26,8 @@ pub struct ExportArgs {
     /// Write each transposed convolution as one ConvTranspose node, as the layer is
     /// defined. By default each is written as the same function in sub-pixel form (a
     /// stride-1 Conv, then DepthToSpace and Slice when strided), which tract runs faster;
-    /// onnxruntime runs the literal form faster (docs/onnx-edge.md).
+    /// onnxruntime runs the literal form faster (docs/onnx-edge.md). This also keeps PReLU
+    /// as one PRelu node (by default `Max(x, a·x)`).
     #[arg(long)]
     plain_conv_transpose: bool,
     /// Keep each batch norm as a BatchNormalization node. By default one that follows a
@@ -39,7 +40,7 @@ pub struct ExportArgs {
 impl ExportArgs {
     fn options(&self) -> export::ExportOptions {
         export::ExportOptions {
-            sub_pixel: !self.plain_conv_transpose,
+            fast_layers: !self.plain_conv_transpose,
             fold_batch_norm: !self.keep_batch_norm,
         }
     }

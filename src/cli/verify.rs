@@ -70,8 +70,12 @@ pub fn verify_onnx(a: VerifyArgs) -> Result<()> {
     Ok(())
 }
 
-/// What `--save-case` writes into its folder.
-const CASE_FILES: [&str; 3] = ["z.npy", "cond.npy", "engine.npy"];
+/// What `--save-case` writes into its folder: the latents, the condition (conditional
+/// decoders only) and the engine's images.
+const CASE_FILES: [&str; 3] = [Z_FILE, COND_FILE, ENGINE_FILE];
+const Z_FILE: &str = "z.npy";
+const COND_FILE: &str = "cond.npy";
+const ENGINE_FILE: &str = "engine.npy";
 
 fn array(t: &Tensor) -> Array {
     Array {
@@ -83,13 +87,13 @@ fn array(t: &Tensor) -> Array {
 fn save_case(dir: &Path, c: &Comparison) -> Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-    npy::write(&dir.join("z.npy"), &array(&c.z))?;
-    npy::write(&dir.join("engine.npy"), &array(&c.engine))?;
+    npy::write(&dir.join(Z_FILE), &array(&c.z))?;
+    npy::write(&dir.join(ENGINE_FILE), &array(&c.engine))?;
     if let Some(cond) = &c.cond {
         let rows = cond.repeat(c.batch);
         let shape = vec![c.batch, cond.len()];
         npy::write(
-            &dir.join("cond.npy"),
+            &dir.join(COND_FILE),
             &Array {
                 shape,
                 values: rows,

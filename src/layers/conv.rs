@@ -3,7 +3,9 @@
 //! FLOPs: conv2d 2·C_in·k²·(C_out·H_out·W_out); conv_transpose2d 2·(C_in·H_in·W_in)·C_out·k²
 //! (each output, or each input, takes C_in·k² or C_out·k² multiply-adds).
 
-use super::onnx_node::{weight_and_bias, OnnxAttribute, OnnxAttribute::Ints, OnnxInput, OnnxNode};
+use super::onnx_node::{
+    weight_and_bias, weight_owned, OnnxAttribute, OnnxAttribute::Ints, OnnxInput, OnnxNode,
+};
 use super::rule::{at_most, image, one, positive, size, yes};
 use super::{Layer, Spec, MAX_UNITS, MAX_WINDOW};
 use crate::nn::{self, Mode};
@@ -14,7 +16,6 @@ use crate::ops::{
 use crate::{Tape, Var};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 
 /// Convolution padding in a config: `"same"`, one number for every side, or
 /// `[top, bottom, left, right]`.
@@ -256,19 +257,9 @@ impl Layer for nn::ConvTranspose2d {
 
 /// The nodes of a transposed convolution's sub-pixel form.
 fn sub_pixel_nodes<'a>(sub: &SubPixel, layer: &nn::ConvTranspose2d) -> Vec<OnnxNode<'a>> {
-    let weight = sub.weight(layer.weight.value());
-    let mut inputs = vec![OnnxInput::Weight {
-        name: "weight",
-        shape: weight.shape().to_vec(),
-        values: Cow::Owned(weight),
-    }];
+    let mut inputs = vec![weight_owned("weight", sub.weight(layer.weight.value()))];
     if let Some(b) = &layer.bias {
-        let bias = sub.bias(b.value());
-        inputs.push(OnnxInput::Weight {
-            name: "bias",
-            shape: bias.shape().to_vec(),
-            values: Cow::Owned(bias),
-        });
+        inputs.push(weight_owned("bias", sub.bias(b.value())));
     }
     let attributes = vec![
         Ints("kernel_shape", i64s(&sub.taps)),

@@ -80,6 +80,15 @@ pub fn weight_as<'a>(name: &'static str, values: &'a Tensor, shape: Vec<usize>) 
     }
 }
 
+/// A weight computed for the export (rearranged or folded), written with its own shape.
+pub fn weight_owned<'a>(name: &'static str, values: Tensor) -> OnnxInput<'a> {
+    OnnxInput::Weight {
+        name,
+        shape: values.shape().to_vec(),
+        values: Cow::Owned(values),
+    }
+}
+
 /// A layer's weight, then its bias if it has one.
 pub fn weight_and_bias<'a>(w: &'a Param, b: &'a Option<Param>) -> Vec<OnnxInput<'a>> {
     let mut inputs = vec![weight("weight", w.value())];

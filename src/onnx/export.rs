@@ -8,7 +8,7 @@
 
 use super::fold_norm::{fold_batch_norms, Described};
 use super::proto::*;
-use super::CONDITIONS_KEY;
+use super::{CONDITIONS_KEY, PIXEL_RANGE_KEY};
 use crate::config::PixelRange;
 use crate::config::PlannedLayer;
 use crate::layers::onnx_node::{OnnxAttribute, OnnxInput, OnnxNode};
@@ -30,8 +30,9 @@ pub enum Part {
 /// writes one ONNX op per engine op, as the layers are defined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExportOptions {
-    /// Strided transposed convolutions as Conv -> DepthToSpace -> Slice.
-    pub sub_pixel: bool,
+    /// Each layer's faster form where it has one ([`Layer::onnx_fast`]): transposed
+    /// convolutions as Conv -> DepthToSpace -> Slice, PReLU as Max/Min(x, a·x).
+    pub fast_layers: bool,
     /// Batch norms folded into the Conv, ConvTranspose or Gemm before them.
     pub fold_batch_norm: bool,
 }
@@ -39,7 +40,7 @@ pub struct ExportOptions {
 impl Default for ExportOptions {
     fn default() -> Self {
         ExportOptions {
-            sub_pixel: true,
+            fast_layers: true,
             fold_batch_norm: true,
         }
     }
@@ -48,7 +49,7 @@ impl Default for ExportOptions {
 impl ExportOptions {
     pub fn literal() -> Self {
         ExportOptions {
-            sub_pixel: false,
+            fast_layers: false,
             fold_batch_norm: false,
         }
     }
@@ -184,7 +185,7 @@ impl Graph {
             .zip(plan)
             .enumerate()
             .map(|(i, (layer, planned))| {
-                let fast = self.options.sub_pixel;
+                let fast = self.options.fast_layers;
                 let nodes = fast.then(|| layer.onnx_fast(&planned.input)).flatten();
                 let nodes = nodes.unwrap_or_else(|| layer.onnx(&planned.input));
                 (format!("{section}.{i}"), nodes)
@@ -312,7 +313,7 @@ pub fn export(model: &Vae, part: Part, options: &ExportOptions) -> Result<ModelP
         }],
         metadata_props: metadata(&[
             ("vae-cpu.part", part_name),
-            ("vae-cpu.pixel_range", range),
+            (PIXEL_RANGE_KEY, range),
             (CONDITIONS_KEY, &m.conditions.join(",")),
         ]),
         ..Default::default()

@@ -7,9 +7,8 @@
 //! DepthToSpace and Slice after it keep channels apart, so the fold reaches through them
 //! with `o = channel mod O`.
 
-use crate::layers::onnx_node::{OnnxAttribute, OnnxInput, OnnxNode};
+use crate::layers::onnx_node::{weight_owned, OnnxAttribute, OnnxInput, OnnxNode};
 use crate::Tensor;
-use std::borrow::Cow;
 
 /// One layer's nodes, under the layer's name.
 pub type Described<'a> = (String, Vec<OnnxNode<'a>>);
@@ -107,9 +106,5 @@ fn fold_into(product: &mut OnnxNode<'_>, a: &[f32], c: &[f32]) {
     product
         .inputs
         .retain(|i| !matches!(i, OnnxInput::Weight { name: "bias", .. }));
-    product.inputs.push(OnnxInput::Weight {
-        name: "bias",
-        shape: vec![channels],
-        values: Cow::Owned(bias),
-    });
+    product.inputs.push(weight_owned("bias", bias));
 }

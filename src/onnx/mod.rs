@@ -21,3 +21,6 @@ pub mod verify;
 /// The metadata key listing a conditional decoder's condition names, comma-separated (the
 /// order of its `cond` input).
 pub const CONDITIONS_KEY: &str = "vae-cpu.conditions";
+/// The metadata key saying the output's pixel range: `unit` ([0, 1]) or `symmetric`
+/// ([-1, 1], a Tanh decoder).
+pub const PIXEL_RANGE_KEY: &str = "vae-cpu.pixel_range";

@@ -5,7 +5,7 @@
 //! N runs several times slower).
 
 use super::proto::{DimensionValue, ModelProto};
-use super::CONDITIONS_KEY;
+use super::{CONDITIONS_KEY, PIXEL_RANGE_KEY};
 use crate::pixel_range::PixelRange;
 use crate::{Error, Result};
 use prost::Message;
@@ -16,7 +16,8 @@ use tract_onnx::prelude::*;
 
 /// The name of the batch dimension in the files `export-onnx` writes.
 const BATCH: &str = "N";
-/// Plans kept, one per batch size seen; the oldest are dropped past this.
+/// Plans kept, one per batch size seen; past this many all are dropped and made again
+/// as needed.
 const PLANS_KEPT: usize = 8;
 
 pub struct OnnxModel {
@@ -27,6 +28,8 @@ pub struct OnnxModel {
     plans: Mutex<HashMap<usize, Arc<TypedRunnableModel>>>,
     /// The file read with our own message types, for its declared shapes and metadata.
     proto: ModelProto,
+    /// A conditional decoder's condition names, from the metadata (empty otherwise).
+    conditions: Vec<String>,
 }
 
 /// One output: its shape and values in row-major order.
@@ -58,11 +61,18 @@ impl OnnxModel {
             .map_err(bad)?
             .into_decluttered()
             .map_err(bad)?;
+        let conditions = proto
+            .metadata_props
+            .iter()
+            .find(|p| p.key == CONDITIONS_KEY)
+            .map(|p| p.value.split(',').map(String::from).collect())
+            .unwrap_or_default();
         let model = OnnxModel {
             path: path.to_path_buf(),
             typed,
             plans: Mutex::new(HashMap::new()),
             proto,
+            conditions,
         };
         // Anything tract cannot optimize or run fails here, not at the first run.
         model.plan(1).map_err(bad)?;
@@ -118,7 +128,7 @@ impl OnnxModel {
             .proto
             .metadata_props
             .iter()
-            .any(|p| p.key == "vae-cpu.pixel_range" && p.value == "symmetric");
+            .any(|p| p.key == PIXEL_RANGE_KEY && p.value == "symmetric");
         if symmetric {
             PixelRange::Symmetric
         } else {
@@ -128,13 +138,8 @@ impl OnnxModel {
 
     /// The condition names of a conditional decoder (in the order of its `cond` input),
     /// empty for any other model.
-    pub fn conditions(&self) -> Vec<String> {
-        self.proto
-            .metadata_props
-            .iter()
-            .find(|p| p.key == CONDITIONS_KEY)
-            .map(|p| p.value.split(',').map(String::from).collect())
-            .unwrap_or_default()
+    pub fn conditions(&self) -> &[String] {
+        &self.conditions
     }
 
     /// Decodes the latents `z` (`n` rows) under the condition `cond` (the same for every
@@ -142,9 +147,8 @@ impl OnnxModel {
     pub fn decode(&self, n: usize, z: Vec<f32>, cond: Option<&[f32]>) -> Result<Output> {
         let width = z.len() / n.max(1);
         let mut inputs = vec![(vec![n, width], z)];
-        let names = self.conditions();
-        if !names.is_empty() {
-            let zeros = vec![0.0; names.len()];
+        if !self.conditions.is_empty() {
+            let zeros = vec![0.0; self.conditions.len()];
             let cond = cond.unwrap_or(&zeros);
             inputs.push((vec![n, cond.len()], cond.repeat(n)));
         }
