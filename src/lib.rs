@@ -44,6 +44,8 @@ pub mod prior;
 #[cfg(feature = "engine")]
 pub mod progress;
 #[cfg(feature = "engine")]
+pub mod serve;
+#[cfg(feature = "engine")]
 #[doc(hidden)]
 pub mod test_support;
 #[cfg(feature = "engine")]

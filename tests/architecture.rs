@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Each top-level module of the library and its layer: a module may import from lower
 /// layers only (and from itself).
-const LAYERS: [(&str, u32); 28] = [
+const LAYERS: [(&str, u32); 29] = [
     ("error", 0),
     ("condition_spec", 0),
     ("pixel_range", 0),
@@ -35,6 +35,7 @@ const LAYERS: [(&str, u32); 28] = [
     ("train", 12),
     ("latent", 12),
     ("onnx", 11),
+    ("serve", 13),
     ("test_support", 13),
     ("cli", 14),
 ];

@@ -30,6 +30,8 @@ pub mod onnx;
 #[cfg(feature = "engine")]
 pub mod prepare;
 #[cfg(feature = "engine")]
+pub mod serve;
+#[cfg(feature = "engine")]
 pub mod sweep;
 #[cfg(feature = "engine")]
 pub mod train;
@@ -69,6 +71,8 @@ pub enum Command {
     LatentMap(latent_map::LatentMapArgs),
     #[cfg(feature = "engine")]
     Activations(activations::ActivationsArgs),
+    #[cfg(feature = "engine")]
+    Serve(serve::ServeArgs),
     #[cfg(feature = "engine")]
     ExportOnnx(onnx::ExportArgs),
     #[cfg(all(feature = "engine", feature = "onnx-runtime"))]
@@ -118,6 +122,8 @@ pub fn run(command: Command, cli: impl FnOnce() -> clap::Command) -> anyhow::Res
         Command::LatentMap(a) => latent_map::run(a),
         #[cfg(feature = "engine")]
         Command::Activations(a) => activations::run(a),
+        #[cfg(feature = "engine")]
+        Command::Serve(a) => serve::run(a),
         #[cfg(feature = "engine")]
         Command::ExportOnnx(a) => onnx::export_onnx(a),
         #[cfg(all(feature = "engine", feature = "onnx-runtime"))]

@@ -254,13 +254,7 @@ fn tsne_panel(
     opts: &TsneOptions,
     bar: &ProgressBar,
 ) -> (image::RgbImage, Array2<f64>) {
-    // t-SNE on the first 50 principal components, as van der Maaten recommends.
-    let reduced = if z.ncols() > 50 {
-        Pca::fit(z, 50).project(z)
-    } else {
-        z.clone()
-    };
-    let xy = tsne(&reduced, opts, bar);
+    let xy = tsne_coordinates(z, opts, bar);
     let panel = scatter::scatter(
         &format!("t-SNE of {title}, perplexity {}", opts.perplexity),
         "t-SNE axis 1 (axis 2 vertical); only neighborhoods are meaningful",
@@ -269,6 +263,17 @@ fn tsne_panel(
         520,
     );
     (panel, xy)
+}
+
+/// The 2-d t-SNE embedding of the rows of `z`, run on their first 50 principal components
+/// as van der Maaten recommends.
+pub fn tsne_coordinates(z: &Array2<f64>, opts: &TsneOptions, bar: &ProgressBar) -> Array2<f64> {
+    let reduced = if z.ncols() > 50 {
+        Pca::fit(z, 50).project(z)
+    } else {
+        z.clone()
+    };
+    tsne(&reduced, opts, bar)
 }
 
 /// `name,split,ATTR,<projection>1,<projection>2,...`, one row per image.

@@ -11,7 +11,7 @@ pub mod traverse;
 pub mod tsne;
 
 use crate::data::loader::{batch_tensor, image_to_chw};
-use crate::data::prepare::{load_image, PrepareOptions};
+use crate::data::prepare::{decode_image, PrepareOptions};
 use crate::data::Dataset;
 use crate::model::Vae;
 use crate::nn::Mode;
@@ -76,6 +76,33 @@ pub fn encode_images(
 /// Image files as a `[N, C, H, W]` batch at the model's size and pixel range, cropped the
 /// way `prepare` crops (`crop_fraction` of the width).
 pub fn load_images(model: &Vae, paths: &[&Path], crop_fraction: f32) -> Result<Tensor> {
+    let mut images = Vec::with_capacity(paths.len());
+    for path in paths {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let x = image_from_bytes(model, &bytes, crop_fraction).map_err(|message| Error::File {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        images.push(x);
+    }
+    let m = &model.config.model;
+    if images.is_empty() {
+        return Ok(Tensor::zeros(vec![0, m.channels, m.height, m.width]));
+    }
+    let views: Vec<_> = images.iter().map(Tensor::view).collect();
+    Ok(ndarray::concatenate(ndarray::Axis(0), &views).expect("images of one shape"))
+}
+
+/// The bytes of an image file (JPEG or PNG) as a `[1, C, H, W]` batch, cropped and resized
+/// as [`load_images`] does; the error says what is wrong with the bytes.
+pub fn image_from_bytes(
+    model: &Vae,
+    bytes: &[u8],
+    crop_fraction: f32,
+) -> std::result::Result<Tensor, String> {
     let m = &model.config.model;
     let opts = PrepareOptions {
         width: m.width,
@@ -83,17 +110,11 @@ pub fn load_images(model: &Vae, paths: &[&Path], crop_fraction: f32) -> Result<T
         crop_fraction,
     };
     let (c, h, w) = (m.channels, m.height, m.width);
-    let mut out = Tensor::zeros(vec![paths.len(), c, h, w]);
-    let data = out.as_slice_mut().expect("fresh tensors are contiguous");
     let mut pixels = vec![0u8; h * w * 3];
-    for (path, dst) in paths.iter().zip(data.chunks_mut(c * h * w)) {
-        load_image(path, &opts, &mut pixels).map_err(|message| Error::File {
-            path: path.to_path_buf(),
-            message,
-        })?;
-        let range = model.config.data.pixel_range;
-        image_to_chw(&pixels, 3, h, w, false, range, dst);
-    }
+    decode_image(bytes, &opts, &mut pixels)?;
+    let mut out = Tensor::zeros(vec![1, c, h, w]);
+    let dst = out.as_slice_mut().expect("fresh tensors are contiguous");
+    image_to_chw(&pixels, 3, h, w, false, model.config.data.pixel_range, dst);
     Ok(out)
 }
 
