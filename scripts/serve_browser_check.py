@@ -5,10 +5,14 @@ reported. Then a burst of decode requests must neither crash the server nor grow
 memory. Usage: serve_browser_check.py URL SERVER_PID [SCREENSHOT.png]"""
 
 import json
+import os
+import struct
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
+import zlib
 
 from selenium import webdriver
 from selenium.webdriver.common.by import By
@@ -34,7 +38,7 @@ def rss_kib():
 
 def browser():
     opts = webdriver.ChromeOptions()
-    for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1300"]:
+    for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1480"]:
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(options=opts)
@@ -76,13 +80,48 @@ def check_page(driver):
         fail(f"browser console errors: {severe}")
     burst_lat = sorted(stats["latencies"][shown_before:-10])
     single = sorted(stats["latencies"][-10:])
-    print(f"{name} slider: 25 fast key presses gave {len(burst_lat)} images (coalesced), "
+    print(f"{name} slider: 25 fast key presses showed {len(burst_lat)} images, "
           f"input -> image median {burst_lat[len(burst_lat) // 2]:.1f} ms; "
           f"10 single steps: median {single[5]:.1f} ms, max {single[-1]:.1f} ms")
     if screenshot:
-        driver.find_element(By.ID, "map-projection")  # the map is on the page
         driver.save_screenshot(screenshot)
         print(f"wrote {screenshot}")
+    check_uploads(driver, wait)
+
+
+def png_bytes(width, height):
+    """A valid RGB PNG: a color gradient."""
+    def row(y):
+        pixels = (bytes((x * 255 // width, y * 255 // height, 128)) for x in range(width))
+        return b"\0" + b"".join(pixels)  # filter type 0, then the RGB bytes
+    rows = b"".join(row(y) for y in range(height))
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+def check_uploads(driver, wait):
+    """A bad file is a clear error on the page; a good one becomes the face."""
+    folder = tempfile.mkdtemp()
+    bad, good = os.path.join(folder, "bad.jpg"), os.path.join(folder, "good.png")
+    with open(bad, "wb") as f:
+        f.write(b"not an image at all")
+    with open(good, "wb") as f:
+        f.write(png_bytes(60, 80))
+    upload = driver.find_element(By.ID, "upload")
+    upload.send_keys(bad)
+    wait.until(lambda d: d.find_element(By.ID, "error").is_displayed())
+    message = driver.find_element(By.ID, "error").text
+    if "the uploaded file" not in message:
+        fail(f"a bad upload showed: {message!r}")
+    original = driver.find_element(By.ID, "face-original").get_attribute("src")
+    upload.send_keys(good)
+    wait.until(lambda d: d.find_element(By.ID, "face-original").get_attribute("src") != original)
+    print(f"uploads: a bad file shows \"{message}\"; a PNG becomes the face")
 
 
 def check_other_tools(driver, wait):

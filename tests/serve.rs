@@ -399,10 +399,43 @@ fn queued_slider_requests_are_coalesced_to_the_latest() {
 fn the_binary_serves_until_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let (ckpt, cache) = trained(dir.path());
+    let ck = ckpt.to_str().unwrap();
+    std::fs::create_dir(dir.path().join("vecs")).unwrap();
+    let vector = "vecs/glasses.attrvec";
+    common::run_ok(
+        &[
+            "attribute-vector",
+            "--checkpoint",
+            ck,
+            "--data",
+            "faces.vaecache",
+        ]
+        .into_iter()
+        .chain([
+            "--attr",
+            "Eyeglasses",
+            "--limit",
+            "12",
+            "--out",
+            vector,
+            "--quiet",
+        ])
+        .collect::<Vec<_>>(),
+        dir.path(),
+    );
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
-        .args(["serve", "--checkpoint", ckpt.to_str().unwrap(), "--data"])
+        .args(["serve", "--checkpoint", ck, "--data"])
         .arg(&cache)
-        .args(["--port", "0", "--quiet", "--threads", "1"])
+        .args([
+            "--vectors",
+            "vecs",
+            "--port",
+            "0",
+            "--quiet",
+            "--threads",
+            "1",
+        ])
+        .current_dir(dir.path())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -419,6 +452,14 @@ fn the_binary_serves_until_ctrl_c() {
         .unwrap();
     assert!(addr.ip().is_loopback(), "{line}");
     assert_eq!(ok(call(addr, "GET", "/api/info", b""))["model"], "small16");
+    // The loaded file's vector, not one computed from the data's first 2000 train images.
+    let v = ok(post(
+        addr,
+        "/api/vector",
+        serde_json::json!({"attribute": "Eyeglasses"}),
+    ));
+    let file = AttributeVector::load(&dir.path().join(vector)).unwrap();
+    assert_eq!(floats(&v["delta"]), file.delta);
     let kill = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -457,4 +498,87 @@ fn serve_refuses_bad_flags_with_clear_errors() {
         dir.path(),
     );
     common::assert_clear_error(&o, &["missing.safetensors"]);
+}
+
+#[test]
+fn a_conditional_model_decodes_under_the_pages_condition_and_works_without_data() {
+    use rand::SeedableRng;
+    let mut config = common::small_config(1, 8);
+    config.model.conditions = vec!["Smiling".into(), "Male".into()];
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let model = vae_cpu::model::Vae::new(&config, &mut rng).unwrap();
+    let opts = ExplorerOptions {
+        limit: 10,
+        map_points: 10,
+    };
+    let bar = indicatif::ProgressBar::hidden();
+    let mut explorer = Explorer::new(model, None, vec![], &opts, &bar).unwrap();
+    let mut ask = |path: &str, body: serde_json::Value| {
+        let method = if body.is_null() { "GET" } else { "POST" };
+        let body = if body.is_null() {
+            vec![]
+        } else {
+            body.to_string().into_bytes()
+        };
+        let reply = vae_cpu::serve::api::handle(&mut explorer, method, path, &body, &bar);
+        let value: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        (reply.status, value)
+    };
+    let (_, info) = ask("/api/info", serde_json::Value::Null);
+    assert_eq!(strings(&info["conditions"]), ["Smiling", "Male"]);
+    assert_eq!(
+        (
+            info["map"].as_bool(),
+            info["faces"].as_array().map(Vec::len)
+        ),
+        (Some(false), Some(0))
+    );
+    assert_eq!(info["dims"].as_array().unwrap().len(), 6);
+    let sample = |cond: serde_json::Value| serde_json::json!({"n": 2, "seed": 1, "temperature": 1.0, "cond": cond});
+    let (_, neutral) = ask("/api/samples", sample(serde_json::Value::Null));
+    let (_, zero) = ask("/api/samples", sample(serde_json::json!([0.0, 0.0])));
+    let (_, smiling) = ask("/api/samples", sample(serde_json::json!([1.0, -1.0])));
+    assert_eq!(neutral["images"], zero["images"]);
+    assert_ne!(neutral["images"], smiling["images"]);
+    let (status, bad) = ask("/api/samples", sample(serde_json::json!([1.0])));
+    assert_eq!(status, 400);
+    assert!(
+        bad["error"].as_str().unwrap().contains("2 conditions"),
+        "{bad}"
+    );
+    let (status, no_data) = ask("/api/vector", serde_json::json!({"attribute": "Smiling"}));
+    assert_eq!(status, 400);
+    assert!(
+        no_data["error"]
+            .as_str()
+            .unwrap()
+            .contains("--data or --vectors"),
+        "{no_data}"
+    );
+}
+
+#[test]
+fn vectors_from_files_must_fit_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ckpt, _) = trained(dir.path());
+    let model = Checkpoint::load_model(&ckpt).unwrap();
+    let v = AttributeVector {
+        attribute: "Glow".into(),
+        delta: vec![0.5; 4],
+        positives: 1,
+        negatives: 1,
+    };
+    let opts = ExplorerOptions {
+        limit: 10,
+        map_points: 10,
+    };
+    let bar = indicatif::ProgressBar::hidden();
+    let err = Explorer::new(model, None, vec![v], &opts, &bar)
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("\"Glow\" has 4 values, the model's latent has 6"),
+        "{err}"
+    );
 }
