@@ -123,7 +123,7 @@ impl Explorer {
         &self.picker
     }
 
-    /// The `count` most informative dimensions, with their average KL.
+    /// The most informative dimensions (at most 8), with their average KL.
     pub fn top_dims(&self) -> &[(usize, f64)] {
         &self.dims[..self.dims.len().min(DIM_SLIDERS)]
     }
