@@ -98,11 +98,11 @@ fn the_seeds_are_valid_inputs() {
             .is_empty());
     }
     for (_, bytes) in seeds("prepare_image") {
-        let opts = PrepareOptions {
-            width: usize::from(bytes[0] % 64) + 1,
-            height: usize::from(bytes[1] % 64) + 1,
-            crop_fraction: 0.8,
-        };
+        let opts = PrepareOptions::new(
+            usize::from(bytes[0] % 64) + 1,
+            usize::from(bytes[1] % 64) + 1,
+            0.8,
+        );
         let mut out = vec![0; opts.width * opts.height * 3];
         decode_image(&bytes[2..], &opts, &mut out).unwrap();
     }
@@ -248,11 +248,7 @@ fn write_fuzz_seeds() {
     }
 
     for size in [4usize, 8] {
-        let opts = PrepareOptions {
-            width: size,
-            height: size,
-            crop_fraction: 0.8,
-        };
+        let opts = PrepareOptions::new(size, size, 0.8);
         let (contents, _) =
             vae_cpu::data::prepare::prepare(&faces, &opts, &indicatif::ProgressBar::hidden())
                 .unwrap();

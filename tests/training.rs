@@ -219,11 +219,7 @@ fn corrupt_jpegs_are_skipped_and_listed() {
     std::fs::write(images.join("000003.jpg"), b"not a jpeg at all").unwrap();
     let bytes = std::fs::read(images.join("000005.jpg")).unwrap();
     std::fs::write(images.join("000005.jpg"), &bytes[..bytes.len() / 3]).unwrap();
-    let opts = PrepareOptions {
-        width: 16,
-        height: 16,
-        crop_fraction: CELEBA_CROP_FRACTION,
-    };
+    let opts = PrepareOptions::new(16, 16, CELEBA_CROP_FRACTION);
     let (contents, report) = prepare(&data, &opts, &indicatif::ProgressBar::hidden()).unwrap();
     let skipped: Vec<&str> = report.skipped.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(skipped, vec!["000003.jpg", "000005.jpg"]);
@@ -250,11 +246,7 @@ fn a_malformed_attribute_line_is_an_error_naming_file_and_line() {
         })
         .collect();
     std::fs::write(&attr, broken.join("\r\n")).unwrap();
-    let opts = PrepareOptions {
-        width: 16,
-        height: 16,
-        crop_fraction: CELEBA_CROP_FRACTION,
-    };
+    let opts = PrepareOptions::new(16, 16, CELEBA_CROP_FRACTION);
     let err = prepare(&data, &opts, &indicatif::ProgressBar::hidden())
         .err()
         .unwrap()
@@ -273,11 +265,7 @@ fn missing_annotations_give_a_deterministic_split_and_extra_rows_are_counted() {
     for i in [1, 2] {
         std::fs::remove_file(data.join("img_align_celeba").join(format!("{i:06}.jpg"))).unwrap();
     }
-    let opts = PrepareOptions {
-        width: 8,
-        height: 8,
-        crop_fraction: CELEBA_CROP_FRACTION,
-    };
+    let opts = PrepareOptions::new(8, 8, CELEBA_CROP_FRACTION);
     let (a, report) = prepare(&data, &opts, &indicatif::ProgressBar::hidden()).unwrap();
     let (b, _) = prepare(&data, &opts, &indicatif::ProgressBar::hidden()).unwrap();
     assert!(!report.partition_file);

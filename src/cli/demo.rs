@@ -40,11 +40,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         if !cache.exists() {
             eprintln!("drawing {} faces into {}", a.images, data_dir.display());
             synthetic::write_dataset(&data_dir, a.images, 1)?;
-            let opts = PrepareOptions {
-                width: 32,
-                height: 32,
-                crop_fraction: CELEBA_CROP_FRACTION,
-            };
+            let opts = PrepareOptions::new(32, 32, CELEBA_CROP_FRACTION);
             vae_cpu::data::source::prepare_into(&data_dir, &opts, &cache, a.workers.quiet)?;
         }
         let data = Dataset::open(&cache)?;

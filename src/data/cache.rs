@@ -86,9 +86,41 @@ impl CacheContents {
             safetensors::serialize_to_file(views, &Some(meta), tmp).map_err(|e| match e {
                 safetensors::SafeTensorError::IoError(io) => io,
                 other => std::io::Error::other(other.to_string()),
-            })
+            })?;
+            sort_metadata(tmp)
         })
     }
+}
+
+/// Rewrites the safetensors header of the file at `path` in place, at the same length,
+/// with its metadata keys sorted. safetensors takes the metadata as a `HashMap`, whose
+/// order changes from run to run, and the same images must give the same bytes (caches
+/// prepared on several machines are compared byte for byte).
+fn sort_metadata(path: &Path) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)?;
+    let mut header = vec![0u8; u64::from_le_bytes(len) as usize];
+    file.read_exact(&mut header)?;
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&header).map_err(std::io::Error::other)?;
+    if let Some(meta) = value.get_mut("__metadata__") {
+        let sorted: std::collections::BTreeMap<String, serde_json::Value> =
+            serde_json::from_value(meta.take()).map_err(std::io::Error::other)?;
+        *meta = serde_json::to_value(sorted).map_err(std::io::Error::other)?;
+    }
+    let mut rewritten = serde_json::to_vec(&value).map_err(std::io::Error::other)?;
+    if rewritten.len() > header.len() {
+        return Err(std::io::Error::other("the sorted header came out longer"));
+    }
+    // safetensors pads its header with spaces to a multiple of 8 bytes; so do we.
+    rewritten.resize(header.len(), b' ');
+    file.seek(SeekFrom::Start(8))?;
+    file.write_all(&rewritten)
 }
 
 /// The split codes of a cache (0 train, 1 val, 2 test); another code is an error.

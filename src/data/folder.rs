@@ -3,7 +3,8 @@
 //! reads from it, so that a cache made from the folder is known to be out of date once an
 //! image is added, removed or changed.
 
-use super::prepare::PrepareOptions;
+use super::balanced_split::SplitRule;
+use super::prepare::{PrepareOptions, ResizeFilter};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -108,7 +109,12 @@ pub fn list_images(folder: &Path) -> Result<Listing> {
 /// Two calls agree exactly when nothing `prepare` reads has changed.
 pub fn fingerprint(dir: &Path, opts: &PrepareOptions) -> String {
     let mut hash = Fnv::default();
-    hash.add(format!("{}x{} {}", opts.width, opts.height, opts.crop_fraction).as_bytes());
+    let settings = format!("{}x{} {}", opts.width, opts.height, opts.crop_fraction);
+    hash.add(settings.as_bytes());
+    // The defaults add nothing, so caches prepared before these options keep their print.
+    if opts.filter != ResizeFilter::default() || opts.split != SplitRule::default() {
+        hash.add(format!(" {} {}", opts.filter.name(), opts.split.describe()).as_bytes());
+    }
     let mut files = 0usize;
     let images = images_in(dir);
     let passes: [(&Path, NameFilter); 2] = [(dir, is_annotation_name), (&images, is_image_name)];
@@ -169,11 +175,7 @@ mod tests {
     use super::*;
 
     fn opts() -> PrepareOptions {
-        PrepareOptions {
-            width: 8,
-            height: 8,
-            crop_fraction: 1.0,
-        }
+        PrepareOptions::new(8, 8, 1.0)
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! faces in CelebA's layout for demos and tests (`synthetic`), MNIST's IDX files
 //! (`idx`), and `--data`'s cache-or-prepare policy (`source`).
 
+pub mod balanced_split;
 pub mod cache;
 pub mod celeba;
 pub mod folder;

@@ -3,6 +3,7 @@
 //! and aspect ratios) and resized with a Lanczos-3 filter. A file that cannot be decoded is
 //! skipped and reported; malformed annotation files are errors naming file and line.
 
+use super::balanced_split::{balanced_split, SplitRule};
 use super::cache::CacheContents;
 use super::celeba::{load_attributes, load_partition, Attributes, Split};
 use super::folder::{fingerprint, image_folder, list_images, Fnv};
@@ -22,6 +23,60 @@ pub struct PrepareOptions {
     pub height: usize,
     /// Width of the center crop as a fraction of the image width.
     pub crop_fraction: f32,
+    pub filter: ResizeFilter,
+    pub split: SplitRule,
+}
+
+impl PrepareOptions {
+    /// `width x height`, `crop_fraction`, Lanczos-3 and the official split.
+    pub fn new(width: usize, height: usize, crop_fraction: f32) -> PrepareOptions {
+        PrepareOptions {
+            width,
+            height,
+            crop_fraction,
+            filter: ResizeFilter::default(),
+            split: SplitRule::default(),
+        }
+    }
+}
+
+/// The resampling filter of the resize. Downscaling widens each filter by the scale, so
+/// `Triangle` is the antialiased bilinear of PIL and torchvision (`antialias=True`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResizeFilter {
+    #[default]
+    Lanczos3,
+    Triangle,
+    Nearest,
+}
+
+impl ResizeFilter {
+    pub const NAMES: [&'static str; 3] = ["lanczos3", "triangle", "nearest"];
+
+    pub fn parse(s: &str) -> Option<ResizeFilter> {
+        match s {
+            "lanczos3" => Some(ResizeFilter::Lanczos3),
+            "triangle" | "bilinear" => Some(ResizeFilter::Triangle),
+            "nearest" => Some(ResizeFilter::Nearest),
+            _ => None,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            ResizeFilter::Lanczos3 => "lanczos3",
+            ResizeFilter::Triangle => "triangle",
+            ResizeFilter::Nearest => "nearest",
+        }
+    }
+
+    fn image_filter(&self) -> FilterType {
+        match self {
+            ResizeFilter::Lanczos3 => FilterType::Lanczos3,
+            ResizeFilter::Triangle => FilterType::Triangle,
+            ResizeFilter::Nearest => FilterType::Nearest,
+        }
+    }
 }
 
 /// What `prepare` found, beyond the cache itself.
@@ -103,7 +158,7 @@ pub fn decode_image(bytes: &[u8], opts: &PrepareOptions, out: &mut [u8]) -> Resu
         &cropped,
         opts.width as u32,
         opts.height as u32,
-        FilterType::Lanczos3,
+        opts.filter.image_filter(),
     );
     out.copy_from_slice(resized.as_raw());
     Ok(())
@@ -150,7 +205,19 @@ pub fn prepare(
         None => (vec![], vec![]),
         Some(a) => attribute_table(a, &kept, &names, &mut report),
     };
-    let splits = assign_splits(&kept, partition.as_ref(), &mut report);
+    let splits = match &opts.split {
+        SplitRule::Official => assign_splits(&kept, partition.as_ref(), &mut report),
+        SplitRule::Balanced(on) if attribute_names.is_empty() => {
+            return Err(Error::File {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "--split balanced on {} needs the attribute file list_attr_celeba.txt",
+                    on.join(",")
+                ),
+            })
+        }
+        SplitRule::Balanced(on) => balanced_split(&kept, &attribute_names, &attribute_values, on)?,
+    };
     report.seconds = start.elapsed().as_secs_f64();
     let contents = CacheContents {
         height: opts.height,
@@ -163,11 +230,13 @@ pub fn prepare(
         pixels,
         fingerprint,
         source: format!(
-            "{} cropped to {:.4} of the width, resized to {}x{} (Lanczos3)",
+            "{} cropped to {:.4} of the width, resized to {}x{} ({}), {}",
             dir.display(),
             opts.crop_fraction,
             opts.width,
-            opts.height
+            opts.height,
+            opts.filter.name(),
+            opts.split.describe()
         ),
     };
     Ok((contents, report))

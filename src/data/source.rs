@@ -3,9 +3,10 @@
 //! names, sizes and times, the annotation files, the size) matches the cache's, and
 //! prepared again once it does not.
 
+use super::balanced_split::SplitRule;
 use super::folder::fingerprint;
 use super::prepare::{
-    prepare, write_skipped_log, PrepareOptions, PrepareReport, CELEBA_CROP_FRACTION,
+    prepare, write_skipped_log, PrepareOptions, PrepareReport, ResizeFilter, CELEBA_CROP_FRACTION,
 };
 use super::{cache::split_summary, idx, Dataset};
 use crate::{Error, Result};
@@ -28,12 +29,8 @@ pub fn open(data: &Path, width: usize, height: usize, quiet: bool) -> Result<Dat
         path: data.to_path_buf(),
         source,
     })?;
-    let cache = default_cache_path(&canonical, width, height);
-    let opts = PrepareOptions {
-        width,
-        height,
-        crop_fraction: CELEBA_CROP_FRACTION,
-    };
+    let opts = PrepareOptions::new(width, height, CELEBA_CROP_FRACTION);
+    let cache = default_cache_path(&canonical, &opts);
     let now = fingerprint(&canonical, &opts);
     if let Ok(ds) = Dataset::open(&cache) {
         if ds.fingerprint == now {
@@ -72,13 +69,22 @@ pub fn create_cache_folder() -> Result<()> {
 }
 
 /// Where a folder's cache lives by default: `cache/<folder name>-<W>x<H>.vaecache`, the
-/// name taken from the folder's canonical path (so `.` gets its real name).
-pub fn default_cache_path(dir: &Path, width: usize, height: usize) -> PathBuf {
+/// name taken from the folder's canonical path (so `.` gets its real name). A filter or
+/// split other than the default adds to the name (`-triangle`, `-balanced-Smiling-Male`),
+/// so that such a cache and the default one never replace each other.
+pub fn default_cache_path(dir: &Path, opts: &PrepareOptions) -> PathBuf {
     let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let name = canonical
         .file_name()
         .map_or("data".into(), |n| n.to_string_lossy().into_owned());
-    PathBuf::from("cache").join(format!("{name}-{width}x{height}.vaecache"))
+    let mut file = format!("{name}-{}x{}", opts.width, opts.height);
+    if opts.filter != ResizeFilter::default() {
+        file.push_str(&format!("-{}", opts.filter.name()));
+    }
+    if let SplitRule::Balanced(on) = &opts.split {
+        file.push_str(&format!("-balanced-{}", on.join("-")));
+    }
+    PathBuf::from("cache").join(format!("{file}.vaecache"))
 }
 
 /// Prepares `dir` into the cache file `out`, printing what was found.
@@ -104,6 +110,14 @@ pub fn prepare_into(
     // One writer per cache: a second prepare of the same path waits for no one, it stops.
     let _lock = crate::folder_lock::lock_file(out)?;
     if idx::is_mnist_folder(dir) {
+        if opts.filter != ResizeFilter::default() || opts.split != SplitRule::default() {
+            return Err(Error::File {
+                path: dir.to_path_buf(),
+                message: "an MNIST folder is prepared as it is: --filter and --split apply \
+                          to image folders"
+                    .into(),
+            });
+        }
         return prepare_mnist(dir, opts, out, quiet);
     }
     let bar = crate::progress::bar(0, "images", quiet);

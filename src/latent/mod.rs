@@ -104,11 +104,7 @@ pub fn image_from_bytes(
     crop_fraction: f32,
 ) -> std::result::Result<Tensor, String> {
     let m = &model.config.model;
-    let opts = PrepareOptions {
-        width: m.width,
-        height: m.height,
-        crop_fraction,
-    };
+    let opts = PrepareOptions::new(m.width, m.height, crop_fraction);
     let (c, h, w) = (m.channels, m.height, m.width);
     let mut pixels = vec![0u8; h * w * 3];
     decode_image(bytes, &opts, &mut pixels)?;

@@ -130,11 +130,11 @@ pub fn prepare_image(bytes: &[u8]) {
     let [w, h, file @ ..] = bytes else {
         return;
     };
-    let opts = PrepareOptions {
-        width: usize::from(w % 64) + 1,
-        height: usize::from(h % 64) + 1,
-        crop_fraction: crate::data::prepare::CELEBA_CROP_FRACTION,
-    };
+    let opts = PrepareOptions::new(
+        usize::from(w % 64) + 1,
+        usize::from(h % 64) + 1,
+        crate::data::prepare::CELEBA_CROP_FRACTION,
+    );
     let mut out = vec![0u8; opts.width * opts.height * 3];
     let _ = decode_image(file, &opts, &mut out);
 }

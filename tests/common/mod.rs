@@ -109,11 +109,7 @@ pub fn faces_folder(dir: &Path, n: usize) -> PathBuf {
 /// Draws `n` faces and prepares them at `size`x`size` into `dir/faces.vaecache`.
 pub fn faces_cache(dir: &Path, n: usize, size: usize) -> PathBuf {
     let data = faces_folder(dir, n);
-    let opts = PrepareOptions {
-        width: size,
-        height: size,
-        crop_fraction: CELEBA_CROP_FRACTION,
-    };
+    let opts = PrepareOptions::new(size, size, CELEBA_CROP_FRACTION);
     let (contents, report) = prepare(&data, &opts, &indicatif::ProgressBar::hidden()).unwrap();
     assert!(report.skipped.is_empty());
     let path = dir.join("faces.vaecache");
