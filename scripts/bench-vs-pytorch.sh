@@ -10,6 +10,10 @@
 # channels_last one after another (alternating), and the table gives the median images/s
 # over the rounds. Each run is a fresh process, so its peak memory is its own.
 #
+# MODE=decode or MODE=encode times inference instead (eval mode, no gradients: PyTorch
+# under torch.no_grad()), STEPS calls each; the default rows are then batch 1 and 16
+# (decode: one face's latency, a small grid) or 256 (encode, as evaluate runs it).
+#
 # PyTorch goes into target/pytorch-venv (pip install torch; PyPI's Linux wheel, several GB
 # with its CUDA libraries, which stay unused). Set PYTHON to use a Python that has torch;
 # ROWS (e.g. "celeba32:128 celeba64:64") and THREADS ("1 2") choose the rows.
@@ -17,7 +21,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-5}
 rounds=${2:-3}
-rows=${ROWS:-"celeba32:128 celeba32:500 celeba64:64 celeba64x48-in:64"}
+mode=${MODE:-train}
+case $mode in
+    train) default_rows="celeba32:128 celeba32:500 celeba64:64 celeba64x48-in:64" ;;
+    decode) default_rows="celeba32:1 celeba32:16 celeba64:1 celeba64:16 celeba64x48-in:1 celeba64x48-in:16" ;;
+    encode) default_rows="celeba32:256 celeba64:256 celeba64x48-in:256" ;;
+    *) echo "MODE must be train, decode or encode, not $mode" >&2; exit 2 ;;
+esac
+rows=${ROWS:-$default_rows}
 threads_list=${THREADS:-"1 2"}
 
 if [ -z "${PYTHON:-}" ]; then
@@ -44,9 +55,9 @@ for row in $rows; do
     for threads in $threads_list; do
         ours="" nchw="" cl="" our_mem=0 their_mem=0
         for _ in $(seq "$rounds"); do
-            o=$($vae bench --config "models/$model.toml" --batch-size "$batch" --threads "$threads" --steps "$steps")
-            n=$("$PYTHON" scripts/pytorch_step.py "models/$model.toml" --batch-size "$batch" --threads "$threads" --steps "$steps" --layout nchw)
-            c=$("$PYTHON" scripts/pytorch_step.py "models/$model.toml" --batch-size "$batch" --threads "$threads" --steps "$steps" --layout channels_last)
+            o=$($vae bench --config "models/$model.toml" --batch-size "$batch" --threads "$threads" --steps "$steps" --mode "$mode")
+            n=$("$PYTHON" scripts/pytorch_step.py "models/$model.toml" --batch-size "$batch" --threads "$threads" --steps "$steps" --mode "$mode" --layout nchw)
+            c=$("$PYTHON" scripts/pytorch_step.py "models/$model.toml" --batch-size "$batch" --threads "$threads" --steps "$steps" --mode "$mode" --layout channels_last)
             ours+=" $(field images/s <<< "$o")" nchw+=" $(field images/s <<< "$n")" cl+=" $(field images/s <<< "$c")"
             our_mem=$(field "peak memory" <<< "$o")
             their_mem=$(awk -v a="$(field "peak memory" <<< "$n")" -v b="$(field "peak memory" <<< "$c")" 'BEGIN { print (a < b) ? a : b }')

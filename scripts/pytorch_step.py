@@ -133,6 +133,9 @@ def main():
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--mode", choices=["train", "decode", "encode"], default="train",
+                    help="train: forward, backward, Adam; decode / encode: eval mode under "
+                         "torch.no_grad(), latent points to images / images to mu and logvar")
     ap.add_argument("--layout", choices=["nchw", "channels_last"], default="nchw",
                     help="memory format of the input and the modules' weights (channels_last "
                          "is PyTorch's faster layout for these convolutions on a CPU)")
@@ -148,6 +151,8 @@ def main():
     if a.layout == "channels_last":
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
+    if a.mode != "train":
+        return infer(model, m, a)
     opt = torch.optim.Adam(model.parameters(), lr=config.get("exp", {}).get("lr", 1e-3))
     times = []
     for step in range(a.warmup + a.steps):
@@ -165,6 +170,34 @@ def main():
     print(f"images/s    {a.batch_size * len(times) / total:.1f}")
     print(f"step        {statistics.median(times):.4f} s (median)")
     print(f"GFLOP/s     {flops * len(times) / total / 1e9:.1f}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(f"peak memory {peak / 2**20:.0f} MiB")
+
+
+def infer(model, m, a):
+    """Times decode or encode calls in eval mode without gradients; prints the median."""
+    model.eval()
+    if a.mode == "decode":
+        x, run = torch.randn(a.batch_size, m["latent"]), model.decoder
+    else:
+        x = torch.rand(a.batch_size, m["channels"], m["height"], m["width"])
+        if a.layout == "channels_last":
+            x = x.contiguous(memory_format=torch.channels_last)
+
+        def run(v):
+            h = model.encoder(v)
+            return model.mu(h), model.logvar(h)
+    times = []
+    with torch.no_grad():
+        for call in range(a.warmup + a.steps):
+            start = time.perf_counter()
+            run(x)
+            if call >= a.warmup:
+                times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    print(f"pytorch {torch.__version__}, {m['name']}, {a.mode} batch {a.batch_size}, {a.threads} threads, {a.layout}")
+    print(f"images/s    {a.batch_size / median:.1f}")
+    print(f"call        {1e3 * median:.3f} ms (median)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(f"peak memory {peak / 2**20:.0f} MiB")
 

@@ -1,14 +1,17 @@
 //! `bench`: times full training steps (forward, backward, Adam) of a model config on a
-//! synthetic batch and prints images/s, GFLOP/s, peak memory and the time per part.
-//! One configuration per run, so the peak memory is that configuration's.
+//! synthetic batch and prints images/s, GFLOP/s, peak memory and the time per part; or,
+//! with `--mode decode|encode`, inference calls. One configuration per run, so the peak
+//! memory is that configuration's.
 
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use vae_cpu::config::Config;
 use vae_cpu::train::bench::{bench_training_step, peak_memory_bytes, BenchOptions};
+use vae_cpu::train::inference_bench::{bench_inference, Half};
 
-/// Time training steps (forward, backward, Adam) of a model on synthetic data.
+/// Time training steps (forward, backward, Adam), or decoding or encoding, of a model on
+/// synthetic data.
 #[derive(Args)]
 pub struct BenchArgs {
     /// The model config: a built-in name (celeba32, celeba64, ...; see `vae-cpu models`)
@@ -26,6 +29,11 @@ pub struct BenchArgs {
     /// Untimed steps before them (buffers, caches and the allocator warm up).
     #[arg(long, default_value_t = 2)]
     warmup: usize,
+    /// What a step is: train (forward, backward, Adam), decode (latent points to images,
+    /// eval mode, no gradients; batch 1 is one face's latency) or encode (images to their
+    /// latent means and log-variances, as evaluate and the latent tools do).
+    #[arg(long, default_value = "train", value_parser = ["train", "decode", "encode"])]
+    mode: String,
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
@@ -37,6 +45,32 @@ pub fn run(a: BenchArgs) -> Result<()> {
         warmup: a.warmup,
     };
     let threads = pool.current_num_threads();
+    let half = match a.mode.as_str() {
+        "decode" => Some(Half::Decode),
+        "encode" => Some(Half::Encode),
+        _ => None,
+    };
+    if let Some(half) = half {
+        let r = pool
+            .install(|| bench_inference(&config, &opts, half))
+            .with_context(|| format!("benchmarking {}", a.config.display()))?;
+        println!(
+            "vae-cpu {}, {}, {} batch {}, {threads} thread{}: {} calls after {} warm-up",
+            env!("CARGO_PKG_VERSION"),
+            config.model.name,
+            a.mode,
+            opts.batch,
+            if threads == 1 { "" } else { "s" },
+            opts.steps,
+            opts.warmup
+        );
+        println!("images/s    {:.1}", r.images_per_second());
+        println!("call        {:.3} ms (median)", 1e3 * r.median_seconds());
+        if let Some(peak) = peak_memory_bytes() {
+            println!("peak memory {:.0} MiB", peak as f64 / (1u64 << 20) as f64);
+        }
+        return Ok(());
+    }
     let report = pool
         .install(|| bench_training_step(&config, &opts))
         .with_context(|| format!("benchmarking {}", a.config.display()))?;

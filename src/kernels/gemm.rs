@@ -48,6 +48,17 @@ pub fn gemm_par(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
         });
 }
 
+/// [`gemm`] for one of `tasks` products running side by side on the pool (a convolution's
+/// chunks of images): with fewer tasks than threads (a batch of one image), the product is
+/// split over the pool itself ([`gemm_par`]) so that no thread idles.
+pub fn gemm_in_task(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32], tasks: usize) {
+    if tasks < rayon::current_num_threads() {
+        gemm_par(alpha, a, b, beta, c)
+    } else {
+        gemm(alpha, a, b, beta, c)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,3 +103,21 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
         }
     }
 }
+
+/// [`im2col`] with the channels split over the current rayon pool (one image whose
+/// columns alone must keep every thread busy); the same result.
+pub fn im2col_par(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
+    use rayon::prelude::*;
+    let per_channel = g.kh * g.kw;
+    let group = g.c.div_ceil(rayon::current_num_threads()).max(1);
+    let plane = g.h * g.w;
+    col.par_chunks_mut(group * per_channel * ld)
+        .zip(x.par_chunks(group * plane))
+        .for_each(|(rows, planes)| {
+            let sub = ConvGeom {
+                c: planes.len() / plane,
+                ..*g
+            };
+            im2col(&sub, planes, rows, ld);
+        });
+}

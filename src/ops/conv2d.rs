@@ -5,11 +5,13 @@
 
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
-use crate::kernels::gemm::{gemm, MatRef};
+use crate::kernels::col2im::col2im;
+use crate::kernels::gemm::{gemm, gemm_in_task, MatRef};
+use crate::kernels::im2col::{im2col, im2col_par};
 use crate::kernels::layout::{
     add_channel_bias, as_channel_major, channel_major_to_batch, channel_sums, images_per_chunk,
 };
-use crate::kernels::{col2im::col2im, im2col::im2col, ConvGeom};
+use crate::kernels::ConvGeom;
 use crate::Tensor;
 use ndarray::IxDyn;
 use rayon::prelude::*;
@@ -182,18 +184,23 @@ pub(crate) fn forward(x: &[f32], n: usize, g: &ConvGeom, w: &Arc<Tensor>, o: usi
     let b = images_per_chunk(n, p);
     let w_mat = MatRef::new(w.as_slice().unwrap(), o, rows).kept(w);
     let mut y = vec![0.0f32; n * o * p];
+    let tasks = n.div_ceil(b);
     y.par_chunks_mut(b * o * p)
         .zip(x.par_chunks(b * img))
         .for_each(|(y_c, x_c)| {
             let bc = y_c.len() / (o * p);
             let cols = bc * p;
             let mut col = vec![0.0f32; rows * cols];
-            for i in 0..bc {
-                im2col(g, &x_c[i * img..(i + 1) * img], &mut col[i * p..], cols);
+            if bc == 1 && tasks < rayon::current_num_threads() {
+                im2col_par(g, x_c, &mut col, cols);
+            } else {
+                for i in 0..bc {
+                    im2col(g, &x_c[i * img..(i + 1) * img], &mut col[i * p..], cols);
+                }
             }
             let col_mat = MatRef::new(&col, rows, cols);
             if bc == 1 {
-                gemm(1.0, w_mat, col_mat, 0.0, y_c);
+                gemm_in_task(1.0, w_mat, col_mat, 0.0, y_c, tasks);
             } else {
                 let mut y_cm = vec![0.0f32; o * cols];
                 gemm(1.0, w_mat, col_mat, 0.0, &mut y_cm);

@@ -8,11 +8,13 @@
 use super::conv2d::sum_partials;
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
-use crate::kernels::gemm::{gemm, MatRef};
+use crate::kernels::col2im::{col2im, col2im_par};
+use crate::kernels::gemm::{gemm, gemm_in_task, MatRef};
+use crate::kernels::im2col::im2col;
 use crate::kernels::layout::{
     add_channel_bias, as_channel_major, channel_major_to_batch, channel_sums, images_per_chunk,
 };
-use crate::kernels::{col2im::col2im, im2col::im2col, ConvGeom};
+use crate::kernels::ConvGeom;
 use crate::Tensor;
 use ndarray::IxDyn;
 use rayon::prelude::*;
@@ -144,6 +146,7 @@ fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &Arc<Tensor>) -> Vec<
     let b = images_per_chunk(n, p);
     let w_t = MatRef::new(w.as_slice().unwrap(), c, rows).kept(w).t();
     let mut y = vec![0.0f32; n * out_img];
+    let tasks = n.div_ceil(b);
     y.par_chunks_mut(b * out_img)
         .zip(x.par_chunks(b * c * p))
         .for_each(|(y_c, x_c)| {
@@ -151,7 +154,10 @@ fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &Arc<Tensor>) -> Vec<
             let cols = bc * p;
             let x_cm = as_channel_major(x_c, bc, c, p);
             let mut col = vec![0.0f32; rows * cols];
-            gemm(1.0, w_t, MatRef::new(&x_cm, c, cols), 0.0, &mut col);
+            gemm_in_task(1.0, w_t, MatRef::new(&x_cm, c, cols), 0.0, &mut col, tasks);
+            if bc == 1 && tasks < rayon::current_num_threads() {
+                return col2im_par(g, &col, cols, y_c);
+            }
             for i in 0..bc {
                 col2im(
                     g,
@@ -346,6 +352,26 @@ mod tests {
             prop_assert_eq!(y.shape(), expect.shape());
             for (a, e) in y.value().iter().zip(expect.iter()) {
                 prop_assert!((a - e).abs() < 1e-4, "{} vs {}", a, e);
+            }
+        }
+
+        /// A single image on a pool of several threads takes the split paths (the product
+        /// split by rows, col2im by channels): the same values as on one thread.
+        #[test]
+        fn one_image_on_many_threads_matches_one_thread(p in problem(1), threads in 2usize..5) {
+            let run = |t: usize| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap().install(|| {
+                conv_transpose2d(&Var::constant(p.x.clone()), &Var::constant(p.w.clone()), p.b.clone().map(Var::constant).as_ref(), p.spec).value().clone()
+            });
+            let (one, many) = (run(1), run(threads));
+            for (a, b) in one.iter().zip(many.iter()) {
+                prop_assert!((a - b).abs() < 1e-5, "{} vs {}", a, b);
+            }
+            let conv = |t: usize| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap().install(|| {
+                conv2d(&Var::constant(one.clone()), &Var::constant(p.w.clone()), None, Conv2dSpec::new(p.spec.stride.0, Padding::symmetric(p.spec.padding.0))).value().clone()
+            });
+            let (one, many) = (conv(1), conv(threads));
+            for (a, b) in one.iter().zip(many.iter()) {
+                prop_assert!((a - b).abs() < 1e-4, "{} vs {}", a, b);
             }
         }
 

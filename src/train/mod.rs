@@ -5,6 +5,7 @@
 pub mod bench;
 mod best;
 pub mod evaluate;
+pub mod inference_bench;
 pub mod memory;
 pub mod metrics;
 mod pictures;
