@@ -123,41 +123,20 @@ fn split_options_are_checked_with_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     common::faces_folder(dir.path(), 12);
     let d = dir.path();
-    let o = vae_cpu(&["prepare", "--data", "faces", "--split", "balanced"], d);
+    let prepare = |extra: &[&str]| {
+        let mut args = vec!["prepare", "--data", "faces"];
+        args.extend_from_slice(extra);
+        vae_cpu(&args, d)
+    };
+    let balanced_on = |attrs: &str| prepare(&["--split", "balanced", "--balance-on", attrs]);
+    let o = prepare(&["--split", "balanced"]);
     assert_clear_error(&o, &["--split balanced needs --balance-on"]);
-    let o = vae_cpu(
-        &["prepare", "--data", "faces", "--balance-on", "Smiling"],
-        d,
-    );
+    let o = prepare(&["--balance-on", "Smiling"]);
     assert_clear_error(&o, &["--balance-on applies to --split balanced"]);
-    let o = vae_cpu(
-        &[
-            "prepare",
-            "--data",
-            "faces",
-            "--split",
-            "balanced",
-            "--balance-on",
-            "Wings",
-        ],
-        d,
-    );
-    assert_clear_error(&o, &["no attribute \"Wings\""]);
+    assert_clear_error(&balanced_on("Wings"), &["no attribute \"Wings\""]);
     std::fs::remove_file(d.join("faces/list_attr_celeba.txt")).unwrap();
-    let o = vae_cpu(
-        &[
-            "prepare",
-            "--data",
-            "faces",
-            "--split",
-            "balanced",
-            "--balance-on",
-            "Smiling",
-        ],
-        d,
-    );
-    assert_clear_error(&o, &["list_attr_celeba.txt"]);
-    let o = vae_cpu(&["prepare", "--data", "faces", "--filter", "bicubic"], d);
+    assert_clear_error(&balanced_on("Smiling"), &["list_attr_celeba.txt"]);
+    let o = prepare(&["--filter", "bicubic"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         common::stderr(&o).contains("lanczos3"),

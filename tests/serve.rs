@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use vae_cpu::checkpoint::Checkpoint;
+use vae_cpu::data::prepare::CELEBA_CROP_FRACTION;
 use vae_cpu::data::{loader::batch_tensor, Dataset, Split};
 use vae_cpu::latent::{self, attribute::AttributeVector};
 use vae_cpu::serve::{data_uri::png_uri, Explorer, ExplorerOptions, Server};
@@ -261,7 +262,7 @@ fn uploads_are_prepared_like_files_and_bad_ones_are_refused() {
     let bytes = std::fs::read(&face).unwrap();
     let u = ok(call(addr, "POST", "/api/upload", &bytes));
     let mut model = Checkpoint::load_model(&dir.path().join(common::BEST)).unwrap();
-    let x = latent::load_images(&model, &[face.as_path()], 148.0 / 178.0).unwrap();
+    let x = latent::load_images(&model, &[face.as_path()], CELEBA_CROP_FRACTION).unwrap();
     assert_eq!(
         floats(&u["z"]),
         latent::row(&latent::encode_means(&mut model, &x), 0)

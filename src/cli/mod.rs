@@ -215,19 +215,26 @@ pub fn use_device(device: vae_cpu::kernels::offload::Device) {
     }
 }
 
-/// Makes Ctrl-C ask a training loop to stop after its current step (the flag returned);
-/// a second Ctrl-C quits at once.
+/// What Ctrl-C says during training.
 #[cfg(feature = "engine")]
-pub fn stop_on_ctrl_c() -> anyhow::Result<&'static std::sync::atomic::AtomicBool> {
+pub const TRAINING_STOP: &str =
+    "stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)";
+
+/// Makes Ctrl-C ask a loop to stop after its current step (the flag returned), saying
+/// `message` on the terminal (none when empty); a second Ctrl-C quits at once.
+#[cfg(feature = "engine")]
+pub fn stop_on_ctrl_c(
+    message: &'static str,
+) -> anyhow::Result<&'static std::sync::atomic::AtomicBool> {
     use std::sync::atomic::{AtomicBool, Ordering};
     static STOP: AtomicBool = AtomicBool::new(false);
-    ctrlc::set_handler(|| {
+    ctrlc::set_handler(move || {
         if STOP.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!(
-            "\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)"
-        );
+        if !message.is_empty() {
+            eprintln!("\n{message}");
+        }
     })
     .map_err(|e| anyhow::anyhow!("cannot install the Ctrl-C handler: {e}"))?;
     Ok(&STOP)

@@ -4,7 +4,6 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use vae_cpu::latent::attribute::AttributeVector;
 use vae_cpu::serve::{Explorer, ExplorerOptions, Server};
 
@@ -67,7 +66,8 @@ pub fn run(a: ServeArgs) -> Result<()> {
     bar.set_prefix("encoding the data");
     let mut explorer = pool.install(|| Explorer::new(model, data, vectors, &opts, &bar))?;
     let server = Server::bind(&a.host, a.port)?;
-    let stop = stop_on_ctrl_c()?;
+    // Ctrl-C ends the server after the request it is answering.
+    let stop = super::stop_on_ctrl_c("")?;
     if !server.address().ip().is_loopback() {
         eprintln!(
             "warning: listening on {}: anyone who can reach this machine can use the page",
@@ -105,16 +105,4 @@ fn load_vectors(dir: &Path) -> Result<Vec<AttributeVector>> {
         .iter()
         .map(|f| AttributeVector::load(f))
         .collect::<Result<_, _>>()?)
-}
-
-/// Ctrl-C ends the server after the request it is answering; a second one quits at once.
-fn stop_on_ctrl_c() -> Result<&'static AtomicBool> {
-    static STOP: AtomicBool = AtomicBool::new(false);
-    ctrlc::set_handler(|| {
-        if STOP.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    })
-    .map_err(|e| anyhow::anyhow!("cannot install the Ctrl-C handler: {e}"))?;
-    Ok(&STOP)
 }

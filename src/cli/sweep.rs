@@ -70,7 +70,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
     vae_cpu::file_guard::check_command(&inputs, &[])?;
     // The sweep folder is locked for the whole sweep (each run folder is locked too).
     let _lock = RunDir::new(&out).lock()?;
-    let stop = super::stop_on_ctrl_c()?;
+    let stop = super::stop_on_ctrl_c(super::TRAINING_STOP)?;
     for (k, p) in points.iter().enumerate() {
         let dir = out.join(&p.name);
         if !a.workers.quiet {

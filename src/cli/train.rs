@@ -89,7 +89,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         val_limit: a.val_limit,
         quiet: a.workers.quiet,
     };
-    let stop = super::stop_on_ctrl_c()?;
+    let stop = super::stop_on_ctrl_c(super::TRAINING_STOP)?;
     let _run_lock = run_lock;
     pool.install(|| -> Result<()> {
         let mut trainer = match &config {
