@@ -84,6 +84,10 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     );
     println!("PSNR:              {:.2} dB", r.psnr);
     println!(
+        "SSIM:              {:.4} (11x11 Gaussian window, sigma 1.5, z = mean)",
+        r.ssim
+    );
+    println!(
         "reconstruction:    {:.6} ({:?} {:?}, z sampled)",
         r.recon, exp.recon_loss, exp.recon_reduction
     );

@@ -1,6 +1,6 @@
 //! Evaluation of a model on a set of images: the configured loss terms with a sampled z
-//! (the training objective), pixel MSE and PSNR of the mean reconstruction (z = mu), and
-//! the number of active latent dimensions.
+//! (the training objective), pixel MSE, PSNR and SSIM of the mean reconstruction (z = mu),
+//! and the number of active latent dimensions.
 
 use crate::config::PixelRange;
 use crate::data::loader::{batch_conditions, batch_tensor};
@@ -28,6 +28,9 @@ pub struct EvalReport {
     pub mse: f64,
     /// `10 log10(1 / mse)` on the [0, 1] scale.
     pub psnr: f64,
+    /// Mean structural similarity of the mean reconstructions to the images
+    /// ([`super::ssim`]: 11x11 Gaussian window, σ = 1.5, [0, 1] scale).
+    pub ssim: f64,
     /// Latent dimensions whose mean varies across images: `Var_x(E[z_d | x]) > 0.01`
     /// (Burda, Grosse & Salakhutdinov 2016).
     pub active_dims: usize,
@@ -51,7 +54,7 @@ pub fn evaluate(
     let range = cfg.data.pixel_range;
     let latent = cfg.model.latent;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (mut recon, mut kl, mut sq_err) = (0.0f64, 0.0f64, 0.0f64);
+    let (mut recon, mut kl, mut sq_err, mut ssim_sum) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     let mut mu_sum = vec![0.0f64; latent];
     let mut mu_sq = vec![0.0f64; latent];
     let mut pixels = 0usize;
@@ -81,6 +84,7 @@ pub fn evaluate(
             .map(|(a, b)| ((a - b) as f64 * unit).powi(2))
             .sum::<f64>();
         pixels += x.len();
+        ssim_sum += batch_ssim(mean_recon.value(), &x, range);
         for row in out.mu.value().rows() {
             for (d, &m) in row.iter().enumerate() {
                 mu_sum[d] += m as f64;
@@ -106,7 +110,58 @@ pub fn evaluate(
         loss: cfg.exp.recon_weight as f64 * recon + cfg.exp.kld_weight as f64 * kl,
         mse,
         psnr: 10.0 * (1.0 / mse.max(1e-12)).log10(),
+        ssim: ssim_sum / images,
         active_dims,
         latent,
+    }
+}
+
+/// The summed SSIM of each reconstruction in `recon` to its image in `x` (`[N, C, H, W]`),
+/// on the [0, 1] scale.
+fn batch_ssim(recon: &crate::Tensor, x: &crate::Tensor, range: PixelRange) -> f64 {
+    let s = x.shape();
+    let (c, h, w) = (s[1], s[2], s[3]);
+    let to_unit = |t: &crate::Tensor| -> Vec<f32> {
+        match range {
+            PixelRange::Symmetric => t.iter().map(|v| (v + 1.0) * 0.5).collect(),
+            PixelRange::Unit => t.iter().copied().collect(),
+        }
+    };
+    let (r, x) = (to_unit(recon), to_unit(x));
+    let img = c * h * w;
+    r.chunks(img)
+        .zip(x.chunks(img))
+        .map(|(a, b)| super::ssim::ssim(a, b, c, h, w))
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssim_of_a_batch_is_the_sum_over_images_on_the_unit_scale() {
+        let x = crate::Tensor::from_shape_fn(vec![2, 3, 12, 12], |i| {
+            ((i[0] * 7 + i[1] * 5 + i[2] * 3 + i[3]) % 11) as f32 / 10.0
+        });
+        let r = x.mapv(|v| (v * 0.8 + 0.1).min(1.0));
+        let one = |k: usize| {
+            let (a, b) = (
+                r.index_axis(ndarray::Axis(0), k),
+                x.index_axis(ndarray::Axis(0), k),
+            );
+            let (a, b): (Vec<f32>, Vec<f32>) =
+                (a.iter().copied().collect(), b.iter().copied().collect());
+            super::super::ssim::ssim(&a, &b, 3, 12, 12)
+        };
+        let unit = batch_ssim(&r, &x, PixelRange::Unit);
+        assert!((unit - one(0) - one(1)).abs() < 1e-12 && unit < 2.0);
+        // The same images on [-1, 1] give the same SSIM.
+        let symmetric = batch_ssim(
+            &r.mapv(|v| 2.0 * v - 1.0),
+            &x.mapv(|v| 2.0 * v - 1.0),
+            PixelRange::Symmetric,
+        );
+        assert!((symmetric - unit).abs() < 1e-6, "{symmetric} vs {unit}");
     }
 }

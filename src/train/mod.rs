@@ -13,6 +13,7 @@ mod resume;
 pub mod run_dir;
 pub mod run_owner;
 mod seeds;
+pub mod ssim;
 pub mod sweep;
 pub mod sweep_report;
 pub mod trainer;
