@@ -17,7 +17,7 @@ import zlib
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 url, pid = sys.argv[1], int(sys.argv[2])
 screenshot = sys.argv[3] if len(sys.argv) > 3 else None
@@ -136,6 +136,15 @@ def check_other_tools(driver, wait):
         scrubber.send_keys(Keys.ARROW_RIGHT)
     if driver.find_element(By.ID, "interp-frame").get_attribute("src") == start:
         fail("the interpolation scrubber did not change the frame")
+    # t-SNE computes on the server's own thread: the sliders keep answering meanwhile.
+    Select(driver.find_element(By.ID, "map-projection")).select_by_value("tsne")
+    slider = driver.find_element(By.CSS_SELECTOR, "#dim-sliders input[type=range]")
+    edits = driver.execute_script("return window.vaeExplorer.edits")
+    slider.send_keys(Keys.ARROW_RIGHT)
+    wait.until(lambda d: d.execute_script("return window.vaeExplorer.edits") > edits)
+    during = driver.execute_script("return window.vaeExplorer.map") != "tsne"
+    wait.until(lambda d: d.execute_script("return window.vaeExplorer.map") == "tsne")
+    print(f"t-SNE map drawn; a slider answered {'while it computed' if during else 'after it'}")
 
 
 def post(path, body):

@@ -239,11 +239,18 @@ fn every_endpoint_answers_what_the_library_computes() {
 
     // The map: one point per encoded image (at most map_points), labeled.
     for projection in ["pca", "tsne"] {
-        let m = ok(post(
-            addr,
-            "/api/map",
-            serde_json::json!({"projection": projection, "color": "Smiling"}),
-        ));
+        let ask = serde_json::json!({"projection": projection, "color": "Smiling"});
+        // t-SNE runs on its own thread: not ready at first, then ready.
+        let start = std::time::Instant::now();
+        let m = loop {
+            let m = ok(post(addr, "/api/map", ask.clone()));
+            if m["ready"] == true {
+                break m;
+            }
+            assert_eq!(projection, "tsne", "PCA is ready at once");
+            assert!(start.elapsed().as_secs() < 120, "t-SNE never finished");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
         assert_eq!(m["points"].as_array().unwrap().len(), 20, "{projection}");
         let indices: Vec<usize> = serde_json::from_value(m["indices"].clone()).unwrap();
         assert_eq!(indices, train[..20]);

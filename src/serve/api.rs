@@ -14,7 +14,7 @@
 //! | `POST /api/upload` | the JPEG or PNG bytes | `{z, image, recon}` |
 //! | `POST /api/vector` | `{attribute}` | `{attribute, delta, positives, negatives}` |
 //! | `POST /api/interpolate` | `{a, b, steps, spherical, cond?}` | `{images}` |
-//! | `POST /api/map` | `{projection: "pca" or "tsne", color?}` | `{points, indices, labels}` |
+//! | `POST /api/map` | `{projection: "pca" or "tsne", color?}` | `{ready, points, indices, labels}` (`ready: false` while t-SNE runs: ask again) |
 //!
 //! Errors are `{error}` with status 400 (bad request), 404, 405 or 413.
 
@@ -235,10 +235,13 @@ fn map(e: &mut Explorer, r: MapRequest, bar: &ProgressBar) -> crate::Result<Valu
             )))
         }
     };
-    let points = e.map(projection, r.color.as_deref(), bar)?;
-    Ok(json!({
-        "points": points.xy,
-        "indices": points.indices,
-        "labels": points.labels,
-    }))
+    Ok(match e.map(projection, r.color.as_deref(), bar)? {
+        None => json!({ "ready": false }),
+        Some(points) => json!({
+            "ready": true,
+            "points": points.xy,
+            "indices": points.indices,
+            "labels": points.labels,
+        }),
+    })
 }

@@ -8,13 +8,15 @@
 //! the map. The faces to pick are the val split (train when it is empty). Without data, the
 //! ranking comes from re-encoding decoded prior samples.
 
+pub use super::projections::Projection;
+use super::projections::Projections;
 use crate::data::{loader::batch_tensor, prepare::CELEBA_CROP_FRACTION, Dataset, Split};
-use crate::latent::{self, attribute::AttributeVector, pca::Pca, traverse, tsne::TsneOptions};
+use crate::latent::{self, attribute::AttributeVector, traverse};
 use crate::model::Vae;
 use crate::{viz, Error, Result, Tensor};
 use image::RgbImage;
 use indicatif::ProgressBar;
-use ndarray::{Array2, Axis};
+use ndarray::Array2;
 use std::collections::BTreeMap;
 
 /// The most rows one request may decode.
@@ -46,7 +48,7 @@ pub struct Explorer {
     vectors: BTreeMap<String, AttributeVector>,
     /// Dimensions by decreasing KL, with their KL.
     dims: Vec<(usize, f64)>,
-    maps: BTreeMap<Projection, Vec<[f32; 2]>>,
+    maps: Projections,
     map_points: usize,
 }
 
@@ -56,12 +58,6 @@ pub struct Face {
     pub z: Vec<f32>,
     pub image: RgbImage,
     pub recon: RgbImage,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Projection {
-    Pca,
-    Tsne,
 }
 
 /// Points of the latent map: coordinates, the data image of each, and its label for the
@@ -109,7 +105,7 @@ impl Explorer {
                 .map(|v| (v.attribute.clone(), v))
                 .collect(),
             dims,
-            maps: BTreeMap::new(),
+            maps: Projections::default(),
             map_points: opts.map_points,
         })
     }
@@ -275,13 +271,13 @@ impl Explorer {
     }
 
     /// The latent map's points by `projection` (computed once), labeled by `color` (an
-    /// attribute of the data; `None`: all 0).
+    /// attribute of the data; `None`: all 0); `None` while t-SNE is still running.
     pub fn map(
         &mut self,
         projection: Projection,
         color: Option<&str>,
         bar: &ProgressBar,
-    ) -> Result<MapPoints> {
+    ) -> Result<Option<MapPoints>> {
         let ds = self.data_or_error()?;
         if !self.has_map() {
             return Err(Error::Invalid(
@@ -297,28 +293,13 @@ impl Explorer {
             }
             None => vec![0; n],
         };
-        if !self.maps.contains_key(&projection) {
-            let xy = self.project(n, projection, bar);
-            self.maps.insert(projection, xy);
-        }
-        Ok(MapPoints {
-            xy: self.maps[&projection].clone(),
+        let mu = &self.encoded.mu;
+        let z = || Array2::from_shape_fn((n, mu.shape()[1]), |(i, d)| mu[[i, d]] as f64);
+        Ok(self.maps.get(projection, z, bar).map(|xy| MapPoints {
+            xy,
             indices,
             labels,
-        })
-    }
-
-    fn project(&self, n: usize, projection: Projection, bar: &ProgressBar) -> Vec<[f32; 2]> {
-        let mu = &self.encoded.mu;
-        let z = Array2::from_shape_fn((n, mu.shape()[1]), |(i, d)| mu[[i, d]] as f64);
-        let xy = match projection {
-            Projection::Pca => Pca::fit(&z, 2).project(&z),
-            Projection::Tsne => latent::map::tsne_coordinates(&z, &TsneOptions::default(), bar),
-        };
-        // A 1-d latent has one principal component: the second coordinate is 0.
-        xy.axis_iter(Axis(0))
-            .map(|r| [r[0] as f32, r.get(1).copied().unwrap_or(0.0) as f32])
-            .collect()
+        }))
     }
 
     fn data_or_error(&self) -> Result<&Dataset> {

@@ -8,6 +8,7 @@ pub mod api;
 pub mod coalesce;
 pub mod data_uri;
 pub mod explorer;
+pub mod projections;
 pub mod server;
 
 pub use explorer::{Explorer, ExplorerOptions};

@@ -20,7 +20,11 @@ pub fn ssim(a: &[f32], b: &[f32], c: usize, h: usize, w: usize) -> f64 {
         "ssim: image sizes differ"
     );
     let size = WINDOW.min(h).min(w);
-    let size = if size.is_multiple_of(2) { size - 1 } else { size };
+    let size = if size.is_multiple_of(2) {
+        size - 1
+    } else {
+        size
+    };
     let kernel = gaussian(size);
     let plane = h * w;
     let mut total = 0.0;

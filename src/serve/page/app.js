@@ -4,8 +4,9 @@
 
 const $ = (id) => document.getElementById(id);
 
-// What the browser test reads: latencies (ms, slider input to image loaded), errors.
-const explorer = { ready: false, latencies: [], errors: [], edits: 0 };
+// What the browser test reads: latencies (ms, slider input to image loaded), errors, the
+// projection on the map.
+const explorer = { ready: false, latencies: [], errors: [], edits: 0, map: null };
 window.vaeExplorer = explorer;
 
 const state = {
@@ -247,14 +248,21 @@ async function setEnd(which, z) {
 
 const WITH = "rgb(230,120,20)", WITHOUT = "rgb(40,110,200)", UNKNOWN = "rgb(170,170,170)";
 
+// t-SNE runs on the server's own thread: ask again every half second until it is ready
+// (the sliders keep working meanwhile).
 async function loadMap() {
-  $("status").textContent = $("map-projection").value === "tsne" ? "computing t-SNE…" : "";
-  const reply = await api("/api/map", {
-    projection: $("map-projection").value, color: $("map-color").value || undefined,
-  });
+  const request = { projection: $("map-projection").value, color: $("map-color").value || undefined };
+  let reply = await api("/api/map", request);
+  while (!reply.ready) {
+    $("status").textContent = "computing t-SNE…";
+    await new Promise((done) => setTimeout(done, 500));
+    if ($("map-projection").value !== request.projection) return;
+    reply = await api("/api/map", request);
+  }
   $("status").textContent = "";
   state.map = { ...reply, thumbs: new Map() };
   drawMap();
+  explorer.map = request.projection;
 }
 
 function mapPixels() {
