@@ -220,7 +220,7 @@ fn every_endpoint_answers_what_the_library_computes() {
     let bar = indicatif::ProgressBar::hidden();
     let (means, _) = latent::encode_images(&mut model, &ds, &train, 256, &bar);
     let column = ds.attribute_index("Smiling").unwrap();
-    let labels: Vec<i8> = train.iter().map(|&i| ds.attribute(i, column)).collect();
+    let labels = ds.attribute_of(&train, column);
     let direct = AttributeVector::compute("Smiling", &means, &labels).unwrap();
     assert_eq!(floats(&v["delta"]), direct.delta);
 

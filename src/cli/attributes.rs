@@ -49,7 +49,7 @@ fn encode_labeled(
     let bar = vae_cpu::progress::bar(0, "images", quiet);
     bar.set_prefix(format!("encoding {split}"));
     let (mu, _) = latent::encode_images(model, ds, &idx, 256, &bar);
-    Ok((mu, idx.iter().map(|&i| ds.attribute(i, attr)).collect()))
+    Ok((mu, ds.attribute_of(&idx, attr)))
 }
 
 /// Δ of `attr` over a split of `ds`, with the probe accuracy on that split.

@@ -64,8 +64,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
             opts.steps,
             opts.warmup
         );
-        println!("images/s    {:.1}", r.images_per_second());
-        println!("call        {:.3} ms (median)", 1e3 * r.median_seconds());
+        println!("images/s    {:.1}", opts.batch as f64 / (r.median_ms / 1e3));
+        println!("call        {:.3} ms (median)", r.median_ms);
         if let Some(peak) = peak_memory_bytes() {
             println!("peak memory {:.0} MiB", peak as f64 / (1u64 << 20) as f64);
         }

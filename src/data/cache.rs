@@ -310,6 +310,11 @@ impl Dataset {
         self.bytes[self.attributes.start + i * self.attribute_names.len() + j] as i8
     }
 
+    /// Attribute `j` of each of the images `indices`.
+    pub fn attribute_of(&self, indices: &[usize], j: usize) -> Vec<i8> {
+        indices.iter().map(|&i| self.attribute(i, j)).collect()
+    }
+
     /// The column of an attribute; an unknown name is an error listing the valid ones.
     pub fn attribute_index(&self, name: &str) -> Result<usize> {
         if self.attribute_names.is_empty() {

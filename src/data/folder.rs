@@ -3,8 +3,7 @@
 //! reads from it, so that a cache made from the folder is known to be out of date once an
 //! image is added, removed or changed.
 
-use super::balanced_split::SplitRule;
-use super::prepare::{PrepareOptions, ResizeFilter};
+use super::prepare::PrepareOptions;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -112,7 +111,7 @@ pub fn fingerprint(dir: &Path, opts: &PrepareOptions) -> String {
     let settings = format!("{}x{} {}", opts.width, opts.height, opts.crop_fraction);
     hash.add(settings.as_bytes());
     // The defaults add nothing, so caches prepared before these options keep their print.
-    if opts.filter != ResizeFilter::default() || opts.split != SplitRule::default() {
+    if opts.is_custom() {
         hash.add(format!(" {} {}", opts.filter.name(), opts.split.describe()).as_bytes());
     }
     let mut files = 0usize;

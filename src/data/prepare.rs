@@ -38,6 +38,12 @@ impl PrepareOptions {
             split: SplitRule::default(),
         }
     }
+
+    /// Whether the filter or the split is not the default (such caches get their own
+    /// default name and fingerprint).
+    pub fn is_custom(&self) -> bool {
+        self.filter != ResizeFilter::default() || self.split != SplitRule::default()
+    }
 }
 
 /// The resampling filter of the resize. Downscaling widens each filter by the scale, so
@@ -56,7 +62,7 @@ impl ResizeFilter {
     pub fn parse(s: &str) -> Option<ResizeFilter> {
         match s {
             "lanczos3" => Some(ResizeFilter::Lanczos3),
-            "triangle" | "bilinear" => Some(ResizeFilter::Triangle),
+            "triangle" => Some(ResizeFilter::Triangle),
             "nearest" => Some(ResizeFilter::Nearest),
             _ => None,
         }

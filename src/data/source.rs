@@ -110,7 +110,7 @@ pub fn prepare_into(
     // One writer per cache: a second prepare of the same path waits for no one, it stops.
     let _lock = crate::folder_lock::lock_file(out)?;
     if idx::is_mnist_folder(dir) {
-        if opts.filter != ResizeFilter::default() || opts.split != SplitRule::default() {
+        if opts.is_custom() {
             return Err(Error::File {
                 path: dir.to_path_buf(),
                 message: "an MNIST folder is prepared as it is: --filter and --split apply \

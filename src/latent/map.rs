@@ -91,18 +91,16 @@ impl Coloring {
         }
         let column = ds.attribute_index(attr)?;
         let attr = &ds.attribute_names[column];
-        let class_of = idx
+        let values = ds.attribute_of(idx, column);
+        let class_of = values
             .iter()
-            .map(|&i| match ds.attribute(i, column) {
+            .map(|v| match v {
                 -1 => 0,
                 1 => 1,
                 _ => 2,
             })
             .collect();
-        let labels = idx
-            .iter()
-            .map(|&i| ds.attribute(i, column).to_string())
-            .collect();
+        let labels = values.iter().map(i8::to_string).collect();
         Ok(Coloring {
             names: vec![format!("not {attr}"), attr.clone(), "unknown".into()],
             colors: vec![WITHOUT, WITH, UNKNOWN],

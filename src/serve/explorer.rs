@@ -171,33 +171,13 @@ impl Explorer {
 
     /// Data images `indices` as the model sees them.
     pub fn thumbnails(&self, indices: &[usize]) -> Result<Vec<RgbImage>> {
-        let ds = self.data_or_error()?;
-        if indices.len() > 100 {
-            return Err(Error::Invalid("at most 100 images per request".into()));
-        }
-        if let Some(i) = indices.iter().find(|&&i| i >= ds.len()) {
-            return Err(Error::Invalid(format!(
-                "image {i} is not in the data ({} images)",
-                ds.len()
-            )));
-        }
         let range = self.model.config.data.pixel_range;
-        Ok(viz::to_images(
-            &batch_tensor(ds, indices, &[], range),
-            range,
-        ))
+        Ok(viz::to_images(&self.data_batch(indices)?, range))
     }
 
     /// Data image `index`, encoded and reconstructed.
     pub fn face(&mut self, index: usize) -> Result<Face> {
-        let ds = self.data_or_error()?;
-        if index >= ds.len() {
-            return Err(Error::Invalid(format!(
-                "image {index} is not in the data ({} images)",
-                ds.len()
-            )));
-        }
-        let x = batch_tensor(ds, &[index], &[], self.model.config.data.pixel_range);
+        let x = self.data_batch(&[index])?;
         Ok(self.encode_face(&x))
     }
 
@@ -233,12 +213,7 @@ impl Explorer {
                 ))
             })?;
             let column = ds.attribute_index(attribute)?;
-            let labels: Vec<i8> = self
-                .encoded
-                .indices
-                .iter()
-                .map(|&i| ds.attribute(i, column))
-                .collect();
+            let labels = ds.attribute_of(&self.encoded.indices, column);
             let name = ds.attribute_names[column].clone();
             let v = AttributeVector::compute(&name, &self.encoded.mu, &labels)?;
             self.vectors.insert(attribute.to_string(), v);
@@ -287,10 +262,7 @@ impl Explorer {
         let n = self.encoded.indices.len().min(self.map_points.max(3));
         let indices = self.encoded.indices[..n].to_vec();
         let labels = match color {
-            Some(attr) => {
-                let column = ds.attribute_index(attr)?;
-                indices.iter().map(|&i| ds.attribute(i, column)).collect()
-            }
+            Some(attr) => ds.attribute_of(&indices, ds.attribute_index(attr)?),
             None => vec![0; n],
         };
         let mu = &self.encoded.mu;
@@ -300,6 +272,22 @@ impl Explorer {
             indices,
             labels,
         }))
+    }
+
+    /// Data images `indices` (at most 100, each in the data) as a batch for the model.
+    fn data_batch(&self, indices: &[usize]) -> Result<Tensor> {
+        let ds = self.data_or_error()?;
+        if indices.len() > 100 {
+            return Err(Error::Invalid("at most 100 images per request".into()));
+        }
+        if let Some(i) = indices.iter().find(|&&i| i >= ds.len()) {
+            return Err(Error::Invalid(format!(
+                "image {i} is not in the data ({} images)",
+                ds.len()
+            )));
+        }
+        let range = self.model.config.data.pixel_range;
+        Ok(batch_tensor(ds, indices, &[], range))
     }
 
     fn data_or_error(&self) -> Result<&Dataset> {

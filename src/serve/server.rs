@@ -65,13 +65,11 @@ impl Server {
                     _ => break,
                 }
             }
-            let keys: Vec<(String, String)> = queue
+            let keys: Vec<(&str, &str)> = queue
                 .iter()
-                .map(|r| (r.method().as_str().to_string(), r.url().to_string()))
+                .map(|r| (r.method().as_str(), r.url()))
                 .collect();
-            let refs: Vec<(&str, &str)> =
-                keys.iter().map(|(m, u)| (m.as_str(), u.as_str())).collect();
-            let skip = coalesce::superseded(&refs);
+            let skip = coalesce::superseded(&keys);
             for (mut request, skip) in queue.into_iter().zip(skip) {
                 let reply = if skip {
                     Reply {

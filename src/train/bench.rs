@@ -23,6 +23,18 @@ pub struct BenchOptions {
     pub warmup: usize,
 }
 
+impl BenchOptions {
+    /// At least one image and one timed step.
+    pub fn check(&self) -> Result<()> {
+        if self.batch == 0 || self.steps == 0 {
+            return Err(Error::Invalid(
+                "--batch-size and --steps must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The figures of one benchmark.
 #[derive(Clone, Debug)]
 pub struct BenchReport {
@@ -61,11 +73,7 @@ impl BenchReport {
 /// Runs `warmup + steps` training steps of `config`'s model at `opts.batch` on the current
 /// rayon pool.
 pub fn bench_training_step(config: &Config, opts: &BenchOptions) -> Result<BenchReport> {
-    if opts.batch == 0 || opts.steps == 0 {
-        return Err(Error::Invalid(
-            "--batch-size and --steps must be at least 1".into(),
-        ));
-    }
+    opts.check()?;
     super::memory::check_batch_fits(config, &config.plan()?, opts.batch)?;
     let flops_per_step = opts.batch as f64 * training_flops_per_image(config)?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.exp.seed);
