@@ -57,12 +57,24 @@ fn a_run_of_the_first_checkpoint_format_resumes_like_an_uninterrupted_run() {
     run_ok(&fresh, d);
     let (old, new) = (losses(&d.join("old")), losses(&d.join("new")));
     assert_eq!(old.len(), 3, "the resumed run has all three epochs");
-    for (a, b) in old.iter().flatten().zip(new.iter().flatten()) {
-        // Not bit for bit: a faster kernel may reorder sums after the fixture was made.
-        assert!(
-            (a - b).abs() <= 1e-4 * b.abs().max(1e-3),
-            "{old:?}\n{new:?}"
-        );
+    for (row_old, row_new) in old.iter().zip(&new) {
+        for (column, (a, b)) in row_old.iter().zip(row_new).enumerate() {
+            // Not bit for bit: a faster kernel may reorder sums after the fixture was made.
+            // The validation columns (5, 6, 7) run in eval mode, where batch norm uses its
+            // running mean: the fixture's first epoch still moved the biases that feed
+            // batch norm by Adam-scaled rounding noise (src/model/redundant_bias.rs), which
+            // shifts them by up to 1e-4 absolute here (val KL is ~0.003) while the training
+            // columns agree to 1e-8.
+            let (limit, floor) = if (5..=7).contains(&column) {
+                (2e-2, 1e-2)
+            } else {
+                (1e-4, 1e-3)
+            };
+            assert!(
+                (a - b).abs() <= limit * b.abs().max(floor),
+                "column {column}: {old:?}\n{new:?}"
+            );
+        }
     }
     // The resumed run wrote checkpoints of today's format that load.
     let newest = d.join("old/checkpoints/e0003-b000000.safetensors");

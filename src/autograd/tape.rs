@@ -261,6 +261,12 @@ impl Gradients {
         let id = self.params.get(&p.id())?;
         self.grads[*id].as_ref()
     }
+
+    /// The gradient of a parameter, to change (e.g. to sum it over data-parallel ranks).
+    pub fn param_mut(&mut self, p: &Param) -> Option<&mut Tensor> {
+        let id = self.params.get(&p.id())?;
+        self.grads[*id].as_mut()
+    }
 }
 
 #[cfg(test)]

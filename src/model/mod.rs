@@ -2,6 +2,7 @@
 
 pub mod feature_net;
 pub mod flops;
+mod redundant_bias;
 mod vae;
 
 pub use crate::layers::Layer;

@@ -263,7 +263,8 @@ impl<'a> Trainer<'a> {
                 self.progress.pos.batch + 1
             )));
         }
-        let grads = tape.backward(&loss.total);
+        let mut grads = tape.backward(&loss.total);
+        self.model.zero_biases_before_norm(&mut grads);
         self.optimizer.step(&mut self.model, &grads);
         Ok(loss)
     }
