@@ -15,6 +15,8 @@ pub mod atomic_file;
 pub mod autograd;
 #[cfg(feature = "engine")]
 pub mod checkpoint;
+#[cfg(feature = "engine")]
+pub mod collective;
 pub mod condition_spec;
 #[cfg(feature = "engine")]
 pub mod config;

@@ -75,9 +75,15 @@ fn main() -> std::process::ExitCode {
     #[cfg(feature = "engine")]
     cli::use_device(args.device);
     match cli::run(args.command, <Cli as clap::CommandFactory>::command) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => {
+            #[cfg(feature = "engine")]
+            cli::world::finish();
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {}", message(&e));
+            #[cfg(feature = "engine")]
+            cli::world::abort_if_ranks(1);
             std::process::ExitCode::FAILURE
         }
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Each top-level module of the library and its layer: a module may import from lower
 /// layers only (and from itself).
-const LAYERS: [(&str, u32); 29] = [
+const LAYERS: [(&str, u32); 30] = [
     ("error", 0),
     ("condition_spec", 0),
     ("pixel_range", 0),
@@ -19,6 +19,7 @@ const LAYERS: [(&str, u32); 29] = [
     ("alloc", 0),
     ("folder_lock", 0),
     ("file_guard", 0),
+    ("collective", 0),
     ("atomic_file", 1),
     ("npy", 2),
     ("viz", 2),

@@ -21,6 +21,7 @@ fn attribute_vectors_separate_held_out_faces_and_morphs_follow_them() {
         out: out.clone(),
         val_limit: None,
         quiet: true,
+        world: vae_cpu::collective::single(),
     };
     Trainer::new(&common::faces32_config(10, 32), &data, opts)
         .unwrap()

@@ -55,6 +55,7 @@ fn the_condition_moves_samples_the_way_the_attribute_moves_faces() {
         out: d.join("run"),
         val_limit: None,
         quiet: true,
+        world: vae_cpu::collective::single(),
     };
     vae_cpu::threads::thread_pool(2).unwrap().install(|| {
         Trainer::new(&config, &ds, opts)

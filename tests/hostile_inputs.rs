@@ -272,6 +272,7 @@ fn write_fuzz_seeds() {
             out: out.clone(),
             val_limit: None,
             quiet: true,
+            world: vae_cpu::collective::single(),
         };
         vae_cpu::train::Trainer::new(&config, &data, opts)
             .unwrap()

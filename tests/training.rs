@@ -19,6 +19,7 @@ fn options(out: &std::path::Path) -> TrainOptions {
         out: out.to_path_buf(),
         val_limit: None,
         quiet: true,
+        world: vae_cpu::collective::single(),
     }
 }
 

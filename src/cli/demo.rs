@@ -2,6 +2,7 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
+use vae_cpu::collective::SingleProcess;
 use vae_cpu::config::{Config, Overrides};
 use vae_cpu::data::prepare::{PrepareOptions, CELEBA_CROP_FRACTION};
 use vae_cpu::data::{synthetic, Dataset, Split};
@@ -48,6 +49,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             out: run_dir.clone(),
             val_limit: None,
             quiet: a.workers.quiet,
+            world: vae_cpu::collective::single(),
         };
         let mut trainer = if !RunDir::new(&run_dir).list_checkpoints().is_empty() {
             Trainer::resume(
@@ -61,7 +63,15 @@ pub fn run(a: DemoArgs) -> Result<()> {
         if trainer.run(&AtomicBool::new(false))? == Outcome::Finished {
             let test = data.indices(Split::Test);
             let bar = vae_cpu::progress::bar(0, "images", true);
-            let r = evaluate(&mut trainer.model, &data, &test, 256, 0, &bar);
+            let r = evaluate(
+                &mut trainer.model,
+                &data,
+                &test,
+                256,
+                0,
+                &SingleProcess,
+                &bar,
+            );
             println!(
                 "test split ({} images): MSE {:.5}, PSNR {:.1} dB, KL {:.2}, active dims {} of {}",
                 r.images, r.mse, r.psnr, r.kl, r.active_dims, r.latent

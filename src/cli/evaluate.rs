@@ -38,9 +38,15 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
         &[],
     )?;
     let pool = a.workers.pool()?;
+    let world = super::world::world()?;
+    let quiet = a.workers.quiet || !world.is_root();
     let ckpt = Checkpoint::load(&a.checkpoint.path)?;
     let m = &ckpt.config.model;
-    let data = vae_cpu::data::source::open(&a.data, m.width, m.height, a.workers.quiet)?;
+    let data = super::world::open_data(world.as_ref(), || {
+        Ok(vae_cpu::data::source::open(
+            &a.data, m.width, m.height, quiet,
+        )?)
+    })?;
     data.check_fits(&ckpt.config)?;
     if a.batch_size == 0 || a.limit == Some(0) {
         bail!("--batch-size and --limit must be at least 1");
@@ -59,7 +65,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     }
     let mut model = ckpt.build_model()?;
     vae_cpu::onnx::feature_net::attach(&mut model)?;
-    let bar = vae_cpu::progress::bar(0, "images", a.workers.quiet);
+    let bar = vae_cpu::progress::bar(0, "images", quiet);
     let r = pool.install(|| {
         evaluate(
             &mut model,
@@ -67,9 +73,13 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
             &indices,
             a.batch_size,
             ckpt.config.exp.seed,
+            world.as_ref(),
             &bar,
         )
     });
+    if !world.is_root() {
+        return Ok(()); // rank 0 reports the whole split
+    }
     let exp = &ckpt.config.exp;
     println!(
         "checkpoint:        {} (epoch {}, step {})",

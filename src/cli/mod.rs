@@ -39,6 +39,8 @@ pub mod train;
 pub mod traverse;
 #[cfg(all(feature = "engine", feature = "onnx-runtime"))]
 pub mod verify;
+#[cfg(feature = "engine")]
+pub mod world;
 
 use clap::Subcommand;
 use std::path::Path;

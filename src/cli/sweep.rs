@@ -68,12 +68,15 @@ pub fn run(a: SweepArgs) -> Result<()> {
         ("--data", a.data.as_path()),
     ];
     vae_cpu::file_guard::check_command(&inputs, &[])?;
-    // The sweep folder is locked for the whole sweep (each run folder is locked too).
-    let _lock = RunDir::new(&out).lock()?;
+    let world = super::world::world()?;
+    let (root, quiet) = (world.is_root(), a.workers.quiet || !world.is_root());
+    // The sweep folder is locked for the whole sweep (each run folder is locked too), by
+    // the rank that writes it.
+    let _lock = root.then(|| RunDir::new(&out).lock()).transpose()?;
     let stop = super::stop_on_ctrl_c(super::TRAINING_STOP)?;
     for (k, p) in points.iter().enumerate() {
         let dir = out.join(&p.name);
-        if !a.workers.quiet {
+        if !quiet {
             eprintln!(
                 "run {}/{}: {} -> {}",
                 k + 1,
@@ -83,19 +86,31 @@ pub fn run(a: SweepArgs) -> Result<()> {
             );
         }
         let m = &p.config.model;
-        let data = vae_cpu::data::source::open(&a.data, m.width, m.height, a.workers.quiet)?;
+        let data = super::world::open_data(world.as_ref(), || {
+            Ok(vae_cpu::data::source::open(
+                &a.data, m.width, m.height, quiet,
+            )?)
+        })?;
         let opts = TrainOptions {
             out: dir.clone(),
             val_limit: a.val_limit,
-            quiet: a.workers.quiet,
+            quiet,
+            world: world.clone(),
         };
         let outcome =
             pool.install(|| -> Result<Outcome> { Ok(p.trainer(&data, opts)?.run(stop)?) })?;
-        sweep_report::write(&out, &points)?;
+        if root {
+            sweep_report::write(&out, &points)?;
+        }
         if outcome == Outcome::Interrupted {
-            eprintln!("interrupted; run the same command again to continue the sweep");
+            if root {
+                eprintln!("interrupted; run the same command again to continue the sweep");
+            }
             return Ok(());
         }
+    }
+    if !root {
+        return Ok(());
     }
     let table = sweep_report::write(&out, &points)?;
     println!("{table}");

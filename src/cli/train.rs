@@ -52,6 +52,8 @@ pub struct TrainArgs {
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let pool = a.workers.pool()?;
+    let world = super::world::world()?;
+    let quiet = a.workers.quiet || !world.is_root();
     let mut run_lock = None;
     let config = match (&a.config, &a.resume) {
         (Some(path), None) => Some(requested_config(&a, Config::load_named(path)?, path)?),
@@ -63,7 +65,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 );
             }
             // Locked before its config is read: another process may be writing it.
-            run_lock = Some(vae_cpu::train::RunDir::new(run).lock()?);
+            if world.is_root() {
+                run_lock = Some(vae_cpu::train::RunDir::new(run).lock()?);
+            }
             check_resume_flags(&a, run)?;
             None
         }
@@ -83,11 +87,14 @@ pub fn run(a: TrainArgs) -> Result<()> {
         Some(c) => (c.model.width, c.model.height),
         None => resumed_size(&out)?,
     };
-    let data = vae_cpu::data::source::open(&a.data, size.0, size.1, a.workers.quiet)?;
+    let data = super::world::open_data(world.as_ref(), || {
+        Ok(vae_cpu::data::source::open(&a.data, size.0, size.1, quiet)?)
+    })?;
     let opts = TrainOptions {
         out: out.clone(),
         val_limit: a.val_limit,
-        quiet: a.workers.quiet,
+        quiet,
+        world: world.clone(),
     };
     let stop = super::stop_on_ctrl_c(super::TRAINING_STOP)?;
     let _run_lock = run_lock;
@@ -96,14 +103,28 @@ pub fn run(a: TrainArgs) -> Result<()> {
             Some(c) => Trainer::new(c, &data, opts)?,
             None => Trainer::resume(&data, opts, &Overrides::resumable(a.epochs, a.patience))?,
         };
+        if !world.is_root() {
+            trainer.run(stop)?;
+            return Ok(()); // rank 0 says what happened
+        }
         for note in &trainer.notes {
             eprintln!("{note}");
         }
         let notes_before_run = trainer.notes.len();
         let cfg = trainer.config().clone();
-        if !a.workers.quiet {
+        if !quiet {
+            let ranks = match world.size() {
+                1 => String::new(),
+                n => {
+                    let values = vae_cpu::train::data_parallel::gradient_values(&mut trainer.model);
+                    format!(
+                        " x {n} ranks (each step sums {values} gradient values, {:.1} MiB)",
+                        values as f64 * 4.0 / (1 << 20) as f64
+                    )
+                }
+            };
             eprintln!(
-                "training {} on {} ({}) for {} epochs, batch {}, {} threads -> {}",
+                "training {} on {} ({}) for {} epochs, batch {}, {} threads{ranks} -> {}",
                 cfg.model.name,
                 data.path.display(),
                 data.split_summary(),
@@ -118,7 +139,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             eprintln!("{note}");
         }
         let device = vae_cpu::kernels::offload::stats();
-        if device.offloaded > 0 && !a.workers.quiet {
+        if device.offloaded > 0 && !quiet {
             eprintln!("device: {device}");
         }
         report(&trainer, outcome, &a.data);

@@ -153,7 +153,32 @@ impl Vae {
         rng: &mut impl Rng,
     ) -> VaeOutput {
         let (mu, logvar) = self.encode_with(tape, x, cond, mode);
-        let z = ops::reparameterize(&mu, &logvar, rng);
+        let eps = ops::standard_normal(mu.shape(), rng);
+        self.sample_and_decode(tape, (mu, logvar), eps, cond, mode)
+    }
+
+    /// [`Vae::forward_with`] with the reparameterization noise `eps` (`[N, latent]`) given.
+    pub fn forward_with_noise(
+        &mut self,
+        tape: &Tape,
+        x: &Var,
+        cond: Option<&Tensor>,
+        mode: Mode,
+        eps: Tensor,
+    ) -> VaeOutput {
+        let heads = self.encode_with(tape, x, cond, mode);
+        self.sample_and_decode(tape, heads, eps, cond, mode)
+    }
+
+    fn sample_and_decode(
+        &mut self,
+        tape: &Tape,
+        (mu, logvar): (Var, Var),
+        eps: Tensor,
+        cond: Option<&Tensor>,
+        mode: Mode,
+    ) -> VaeOutput {
+        let z = ops::reparameterize_with(&mu, &logvar, eps);
         VaeOutput {
             recon: self.decode_with(tape, &z, cond, mode),
             mu,
@@ -163,17 +188,34 @@ impl Vae {
 
     /// The configured loss against the input batch `target`.
     pub fn loss(&self, out: &VaeOutput, target: &Tensor) -> VaeLoss {
+        self.loss_of_part(out, target, 1.0)
+    }
+
+    /// The loss of one part of a batch split over the ranks of a data-parallel run, where
+    /// this part holds the fraction `share` of the batch's images: every term averaged over
+    /// images is weighted by `share`, terms summed over images are not, so the parts'
+    /// `total`s (and `recon`, `kl`) add up to the whole batch's. `share` 1: the whole batch.
+    pub fn loss_of_part(&self, out: &VaeOutput, target: &Tensor, share: f32) -> VaeLoss {
         let exp = &self.config.exp;
+        let part = |v: Var, reduction: ReductionSpec| match reduction {
+            ReductionSpec::Sum => v,
+            _ if share == 1.0 => v,
+            _ => ops::scale(&v, share),
+        };
         let reduction = exp.recon_reduction.into();
         let recon = match exp.recon_loss {
             ReconLoss::Mse => ops::mse(&out.recon, target, reduction),
             ReconLoss::L1 => ops::l1(&out.recon, target, reduction),
             ReconLoss::Bce => ops::bce(&out.recon, target, reduction),
         };
+        let recon = part(recon, exp.recon_reduction);
         let recon = match &self.feature_net {
             Some(net) => ops::add(
                 &recon,
-                &ops::scale(&net.loss(&out.recon, target), exp.feature_weight),
+                &part(
+                    ops::scale(&net.loss(&out.recon, target), exp.feature_weight),
+                    ReductionSpec::Mean,
+                ),
             ),
             None => recon,
         };
@@ -189,16 +231,26 @@ impl Vae {
                 ops::scale(&ops::kl_divergence(&out.mu, &out.logvar), batch as f32)
             }
         };
+        let kl = part(kl, exp.kl_reduction);
         let total = ops::add(
             &ops::scale(&recon, exp.recon_weight),
             &ops::scale(&kl, exp.kld_weight),
         );
         let (recon, kl) = (recon.item(), kl.item());
+        // The per-image sums of this part (the weighted terms divided back by `share`).
+        let unshare = |v: f32, reduction| match reduction {
+            ReductionSpec::Sum => v,
+            _ => v / share,
+        };
         VaeLoss {
             recon,
             kl,
-            recon_total: over_batch(recon, exp.recon_reduction, batch),
-            kl_total: over_batch(kl, exp.kl_reduction, batch),
+            recon_total: over_batch(
+                unshare(recon, exp.recon_reduction),
+                exp.recon_reduction,
+                batch,
+            ),
+            kl_total: over_batch(unshare(kl, exp.kl_reduction), exp.kl_reduction, batch),
             total,
         }
     }

@@ -7,6 +7,7 @@ use super::elementwise::{row_major, standard};
 use super::norm_core::{
     channel_moments, grad_sums, input_grad_batch_stats, input_grad_fixed_stats, inv_std, normalize,
 };
+use super::sync_stats::{group_moments, Span};
 use crate::autograd::Var;
 use crate::Tensor;
 use ndarray::IxDyn;
@@ -44,37 +45,43 @@ pub(crate) fn ncp(shape: &[usize]) -> (usize, usize, usize) {
 
 /// The mean and `1/sqrt(var + eps)` per channel that normalize `xs` (of shape `shape`):
 /// the batch's own in training mode (updating the running statistics), the running ones in
-/// eval mode.
+/// eval mode; and the values they span. In training mode inside
+/// [`crate::collective::with_batch_group`] the batch is the whole group's (sync batch norm,
+/// see `sync_stats`).
 pub(crate) fn statistics(
     xs: &[f32],
     shape: &[usize],
     stats: &mut RunningStats,
     mode: BatchNormMode,
     eps: f32,
-) -> (Vec<f32>, Vec<f32>) {
+) -> (Vec<f32>, Vec<f32>, Span) {
     let (n, c, p) = ncp(shape);
-    let (mean, var): (Vec<f32>, Vec<f32>) = match mode {
+    let (mean, var, span): (Vec<f32>, Vec<f32>, Span) = match mode {
         BatchNormMode::Train { momentum } => {
-            let m = n * p;
+            let group = crate::collective::batch_group();
+            let (moments, m) = match &group {
+                None => (channel_moments(xs, n, c, p), n * p),
+                Some(g) => group_moments(xs, (n, c, p), g.as_ref()),
+            };
             assert!(
                 m > 1,
                 "batch_norm in training mode needs more than one value per channel (input {shape:?})"
             );
-            let (mean, var): (Vec<f32>, Vec<f32>) =
-                channel_moments(xs, n, c, p).into_iter().unzip();
+            let (mean, var): (Vec<f32>, Vec<f32>) = moments.into_iter().unzip();
             let unbiased = m as f32 / (m - 1) as f32;
             for ch in 0..c {
                 stats.mean[ch] = (1.0 - momentum) * stats.mean[ch] + momentum * mean[ch];
                 stats.var[ch] = (1.0 - momentum) * stats.var[ch] + momentum * var[ch] * unbiased;
             }
-            (mean, var)
+            (mean, var, Span { group, count: m })
         }
         BatchNormMode::Eval => (
             stats.mean.iter().copied().collect(),
             stats.var.iter().copied().collect(),
+            Span::local(n * p),
         ),
     };
-    (mean, inv_std(&var, eps))
+    (mean, inv_std(&var, eps), span)
 }
 
 pub fn batch_norm(
@@ -96,7 +103,7 @@ pub fn batch_norm(
     );
     let x_val = standard(x.shared());
     let xs = x_val.as_slice().unwrap();
-    let (mean, inv_std) = statistics(xs, x.shape(), stats, mode, eps);
+    let (mean, inv_std, span) = statistics(xs, x.shape(), stats, mode, eps);
     let gamma_v = row_major(gamma.value()).into_owned();
     let (y, xhat) = normalize(
         xs,
@@ -115,16 +122,17 @@ pub fn batch_norm(
         let (sum_dy, sum_dy_xhat) = grad_sums(&dy, &xhat, n, c, p);
         let dx = wants[0].then(|| {
             let dx = if batch_stats {
+                let (all_dy, all_dy_xhat) = span.grad_sums(&sum_dy, &sum_dy_xhat);
                 input_grad_batch_stats(
                     &dy,
                     &xhat,
-                    n,
+                    span.count,
                     c,
                     p,
                     &gamma_v,
                     &inv_std,
-                    &sum_dy,
-                    &sum_dy_xhat,
+                    &all_dy,
+                    &all_dy_xhat,
                 )
             } else {
                 input_grad_fixed_stats(&dy, c, p, &gamma_v, &inv_std)

@@ -39,7 +39,7 @@ pub fn instance_norm(x: &Var, gamma: &Var, beta: &Var, eps: f32) -> Var {
             let dx = input_grad_batch_stats(
                 &dy,
                 &xhat,
-                1,
+                p,
                 planes,
                 p,
                 &gamma_tiled,

@@ -21,6 +21,7 @@ mod prelu;
 mod reparam;
 mod shape;
 pub mod sub_pixel;
+mod sync_stats;
 #[cfg(test)]
 mod testutil;
 
@@ -37,5 +38,5 @@ pub use loss::{bce, bce_with_logits, kl_divergence, l1, mse, Reduction};
 pub use max_pool::{max_pool2d, MaxPoolSpec};
 pub use norm_act::{batch_norm_act, instance_norm_act, Activation};
 pub use prelu::prelu;
-pub use reparam::reparameterize;
+pub use reparam::{reparameterize, reparameterize_with, standard_normal};
 pub use shape::{flatten, reshape};

@@ -11,6 +11,7 @@
 use super::batch_norm::{ncp, statistics, BatchNormMode, RunningStats};
 use super::elementwise::{row_major, standard};
 use super::norm_core::{fold_channels, plane_statistics, tile};
+use super::sync_stats::Span;
 use crate::autograd::Var;
 use crate::kernels::lanes;
 use crate::Tensor;
@@ -82,7 +83,7 @@ pub fn batch_norm_act(
         "batch_norm: gamma/beta must have shape [{c}]"
     );
     let x_val = standard(x.shared());
-    let (mean, inv_std) = statistics(x_val.as_slice().unwrap(), x.shape(), stats, mode, eps);
+    let (mean, inv_std, span) = statistics(x_val.as_slice().unwrap(), x.shape(), stats, mode, eps);
     let k = Channels {
         mean,
         inv_std,
@@ -91,7 +92,7 @@ pub fn batch_norm_act(
         slope: slopes(act, c),
     };
     let batch_stats = matches!(mode, BatchNormMode::Train { .. });
-    normalize_act(x, gamma, beta, act, x_val, k, batch_stats)
+    normalize_act(x, gamma, beta, act, x_val, k, batch_stats.then_some(span))
 }
 
 /// `activation(instance_norm(x))`: each (image, channel) plane normalized by its own
@@ -111,7 +112,7 @@ pub fn instance_norm_act(x: &Var, gamma: &Var, beta: &Var, eps: f32, act: &Activ
         beta: tile(&row_major(beta.value()), n * c),
         slope: tile(&slopes(act, c), n * c),
     };
-    normalize_act(x, gamma, beta, act, x_val, k, true)
+    normalize_act(x, gamma, beta, act, x_val, k, Some(Span::local(p)))
 }
 
 /// The negative-side slope of each of `c` channels.
@@ -133,6 +134,7 @@ fn slopes(act: &Activation, c: usize) -> Vec<f32> {
 
 /// The fused forward and its backward, for statistics groups `k` (one per channel for
 /// batch norm, one per plane for instance norm: plane `i` uses group `i % groups`).
+/// `batch_stats`: the values the statistics came from (None: constants, eval mode).
 fn normalize_act(
     x: &Var,
     gamma: &Var,
@@ -140,9 +142,9 @@ fn normalize_act(
     act: &Activation,
     x_val: std::sync::Arc<Tensor>,
     k: Channels,
-    batch_stats: bool,
+    batch_stats: Option<Span>,
 ) -> Var {
-    let (n, c, p) = ncp(x.shape());
+    let (_, c, p) = ncp(x.shape());
     let groups = k.mean.len();
     let xs = x_val.as_slice().unwrap();
     let mut y = vec![0.0f32; xs.len()];
@@ -166,8 +168,6 @@ fn normalize_act(
         }
         Activation::Leaky(_) => 0,
     };
-    // Values per statistics group: the batch's for batch norm, a plane's for instance norm.
-    let per_group = n * c * p / groups;
     Var::record(&inputs, y, move |dy, wants| {
         let dy = row_major(dy);
         let xs = x_val.as_slice().unwrap();
@@ -185,16 +185,14 @@ fn normalize_act(
         let f32s = |v: &[f64]| v.iter().map(|&s| s as f32).collect::<Vec<f32>>();
         let (sum_dy, sum_dy_xh) = (f32s(&s_dy), f32s(&s_dy_xh));
         let dx = wants[0].then(|| {
-            input_grad(
-                &mut dx,
-                xs,
-                &k,
-                &sum_dy,
-                &sum_dy_xh,
-                batch_stats,
-                per_group,
-                p,
-            );
+            // Sync batch norm: the input gradient needs the whole group's sums.
+            let stats = batch_stats.as_ref().map(|span| {
+                let mut both = [s_dy.as_slice(), s_dy_xh.as_slice()].concat();
+                span.sum(&mut both);
+                let (a, b) = both.split_at(groups);
+                (f32s(a), f32s(b), span.count)
+            });
+            input_grad(&mut dx, xs, &k, stats.as_ref(), p);
             Tensor::from_shape_vec(shape, dx).unwrap()
         });
         // Group sums to channels (instance norm's groups repeat the channels per image).
@@ -243,19 +241,16 @@ fn pre_activation_grad(
 
 /// Batch norm's input gradient applied in place to `dpre` (see `norm_core`): with batch
 /// statistics `k * (dpre - mean(dpre) - xhat * mean(dpre * xhat))`, else `k * dpre`, where
-/// `k = gamma * inv_std`.
-#[allow(clippy::too_many_arguments)]
+/// `k = gamma * inv_std`. `batch_stats`: per group `Σ dpre`, `Σ dpre·xhat` and the count of
+/// values behind the statistics.
 fn input_grad(
     dpre: &mut [f32],
     xs: &[f32],
     k: &Channels,
-    sum_dy: &[f32],
-    sum_dy_xh: &[f32],
-    batch_stats: bool,
-    per_group: usize,
+    batch_stats: Option<&(Vec<f32>, Vec<f32>, usize)>,
     p: usize,
 ) {
-    let (m, groups) = (per_group as f32, k.mean.len());
+    let groups = k.mean.len();
     dpre.par_chunks_mut(p)
         .zip(xs.par_chunks(p))
         .enumerate()
@@ -263,10 +258,11 @@ fn input_grad(
             let ch = plane % groups;
             let k = k.of(ch);
             let scale = k.gamma * k.inv_std;
-            if !batch_stats {
+            let Some((sum_dy, sum_dy_xh, count)) = batch_stats else {
                 d.iter_mut().for_each(|d| *d *= scale);
                 return;
-            }
+            };
+            let m = *count as f32;
             let (mean_dy, mean_dy_xh) = (sum_dy[ch] / m, sum_dy_xh[ch] / m);
             for (d, &x) in d.iter_mut().zip(x) {
                 let (xh, _) = k.pre(x);

@@ -104,12 +104,14 @@ pub(crate) fn grad_sums(
         .unzip()
 }
 
-/// Input gradient when the statistics came from the batch itself (see module docs).
+/// Input gradient when the statistics came from the batch itself (see module docs);
+/// `count` values per channel made them (`n * p` in one process; a data-parallel group's
+/// total under sync batch norm, with `sum_dy` and `sum_dy_xhat` the group's sums).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn input_grad_batch_stats(
     dy: &[f32],
     xhat: &[f32],
-    n: usize,
+    count: usize,
     c: usize,
     p: usize,
     gamma: &[f32],
@@ -117,7 +119,7 @@ pub(crate) fn input_grad_batch_stats(
     sum_dy: &[f32],
     sum_dy_xhat: &[f32],
 ) -> Vec<f32> {
-    let m = (n * p) as f32;
+    let m = count as f32;
     let mut dx = vec![0.0f32; dy.len()];
     dx.par_chunks_mut(p).enumerate().for_each(|(plane, dx)| {
         let ch = plane % c;

@@ -9,12 +9,28 @@ use rand::Rng;
 use rand_distr::StandardNormal;
 
 pub fn reparameterize(mu: &Var, logvar: &Var, rng: &mut impl Rng) -> Var {
+    reparameterize_with(mu, logvar, standard_normal(mu.shape(), rng))
+}
+
+/// `count` rows of `width` standard-normal values from `rng`, row after row: the noise
+/// [`reparameterize`] draws for a `[count, width]` mu.
+pub fn standard_normal(shape: &[usize], rng: &mut impl Rng) -> Tensor {
+    Tensor::from_shape_simple_fn(shape, || rng.sample(StandardNormal))
+}
+
+/// [`reparameterize`] with the noise `eps` given (e.g. this rank's rows of the noise drawn
+/// for a whole data-parallel batch).
+pub fn reparameterize_with(mu: &Var, logvar: &Var, eps: Tensor) -> Var {
     assert_eq!(
         mu.shape(),
         logvar.shape(),
         "reparameterize: mu and logvar shapes differ"
     );
-    let eps = Tensor::from_shape_simple_fn(mu.value().raw_dim(), || rng.sample(StandardNormal));
+    assert_eq!(
+        mu.shape(),
+        eps.shape(),
+        "reparameterize: noise shape differs"
+    );
     let std = exp(&scale(logvar, 0.5));
     add(mu, &mul(&std, &Var::constant(eps)))
 }

@@ -2,13 +2,15 @@
 //! (the training objective), pixel MSE, PSNR and SSIM of the mean reconstruction (z = mu),
 //! and the number of active latent dimensions.
 
-use crate::config::PixelRange;
+use crate::collective::{shard, Collective};
+use crate::config::{Config, PixelRange};
 use crate::data::loader::{batch_conditions, batch_tensor};
 use crate::data::Dataset;
 use crate::model::Vae;
 use crate::nn::Mode;
-use crate::{Tape, Var};
+use crate::{ops, Tape, Var};
 use indicatif::ProgressBar;
+use ndarray::Axis;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -42,34 +44,72 @@ pub const ACTIVE_THRESHOLD: f64 = 0.01;
 
 /// Evaluates `model` in eval mode on `indices` of `data`, in batches of `batch_size`.
 /// The z samples come from ChaCha8 seeded with `seed`, so the result is reproducible.
+/// In a data-parallel run each rank evaluates its part of every batch (with that part's
+/// rows of the batch's noise) and the sums are added over the ranks: every rank gets the
+/// report one process would.
 pub fn evaluate(
     model: &mut Vae,
     data: &Dataset,
     indices: &[usize],
     batch_size: usize,
     seed: u64,
+    world: &dyn Collective,
     bar: &ProgressBar,
 ) -> EvalReport {
     let cfg = model.config.clone();
-    let range = cfg.data.pixel_range;
     let latent = cfg.model.latent;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (mut recon, mut kl, mut sq_err, mut ssim_sum) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    let mut mu_sum = vec![0.0f64; latent];
-    let mut mu_sq = vec![0.0f64; latent];
-    let mut pixels = 0usize;
+    let mut sums = Sums::new(latent);
     // check_fits has checked that the data has the condition's attributes.
     let columns = data.condition_columns(&cfg).unwrap_or_default();
     bar.set_length(indices.len() as u64);
     for chunk in indices.chunks(batch_size.max(1)) {
-        let x = batch_tensor(data, chunk, &[], range);
-        let cond = batch_conditions(data, chunk, &columns);
+        let noise = ops::standard_normal(&[chunk.len(), latent], &mut rng);
+        let mine = shard(0..chunk.len(), world.rank(), world.size());
+        if !mine.is_empty() {
+            let eps = noise.slice_axis(Axis(0), mine.clone().into()).to_owned();
+            sums.add_batch(model, data, &chunk[mine], &columns, eps);
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    world.sum_f64(&mut sums.0);
+    sums.report(&cfg, indices.len(), latent)
+}
+
+/// The running sums of an evaluation, in one buffer so that one all-reduce adds them
+/// over ranks: `[recon, kl, squared error, SSIM, pixels, Σ mu_d (latent), Σ mu_d² (latent)]`.
+struct Sums(Vec<f64>);
+
+const RECON: usize = 0;
+const KL: usize = 1;
+const SQ_ERR: usize = 2;
+const SSIM: usize = 3;
+const PIXELS: usize = 4;
+const MU: usize = 5;
+
+impl Sums {
+    fn new(latent: usize) -> Sums {
+        Sums(vec![0.0; MU + 2 * latent])
+    }
+
+    fn add_batch(
+        &mut self,
+        model: &mut Vae,
+        data: &Dataset,
+        images: &[usize],
+        columns: &[usize],
+        eps: crate::Tensor,
+    ) {
+        let range = model.config.data.pixel_range;
+        let x = batch_tensor(data, images, &[], range);
+        let cond = batch_conditions(data, images, columns);
         let tape = Tape::no_grad();
         let input = Var::constant(x.clone());
-        let out = model.forward_with(&tape, &input, cond.as_ref(), Mode::Eval, &mut rng);
+        let out = model.forward_with_noise(&tape, &input, cond.as_ref(), Mode::Eval, eps);
         let loss = model.loss(&out, &x);
-        recon += loss.recon_total;
-        kl += loss.kl_total;
+        self.0[RECON] += loss.recon_total;
+        self.0[KL] += loss.kl_total;
         let mean_recon = model.decode_with(&tape, &out.mu, cond.as_ref(), Mode::Eval);
         // Differences on the [0, 1] scale: halve them for the [-1, 1] range.
         let unit = if range == PixelRange::Symmetric {
@@ -77,42 +117,47 @@ pub fn evaluate(
         } else {
             1.0
         };
-        sq_err += mean_recon
+        self.0[SQ_ERR] += mean_recon
             .value()
             .iter()
             .zip(x.iter())
             .map(|(a, b)| ((a - b) as f64 * unit).powi(2))
             .sum::<f64>();
-        pixels += x.len();
-        ssim_sum += batch_ssim(mean_recon.value(), &x, range);
+        self.0[PIXELS] += x.len() as f64;
+        self.0[SSIM] += batch_ssim(mean_recon.value(), &x, range);
+        let latent = model.config.model.latent;
+        let (mu_sum, mu_sq) = self.0[MU..].split_at_mut(latent);
         for row in out.mu.value().rows() {
             for (d, &m) in row.iter().enumerate() {
                 mu_sum[d] += m as f64;
                 mu_sq[d] += (m as f64).powi(2);
             }
         }
-        bar.inc(chunk.len() as u64);
     }
-    bar.finish_and_clear();
-    let images = indices.len().max(1) as f64;
-    let (recon, kl) = (recon / images, kl / images);
-    let mse = sq_err / pixels.max(1) as f64;
-    let active_dims = (0..latent)
-        .filter(|&d| {
-            let mean = mu_sum[d] / images;
-            mu_sq[d] / images - mean * mean > ACTIVE_THRESHOLD
-        })
-        .count();
-    EvalReport {
-        images: indices.len(),
-        recon,
-        kl,
-        loss: cfg.exp.recon_weight as f64 * recon + cfg.exp.kld_weight as f64 * kl,
-        mse,
-        psnr: 10.0 * (1.0 / mse.max(1e-12)).log10(),
-        ssim: ssim_sum / images,
-        active_dims,
-        latent,
+
+    fn report(&self, cfg: &Config, count: usize, latent: usize) -> EvalReport {
+        let s = &self.0;
+        let images = count.max(1) as f64;
+        let (recon, kl) = (s[RECON] / images, s[KL] / images);
+        let mse = s[SQ_ERR] / s[PIXELS].max(1.0);
+        let (mu_sum, mu_sq) = s[MU..].split_at(latent);
+        let active_dims = (0..latent)
+            .filter(|&d| {
+                let mean = mu_sum[d] / images;
+                mu_sq[d] / images - mean * mean > ACTIVE_THRESHOLD
+            })
+            .count();
+        EvalReport {
+            images: count,
+            recon,
+            kl,
+            loss: cfg.exp.recon_weight as f64 * recon + cfg.exp.kld_weight as f64 * kl,
+            mse,
+            psnr: 10.0 * (1.0 / mse.max(1e-12)).log10(),
+            ssim: s[SSIM] / images,
+            active_dims,
+            latent,
+        }
     }
 }
 

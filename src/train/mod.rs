@@ -4,6 +4,7 @@
 
 pub mod bench;
 mod best;
+pub mod data_parallel;
 pub mod evaluate;
 pub mod inference_bench;
 pub mod memory;

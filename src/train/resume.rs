@@ -40,8 +40,14 @@ impl<'a> Trainer<'a> {
         overrides: &Overrides,
     ) -> Result<Trainer<'a>> {
         let run = RunDir::new(&opts.out);
-        let lock = run.lock()?;
-        let stale = run.remove_stale_temporaries();
+        // Rank 0 alone locks and tidies the folder; the others only read the checkpoint.
+        let root = opts.world.is_root();
+        let lock = root.then(|| run.lock()).transpose()?;
+        let stale = if root {
+            run.remove_stale_temporaries()
+        } else {
+            0
+        };
         let ckpt = newest_checkpoint(&run)?;
         let record = run_owner::check_owner(&run, &ckpt)?;
         let config = overrides.apply(ckpt.config.clone());
@@ -57,7 +63,9 @@ impl<'a> Trainer<'a> {
         config.plan()?; // the overridden values are checked too
         data.check_fits(&config)?;
         // A run whose images/ folder was deleted (to save space, or copied without it).
-        run.create()?;
+        if root {
+            run.create()?;
+        }
         let mut model = ckpt.build_model()?;
         model.config = config;
         let state = &ckpt.state;

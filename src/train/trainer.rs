@@ -4,17 +4,19 @@
 //! reproduces the uninterrupted run exactly (same thread count).
 
 use super::best::Best;
+use super::data_parallel::{self as dp, BatchPart};
 use super::evaluate::evaluate;
 use super::metrics::{self, EpochMetrics};
 use super::pictures::Pictures;
 use super::run_dir::{Position, RunDir, RunRecord};
 use super::{run_owner, seeds};
 use crate::checkpoint::{self, EpochSums, RunState};
+use crate::collective::{self, Collective};
 use crate::config::Config;
 use crate::data::loader::{batch_conditions, batch_tensor, EpochPlan};
 use crate::data::{Dataset, Split};
 use crate::folder_lock::FolderLock;
-use crate::model::{Vae, VaeLoss};
+use crate::model::Vae;
 use crate::nn::Mode;
 use crate::optim::Optimizer;
 use crate::{progress, Error, Result, Tape, Tensor, Var};
@@ -22,6 +24,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Clone, Debug)]
@@ -31,6 +34,9 @@ pub struct TrainOptions {
     pub val_limit: Option<usize>,
     /// No progress bars or per-epoch lines.
     pub quiet: bool,
+    /// The processes training together (data parallel, docs/cluster.md); rank 0 alone
+    /// writes the run folder and prints. [`collective::single`] for one process.
+    pub world: Arc<dyn Collective>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,8 +59,9 @@ pub struct Trainer<'a> {
     optimizer: Box<dyn Optimizer>,
     data: &'a Dataset,
     pub run: RunDir,
-    /// Held while the trainer lives: no other process writes the run folder meanwhile.
-    _lock: FolderLock,
+    /// Held while the trainer lives: no other process writes the run folder meanwhile
+    /// (rank 0 of a data-parallel run holds it, the only rank that writes).
+    _lock: Option<FolderLock>,
     /// The run's id (`run.toml`), written into each checkpoint.
     run_id: String,
     opts: TrainOptions,
@@ -63,6 +70,8 @@ pub struct Trainer<'a> {
     pub progress: Progress,
     /// Things the user should know (e.g. a thread count differing from the checkpoint's).
     pub notes: Vec<String>,
+    /// Seconds this epoch spent summing gradients over the ranks, and in how many steps.
+    comm: (f64, usize),
 }
 
 /// Where a run stands (a new run: at the start; a resumed one: at its checkpoint).
@@ -76,6 +85,41 @@ pub struct Progress {
     pub best: Best,
     /// One row per finished epoch (metrics.csv).
     pub history: Vec<EpochMetrics>,
+}
+
+/// A step's loss terms over the whole batch (every rank's part added).
+struct StepTerms {
+    total: f64,
+    recon: f64,
+    kl: f64,
+    /// Summed over the batch's images (see [`crate::model::VaeLoss`]).
+    recon_total: f64,
+    kl_total: f64,
+    /// Some rank was asked to stop (Ctrl-C): all stop after this step.
+    stop: bool,
+}
+
+impl StepTerms {
+    /// This rank's part's terms summed over the ranks with one small all-reduce.
+    fn summed(loss: &crate::model::VaeLoss, stop: bool, world: &dyn Collective) -> StepTerms {
+        let mut v = [
+            loss.total.item() as f64,
+            loss.recon as f64,
+            loss.kl as f64,
+            loss.recon_total,
+            loss.kl_total,
+            f64::from(u8::from(stop)),
+        ];
+        world.sum_f64(&mut v);
+        StepTerms {
+            total: v[0],
+            recon: v[1],
+            kl: v[2],
+            recon_total: v[3],
+            kl_total: v[4],
+            stop: v[5] > 0.0,
+        }
+    }
 }
 
 /// The images a run trains and validates on.
@@ -98,6 +142,23 @@ impl<'a> Trainer<'a> {
         // Before the folder is made: a bad feature network leaves nothing behind.
         crate::onnx::feature_net::attach(&mut model)?;
         let run = RunDir::new(&opts.out);
+        let (lock, run_id) = if opts.world.is_root() {
+            let (lock, id) = Self::create_run(&run, config, &opts)?;
+            (Some(lock), id)
+        } else {
+            (None, String::new())
+        };
+        let optimizer = config.exp.optimizer();
+        let run = (run, lock, run_id);
+        Self::assemble(model, optimizer, data, run, opts, Progress::default())
+    }
+
+    /// Makes the run folder of a new run (locked) and returns the lock and the run's id.
+    fn create_run(
+        run: &RunDir,
+        config: &Config,
+        opts: &TrainOptions,
+    ) -> Result<(FolderLock, String)> {
         let lock = run.lock()?;
         if !run.list_checkpoints().is_empty() {
             return Err(Error::File {
@@ -112,19 +173,18 @@ impl<'a> Trainer<'a> {
         let record = RunRecord::new();
         run.write_record(&record)?;
         crate::atomic_file::write(&run.config(), config.to_toml().as_bytes())?;
-        let optimizer = config.exp.optimizer();
-        let run = (run, lock, record.run_id);
-        Self::assemble(model, optimizer, data, run, opts, Progress::default())
+        Ok((lock, record.run_id))
     }
 
     pub(super) fn assemble(
         mut model: Vae,
         optimizer: Box<dyn Optimizer>,
         data: &'a Dataset,
-        (run, lock, run_id): (RunDir, FolderLock, String),
-        opts: TrainOptions,
+        (run, lock, run_id): (RunDir, Option<FolderLock>, String),
+        mut opts: TrainOptions,
         progress: Progress,
     ) -> Result<Trainer<'a>> {
+        opts.quiet |= !opts.world.is_root();
         if model.feature_net.is_none() {
             crate::onnx::feature_net::attach(&mut model)?;
         }
@@ -141,7 +201,15 @@ impl<'a> Trainer<'a> {
             });
         }
         let batch = model.config.trainer.batch_size.min(train_idx.len());
-        super::memory::check_batch_fits(&model.config, &model.plan, batch)?;
+        let ranks = opts.world.size();
+        if batch < ranks {
+            return Err(Error::Invalid(format!(
+                "a batch of {batch} images cannot be split over {ranks} ranks; use \
+                 --batch-size {ranks} or more, or fewer ranks"
+            )));
+        }
+        super::memory::check_batch_fits(&model.config, &model.plan, batch.div_ceil(ranks))?;
+        dp::check_ranks_agree(opts.world.as_ref(), &mut model, data, progress.step)?;
         let mut val_idx = data.indices(Split::Val);
         val_idx.truncate(opts.val_limit.unwrap_or(usize::MAX));
         let cfg = &model.config;
@@ -163,6 +231,7 @@ impl<'a> Trainer<'a> {
             pictures,
             progress,
             notes: vec![],
+            comm: (0.0, 0),
         })
     }
 
@@ -184,50 +253,49 @@ impl<'a> Trainer<'a> {
             let epoch = self.progress.pos.epoch;
             self.optimizer.set_lr(cfg.exp.lr_at(epoch));
             let plan = EpochPlan::new(&self.split.train, cfg.exp.seed, epoch, cfg.data.flip);
-            let batches = plan.batches(bs);
+            let batches = dp::usable_batches(plan.batches(bs), self.opts.world.size());
             let bar = progress::bar(batches.len() as u64, "batches", self.opts.quiet);
             bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
             bar.set_position(self.progress.pos.batch as u64);
             for (b, range) in batches.iter().enumerate().skip(self.progress.pos.batch) {
                 let start = Instant::now();
-                let range = range.clone();
+                let part = BatchPart::of(range.len(), self.opts.world.as_ref());
+                let mine = range.start + part.mine.start..range.start + part.mine.end;
                 let x = batch_tensor(
                     self.data,
-                    &plan.order[range.clone()],
-                    &plan.flips[range.clone()],
+                    &plan.order[mine.clone()],
+                    &plan.flips[mine.clone()],
                     cfg.data.pixel_range,
                 );
-                let cond = batch_conditions(
-                    self.data,
-                    &plan.order[range.clone()],
-                    &self.split.cond_columns,
-                );
+                let cond = batch_conditions(self.data, &plan.order[mine], &self.split.cond_columns);
                 let data_seconds = start.elapsed().as_secs_f64();
-                let step = self.train_step(x, cond.as_ref())?;
-                let (loss, recon, kl) = (step.total.item(), step.recon, step.kl);
-                let n = range.len();
+                let stop_asked = stop.load(Ordering::SeqCst);
+                let step = self.train_step(x, cond.as_ref(), &part, stop_asked)?;
                 let s = &mut self.progress.sums;
-                s.loss += step.weighted_total(&cfg.exp);
+                s.loss += cfg.exp.recon_weight as f64 * step.recon_total
+                    + cfg.exp.kld_weight as f64 * step.kl_total;
                 s.recon += step.recon_total;
                 s.kl += step.kl_total;
-                s.images += n;
+                s.images += range.len();
                 s.seconds += start.elapsed().as_secs_f64();
                 s.data_seconds += data_seconds;
                 self.progress.pos.batch = b + 1;
                 self.progress.step += 1;
                 bar.set_message(format!(
                     "loss {:.3} recon {:.5} KL {:.2} {:.0} img/s",
-                    loss,
-                    recon,
-                    kl,
+                    step.total,
+                    step.recon,
+                    step.kl,
                     s.images as f64 / s.seconds.max(1e-9)
                 ));
                 bar.inc(1);
-                if stop.load(Ordering::SeqCst) {
+                if step.stop {
                     bar.finish_and_clear();
                     let path = self.run.checkpoint(self.progress.pos);
-                    self.save(&path)?;
-                    self.rotate()?;
+                    if self.opts.world.is_root() {
+                        self.save(&path)?;
+                        self.rotate()?;
+                    }
                     self.notes
                         .push(format!("interrupted: saved {}", path.display()));
                     return Ok(Outcome::Interrupted);
@@ -239,34 +307,51 @@ impl<'a> Trainer<'a> {
         Ok(Outcome::Finished)
     }
 
-    /// One optimization step on the batch `x`; a non-finite loss is an error and changes
-    /// no parameter.
-    fn train_step(&mut self, x: Tensor, cond: Option<&Tensor>) -> Result<VaeLoss> {
+    /// One optimization step on this rank's part `x` of a batch; a non-finite loss is an
+    /// error and changes no parameter. Returns the whole batch's loss terms (summed over
+    /// the ranks with the stop request, so that every rank stops after the same step).
+    fn train_step(
+        &mut self,
+        x: Tensor,
+        cond: Option<&Tensor>,
+        part: &BatchPart,
+        stop_asked: bool,
+    ) -> Result<StepTerms> {
         let tape = Tape::new();
         let mut rng = seeds::noise(self.model.config.exp.seed, self.progress.step);
+        let eps = dp::noise_rows(part, self.model.config.model.latent, &mut rng);
         let input = Var::constant(x);
-        let out = self
-            .model
-            .forward_with(&tape, &input, cond, Mode::Train, &mut rng);
-        let loss = self.model.loss(&out, input.value());
-        let total = loss.total.item();
-        if !total.is_finite() {
-            let last = self.run.list_checkpoints().pop().map_or_else(
-                || "no checkpoint was written yet".to_string(),
-                |(_, p)| format!("the last good checkpoint is {}", p.display()),
-            );
-            return Err(Error::Training(format!(
-                "the loss became {total} at step {} (epoch {}, batch {}); {last}. \
-                 A lower learning rate (--lr) or a smaller recon_weight may help",
-                self.progress.step + 1,
-                self.progress.pos.epoch + 1,
-                self.progress.pos.batch + 1
-            )));
-        }
-        let mut grads = tape.backward(&loss.total);
-        self.model.zero_biases_before_norm(&mut grads);
-        self.optimizer.step(&mut self.model, &grads);
-        Ok(loss)
+        let world = self.opts.world.clone();
+        collective::with_batch_group(&world, || {
+            let out = (self.model).forward_with_noise(&tape, &input, cond, Mode::Train, eps);
+            let loss = self.model.loss_of_part(&out, input.value(), part.share());
+            let terms = StepTerms::summed(&loss, stop_asked, world.as_ref());
+            if !terms.total.is_finite() {
+                return Err(self.non_finite_loss(terms.total));
+            }
+            let mut grads = tape.backward(&loss.total);
+            self.model.zero_biases_before_norm(&mut grads);
+            let comm = Instant::now();
+            dp::sum_gradients(world.as_ref(), &mut self.model, &mut grads);
+            self.comm = (self.comm.0 + comm.elapsed().as_secs_f64(), self.comm.1 + 1);
+            self.optimizer.step(&mut self.model, &grads);
+            Ok(terms)
+        })
+    }
+
+    fn non_finite_loss(&self, total: f64) -> Error {
+        let last = self.run.list_checkpoints().pop().map_or_else(
+            || "no checkpoint was written yet".to_string(),
+            |(_, p)| format!("the last good checkpoint is {}", p.display()),
+        );
+        Error::Training(format!(
+            "the loss became {} at step {} (epoch {}, batch {}); {last}. \
+             A lower learning rate (--lr) or a smaller recon_weight may help",
+            total as f32,
+            self.progress.step + 1,
+            self.progress.pos.epoch + 1,
+            self.progress.pos.batch + 1
+        ))
     }
 
     fn finish_epoch(&mut self) -> Result<()> {
@@ -281,6 +366,7 @@ impl<'a> Trainer<'a> {
                 &self.split.val,
                 cfg.trainer.batch_size,
                 cfg.exp.seed ^ seeds::VAL_SALT,
+                self.opts.world.as_ref(),
                 &bar,
             )
         });
@@ -303,8 +389,32 @@ impl<'a> Trainer<'a> {
         };
         self.progress.sums = EpochSums::default();
         self.progress.history.push(row.clone());
-        // Order matters for crash safety: the metrics row first, then the checkpoint; a
-        // resume drops rows newer than its checkpoint.
+        let improved = self.progress.best.record(row.score(), row.epoch);
+        if self.opts.world.is_root() {
+            self.write_epoch(&row, improved)?;
+        }
+        if !self.opts.quiet {
+            let comm = match self.opts.world.size() {
+                1 => String::new(),
+                n => format!(
+                    "  ({n} ranks; gradient all-reduce {:.1} ms/step, {:.1}%)",
+                    1e3 * self.comm.0 / self.comm.1.max(1) as f64,
+                    100.0 * self.comm.0 / s.seconds.max(1e-9)
+                ),
+            };
+            eprintln!(
+                "epoch {:>3}  train loss {:.4} (recon {:.5}, KL {:.3})  val loss {:.4}  {:.0} img/s  {:.1}s  (data loading {:.1}%){comm}",
+                row.epoch, row.train_loss, row.train_recon, row.train_kl, row.val_loss, row.images_per_s, row.seconds,
+                100.0 * s.data_seconds / s.seconds.max(1e-9)
+            );
+        }
+        self.comm = (0.0, 0);
+        Ok(())
+    }
+
+    /// The epoch's files (rank 0 only): order matters for crash safety, the metrics row
+    /// first, then the checkpoint; a resume drops rows newer than its checkpoint.
+    fn write_epoch(&mut self, row: &EpochMetrics, improved: bool) -> Result<()> {
         metrics::write(&self.run.metrics(), &self.progress.history)?;
         let (model, run) = (&mut self.model, &self.run);
         (self.pictures).write(
@@ -316,22 +426,13 @@ impl<'a> Trainer<'a> {
             &self.progress.history,
         )?;
         let path = self.run.checkpoint(self.progress.pos);
-        let improved = self.progress.best.record(row.score(), row.epoch);
         self.save(&path)?;
         if improved {
             crate::atomic_file::write_with(&self.run.best(), |tmp| {
                 std::fs::copy(&path, tmp).map(|_| ())
             })?;
         }
-        self.rotate()?;
-        if !self.opts.quiet {
-            eprintln!(
-                "epoch {:>3}  train loss {:.4} (recon {:.5}, KL {:.3})  val loss {:.4}  {:.0} img/s  {:.1}s  (data loading {:.1}%)",
-                row.epoch, row.train_loss, row.train_recon, row.train_kl, row.val_loss, row.images_per_s, row.seconds,
-                100.0 * s.data_seconds / s.seconds.max(1e-9)
-            );
-        }
-        Ok(())
+        self.rotate()
     }
 
     fn save(&mut self, path: &std::path::Path) -> Result<()> {

@@ -174,6 +174,7 @@ pub fn trained_small(dir: &Path, n: usize) -> PathBuf {
         out: out.clone(),
         val_limit: None,
         quiet: true,
+        world: vae_cpu::collective::single(),
     };
     vae_cpu::train::Trainer::new(&small_config(1, 16), &data, opts)
         .unwrap()

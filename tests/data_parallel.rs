@@ -1,0 +1,269 @@
+//! Data-parallel training without MPI: a group of threads (`collective::local`), each
+//! training as one rank, must compute what one process computes with the same global
+//! batch (docs/cluster.md), and resume on another number of ranks. `.ci/run` checks the
+//! same through `mpirun` with the MPI build (scripts/mpi-check.sh).
+#![cfg(feature = "engine")]
+
+mod common;
+
+use common::{faces_cache, small_config};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use vae_cpu::collective::{self, local::LocalGroup, Collective};
+use vae_cpu::config::{Config, Overrides};
+use vae_cpu::data::Dataset;
+use vae_cpu::nn::{Module, Slot};
+use vae_cpu::train::metrics::EpochMetrics;
+use vae_cpu::train::{Outcome, TrainOptions, Trainer};
+
+/// What a run ends with: its metrics rows and every parameter and buffer.
+struct Finish {
+    rows: Vec<EpochMetrics>,
+    weights: Vec<f32>,
+}
+
+fn options(out: &Path, world: Arc<dyn Collective>) -> TrainOptions {
+    TrainOptions {
+        out: out.to_path_buf(),
+        val_limit: None,
+        quiet: true,
+        world,
+    }
+}
+
+/// Trains (or resumes, when `config` is None) in `out` on `ranks` threads, rank `r`
+/// asked to stop at once when `stop_on == Some(r)`; returns rank 0's finish after checking
+/// every rank ends with the same weights and outcome.
+fn train_ranks(
+    cache: &Path,
+    out: &Path,
+    config: Option<&Config>,
+    ranks: usize,
+    epochs: usize,
+    stop_on: Option<usize>,
+) -> (Finish, Outcome) {
+    let members = LocalGroup::members(ranks);
+    let finishes: Vec<(Finish, Outcome)> = std::thread::scope(|s| {
+        let handles: Vec<_> = members
+            .into_iter()
+            .map(|world| {
+                s.spawn(move || {
+                    let stop = AtomicBool::new(stop_on == Some(world.rank()));
+                    let data = Dataset::open(cache).unwrap();
+                    let opts = options(out, world);
+                    let mut t = match config {
+                        Some(c) => Trainer::new(c, &data, opts).unwrap(),
+                        None => {
+                            Trainer::resume(&data, opts, &Overrides::resumable(Some(epochs), None))
+                                .unwrap()
+                        }
+                    };
+                    let outcome = t.run(&stop).unwrap();
+                    (finish(&mut t), outcome)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (f, outcome) in &finishes[1..] {
+        assert_eq!(
+            f.weights, finishes[0].0.weights,
+            "ranks ended with different weights"
+        );
+        assert_eq!(*outcome, finishes[0].1);
+    }
+    finishes.into_iter().next().unwrap()
+}
+
+fn train(cache: &Path, out: &Path, config: Option<&Config>, ranks: usize, epochs: usize) -> Finish {
+    train_ranks(cache, out, config, ranks, epochs, None).0
+}
+
+fn finish(t: &mut Trainer) -> Finish {
+    let mut weights = vec![];
+    t.model.visit("", &mut |_, slot| match slot {
+        Slot::Param(p) => weights.extend(p.value().iter()),
+        Slot::Buffer(b) => weights.extend(b.iter()),
+    });
+    Finish {
+        rows: t.progress.history.clone(),
+        weights,
+    }
+}
+
+fn one_process(cache: &Path, out: &Path, config: &Config) -> Finish {
+    let data = Dataset::open(cache).unwrap();
+    let mut t = Trainer::new(config, &data, options(out, collective::single())).unwrap();
+    t.run(&AtomicBool::new(false)).unwrap();
+    finish(&mut t)
+}
+
+fn assert_close(what: &str, a: f64, b: f64, rel: f64) {
+    assert!(
+        (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-12),
+        "{what}: {a} vs {b} (relative {:.2e})",
+        (a - b).abs() / a.abs().max(1e-12)
+    );
+}
+
+fn assert_same_metrics(a: &[EpochMetrics], b: &[EpochMetrics], rel: f64) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x.step, y.step);
+        for (name, u, v) in [
+            ("train loss", x.train_loss, y.train_loss),
+            ("train recon", x.train_recon, y.train_recon),
+            ("train KL", x.train_kl, y.train_kl),
+            ("val loss", x.val_loss, y.val_loss),
+            ("val recon", x.val_recon, y.val_recon),
+            ("val KL", x.val_kl, y.val_kl),
+        ] {
+            assert_close(&format!("epoch {} {name}", x.epoch), u, v, rel);
+        }
+    }
+}
+
+fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    cache: PathBuf,
+}
+
+fn setup(images: usize) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let cache = faces_cache(&root, images, 16);
+    Setup {
+        _dir: dir,
+        root,
+        cache,
+    }
+}
+
+/// An epoch (2 steps) on 2 and 3 ranks (an uneven split: 16 = 6 + 5 + 5) against one
+/// process: the weights and metrics agree to float rounding.
+#[test]
+fn an_epoch_on_several_ranks_is_an_epoch_of_one_process() {
+    let s = setup(40);
+    // 40 images: 32 train (2 batches of 16); epoch 1 only, then compare.
+    let config = small_config(1, 16);
+    let one = one_process(&s.cache, &s.root.join("one"), &config);
+    for ranks in [2, 3] {
+        let many = train(
+            &s.cache,
+            &s.root.join(format!("r{ranks}")),
+            Some(&config),
+            ranks,
+            1,
+        );
+        let d = largest_difference(&one.weights, &many.weights);
+        assert!(d < 1e-5, "{ranks} ranks: weights differ by up to {d}");
+        assert_same_metrics(&one.rows, &many.rows, 1e-5);
+    }
+}
+
+/// A run started on 3 ranks and resumed on 2 ends where one process ends.
+#[test]
+fn a_run_resumes_on_another_number_of_ranks() {
+    let s = setup(40);
+    let config = small_config(2, 8);
+    let one = one_process(&s.cache, &s.root.join("one"), &config);
+    let out = s.root.join("moved");
+    train(&s.cache, &out, Some(&small_config(1, 8)), 3, 1);
+    let resumed = train(&s.cache, &out, None, 2, 2);
+    let d = largest_difference(&one.weights, &resumed.weights);
+    assert!(d < 1e-4, "weights differ by up to {d}");
+    assert_same_metrics(&one.rows, &resumed.rows, 1e-4);
+}
+
+/// Ctrl-C on one rank stops every rank after the same step; rank 0 saves the position.
+#[test]
+fn a_stop_on_one_rank_stops_all_after_the_same_step() {
+    let s = setup(40);
+    let out = s.root.join("stopped");
+    let (_, outcome) = train_ranks(&s.cache, &out, Some(&small_config(1, 8)), 2, 1, Some(1));
+    assert_eq!(outcome, Outcome::Interrupted);
+    let saved = std::fs::read_dir(out.join("checkpoints")).unwrap().count();
+    assert_eq!(saved, 1, "one checkpoint, at batch 1");
+    assert!(out.join("checkpoints/e0000-b000001.safetensors").exists());
+}
+
+/// A batch smaller than the group is refused with the fix.
+#[test]
+fn a_batch_smaller_than_the_group_is_refused() {
+    let s = setup(40);
+    let members = LocalGroup::members(3);
+    let errors: Vec<String> = std::thread::scope(|sc| {
+        let handles: Vec<_> = members
+            .into_iter()
+            .map(|world| {
+                let (cache, out) = (&s.cache, s.root.join("small"));
+                sc.spawn(move || {
+                    let data = Dataset::open(cache).unwrap();
+                    match Trainer::new(&small_config(1, 2), &data, options(&out, world)) {
+                        Ok(_) => String::new(),
+                        Err(e) => e.to_string(),
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for e in errors {
+        assert!(
+            e.contains("cannot be split over 3 ranks") && e.contains("--batch-size 3"),
+            "{e}"
+        );
+    }
+}
+
+/// A build without the `mpi` feature started as one of several ranks (the launcher's
+/// environment says so) refuses to train alone.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_build_without_mpi_refuses_to_run_as_one_of_several_ranks() {
+    let s = setup(40);
+    std::fs::write(s.root.join("ok.toml"), small_config(1, 8).to_toml()).unwrap();
+    for (var, value) in [("PMI_SIZE", "2"), ("OMPI_COMM_WORLD_SIZE", "4")] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
+            .args([
+                "train",
+                "--config",
+                "ok.toml",
+                "--data",
+                "faces.vaecache",
+                "--quiet",
+            ])
+            .current_dir(&s.root)
+            .env(var, value)
+            .output()
+            .unwrap();
+        common::assert_clear_error(&o, &["built without MPI support", "--features mpi"]);
+        assert!(!s.root.join("runs").exists(), "it wrote a run folder");
+    }
+    // One rank (PMI_SIZE=1) is an ordinary run.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
+        .args([
+            "train",
+            "--config",
+            "ok.toml",
+            "--data",
+            "faces.vaecache",
+            "--quiet",
+        ])
+        .args(["--out", "single"])
+        .current_dir(&s.root)
+        .env("PMI_SIZE", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::stderr(&o));
+}
