@@ -5,7 +5,8 @@
 #   2. a run started on 4 ranks and resumed on 2 gives them too;
 #   3. a rank killed with SIGKILL ends the job, leaves no broken checkpoint, and the run
 #      resumes;
-#   4. a build without the `mpi` feature started by mpirun refuses with a clear message.
+#   4. `evaluate` on 3 ranks reports what one process does, a sweep runs on 2 ranks;
+#   5. a build without the `mpi` feature started by mpirun refuses with a clear message.
 # Usage: scripts/mpi-check.sh MPI_BINARY [PLAIN_BINARY]   (needs mpirun: apt install mpich)
 set -euo pipefail
 mpi_bin="$(realpath "$1")"
@@ -82,6 +83,29 @@ epoch=$((10#$(basename "$newest" | sed 's/^e\([0-9]*\)-.*/\1/')))
 echo "killed after epoch $epoch (mpirun exit status $status); resuming on 2 ranks"
 mpirun -np 2 "$mpi_bin" train --resume killed --data "$cache" --epochs $((epoch + 1)) --threads 1 --quiet
 test "$(tail -1 killed/metrics.csv | cut -d, -f1)" -eq $((epoch + 1))
+
+echo "== evaluate on 3 ranks vs one process"
+ck=one/checkpoints/best.safetensors
+"$mpi_bin" evaluate --checkpoint "$ck" --data "$cache" --split val --threads 1 --quiet > eval1.txt
+mpirun -np 3 "$mpi_bin" evaluate --checkpoint "$ck" --data "$cache" --split val --threads 1 \
+  --batch-size 16 --quiet > eval3.txt
+python3 - eval1.txt eval3.txt <<'PY'
+import re, sys
+def numbers(path):
+    return [float(x) for line in open(path) if not line.startswith("checkpoint")
+            for x in re.findall(r"(?<![\w.])-?\d+\.\d+", line)]
+a, b = numbers(sys.argv[1]), numbers(sys.argv[2])
+assert len(a) == len(b) > 5, (a, b)
+worst = max(abs(x - y) / max(abs(x), 1e-12) for x, y in zip(a, b))
+print(f"evaluate: largest relative difference {worst:.1e}")
+assert worst <= 1e-5, worst
+PY
+
+echo "== a sweep on 2 ranks"
+mpirun -np 2 "$mpi_bin" sweep --config "$root/models/demo32.toml" --data "$cache" \
+  --set exp.kld_weight=0.5,1 --set trainer.batch_size=32 --epochs 1 --threads 1 --out sweep \
+  --quiet > /dev/null
+test "$(wc -l < sweep/sweep.csv)" -eq 3
 
 if [ -n "$plain_bin" ]; then
   echo "== a build without MPI support under mpirun"

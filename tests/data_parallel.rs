@@ -124,12 +124,12 @@ fn assert_same_metrics(a: &[EpochMetrics], b: &[EpochMetrics], rel: f64) {
     }
 }
 
-fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+/// The same weights (largest difference below `tol`) and metrics (relative `tol`).
+fn assert_same_run(a: &Finish, b: &Finish, tol: f64) {
+    assert_eq!(a.weights.len(), b.weights.len());
+    let d = (a.weights.iter().zip(&b.weights)).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!((d as f64) < tol, "weights differ by up to {d}");
+    assert_same_metrics(&a.rows, &b.rows, tol);
 }
 
 struct Setup {
@@ -165,9 +165,7 @@ fn an_epoch_on_several_ranks_is_an_epoch_of_one_process() {
             ranks,
             1,
         );
-        let d = largest_difference(&one.weights, &many.weights);
-        assert!(d < 1e-5, "{ranks} ranks: weights differ by up to {d}");
-        assert_same_metrics(&one.rows, &many.rows, 1e-5);
+        assert_same_run(&one, &many, 1e-5);
     }
 }
 
@@ -180,9 +178,7 @@ fn a_run_resumes_on_another_number_of_ranks() {
     let out = s.root.join("moved");
     train(&s.cache, &out, Some(&small_config(1, 8)), 3, 1);
     let resumed = train(&s.cache, &out, None, 2, 2);
-    let d = largest_difference(&one.weights, &resumed.weights);
-    assert!(d < 1e-4, "weights differ by up to {d}");
-    assert_same_metrics(&one.rows, &resumed.rows, 1e-4);
+    assert_same_run(&one, &resumed, 1e-4);
 }
 
 /// Ctrl-C on one rank stops every rank after the same step; rank 0 saves the position.
@@ -233,37 +229,35 @@ fn a_batch_smaller_than_the_group_is_refused() {
 fn a_build_without_mpi_refuses_to_run_as_one_of_several_ranks() {
     let s = setup(40);
     std::fs::write(s.root.join("ok.toml"), small_config(1, 8).to_toml()).unwrap();
-    for (var, value) in [("PMI_SIZE", "2"), ("OMPI_COMM_WORLD_SIZE", "4")] {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
-            .args([
-                "train",
-                "--config",
-                "ok.toml",
-                "--data",
-                "faces.vaecache",
-                "--quiet",
-            ])
-            .current_dir(&s.root)
-            .env(var, value)
-            .output()
-            .unwrap();
+    let train = |env: &[(&str, &str)]| {
+        let args = ["train", "--config", "ok.toml", "--data", "faces.vaecache"];
+        let args = [&args[..], &["--quiet", "--out", "run"]].concat();
+        common::vae_cpu_with_env(&args, &s.root, env)
+    };
+    for env in [("PMI_SIZE", "2"), ("OMPI_COMM_WORLD_SIZE", "4")] {
+        let o = train(&[env]);
         common::assert_clear_error(&o, &["built without MPI support", "--features mpi"]);
-        assert!(!s.root.join("runs").exists(), "it wrote a run folder");
+        assert!(!s.root.join("run").exists(), "it wrote a run folder");
     }
     // One rank (PMI_SIZE=1) is an ordinary run.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
-        .args([
-            "train",
-            "--config",
-            "ok.toml",
-            "--data",
-            "faces.vaecache",
-            "--quiet",
-        ])
-        .args(["--out", "single"])
-        .current_dir(&s.root)
-        .env("PMI_SIZE", "1")
-        .output()
-        .unwrap();
+    let o = train(&[("PMI_SIZE", "1")]);
     assert!(o.status.success(), "{}", common::stderr(&o));
+}
+
+/// A cluster may prepare the cache on each node instead of sharing one file: `prepare`
+/// gives the same bytes from the same folder, whatever the thread count.
+#[test]
+fn caches_prepared_twice_are_byte_identical() {
+    let s = setup(40);
+    let prepare = |out: &str, threads: &str| {
+        let args = ["prepare", "--data", "faces", "--size", "16", "--out", out];
+        let args = [&args[..], &["--threads", threads, "--quiet"]].concat();
+        common::run_ok(&args, &s.root);
+        std::fs::read(s.root.join(out)).unwrap()
+    };
+    let (a, b) = (
+        prepare("node1.vaecache", "1"),
+        prepare("node2.vaecache", "2"),
+    );
+    assert!(a == b, "the two caches differ");
 }

@@ -269,8 +269,7 @@ impl<'a> Trainer<'a> {
                 );
                 let cond = batch_conditions(self.data, &plan.order[mine], &self.split.cond_columns);
                 let data_seconds = start.elapsed().as_secs_f64();
-                let stop_asked = stop.load(Ordering::SeqCst);
-                let step = self.train_step(x, cond.as_ref(), &part, stop_asked)?;
+                let step = self.train_step(x, cond.as_ref(), &part, stop)?;
                 let s = &mut self.progress.sums;
                 s.loss += cfg.exp.recon_weight as f64 * step.recon_total
                     + cfg.exp.kld_weight as f64 * step.kl_total;
@@ -308,14 +307,15 @@ impl<'a> Trainer<'a> {
     }
 
     /// One optimization step on this rank's part `x` of a batch; a non-finite loss is an
-    /// error and changes no parameter. Returns the whole batch's loss terms (summed over
-    /// the ranks with the stop request, so that every rank stops after the same step).
+    /// error and changes no parameter. Returns the whole batch's loss terms, summed over
+    /// the ranks with `stop` as it stands after the forward pass (so that every rank stops
+    /// after the same step).
     fn train_step(
         &mut self,
         x: Tensor,
         cond: Option<&Tensor>,
         part: &BatchPart,
-        stop_asked: bool,
+        stop: &AtomicBool,
     ) -> Result<StepTerms> {
         let tape = Tape::new();
         let mut rng = seeds::noise(self.model.config.exp.seed, self.progress.step);
@@ -325,7 +325,7 @@ impl<'a> Trainer<'a> {
         collective::with_batch_group(&world, || {
             let out = (self.model).forward_with_noise(&tape, &input, cond, Mode::Train, eps);
             let loss = self.model.loss_of_part(&out, input.value(), part.share());
-            let terms = StepTerms::summed(&loss, stop_asked, world.as_ref());
+            let terms = StepTerms::summed(&loss, stop.load(Ordering::SeqCst), world.as_ref());
             if !terms.total.is_finite() {
                 return Err(self.non_finite_loss(terms.total));
             }

@@ -119,9 +119,15 @@ pub fn faces_cache(dir: &Path, n: usize, size: usize) -> PathBuf {
 
 /// Runs the `vae-cpu` binary with `args` in `cwd`.
 pub fn vae_cpu(args: &[&str], cwd: &Path) -> Output {
+    vae_cpu_with_env(args, cwd, &[])
+}
+
+/// [`vae_cpu`] with environment variables set.
+pub fn vae_cpu_with_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vae-cpu"))
         .args(args)
         .current_dir(cwd)
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
