@@ -129,3 +129,51 @@ fn sweep_trains_the_grid_tabulates_it_and_resumes() {
     );
     assert_clear_error(&o, &["kld"]);
 }
+
+/// `--disentanglement` scores every finished run (the Higgins et al. metric on generated
+/// faces) into a column of the table, and `evaluate --disentanglement` prints it.
+#[test]
+fn sweep_and_evaluate_report_disentanglement() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    faces_cache(d, 40, 16);
+    std::fs::write(d.join("base.toml"), small_config(1, 8).to_toml()).unwrap();
+    let args = ["sweep", "--config", "base.toml", "--data", "faces.vaecache"];
+    let more = ["--set", "exp.kld_weight=1,4", "--out", "sw", "--quiet"];
+    run_ok(
+        &[&args[..], &more, &["--disentanglement", "--votes", "2"]].concat(),
+        d,
+    );
+    let csv = std::fs::read_to_string(d.join("sw/sweep.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].ends_with(",last_val_loss,disentanglement"),
+        "{csv}"
+    );
+    for line in &lines[1..] {
+        let score: f64 = line.rsplit(',').next().unwrap().parse().unwrap();
+        assert!((0.0..=1.0).contains(&score), "{csv}");
+    }
+    let ck = "sw/kld_weight=1/checkpoints/best.safetensors";
+    let eval = [
+        "evaluate",
+        "--checkpoint",
+        ck,
+        "--data",
+        "faces.vaecache",
+        "--split",
+        "val",
+    ];
+    let printed = run_ok(
+        &[&eval[..], &["--disentanglement", "--votes", "2", "--quiet"]].concat(),
+        d,
+    );
+    let line = printed
+        .lines()
+        .find(|l| l.starts_with("disentanglement:"))
+        .unwrap();
+    assert!(
+        line.contains("chance 0.143") && line.contains("hair colour"),
+        "{line}"
+    );
+}

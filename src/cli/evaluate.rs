@@ -3,6 +3,7 @@ use clap::Args;
 use std::path::PathBuf;
 use vae_cpu::checkpoint::Checkpoint;
 use vae_cpu::data::Split;
+use vae_cpu::latent::disentanglement::FACTORS;
 use vae_cpu::train::evaluate;
 
 /// Measure a checkpoint on a split: reconstruction MSE, PSNR, KL, negative ELBO, active dims.
@@ -22,6 +23,8 @@ pub struct EvaluateArgs {
     /// Images per batch.
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
+    #[command(flatten)]
+    disentanglement: super::flags::Disentanglement,
     #[command(flatten)]
     workers: super::flags::Workers,
 }
@@ -113,5 +116,15 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
         "active dimensions: {} of {} (Var over images of E[z_d] > 0.01)",
         r.active_dims, r.latent
     );
+    if let Some(d) = pool.install(|| a.disentanglement.measure(&mut model, quiet)) {
+        let factors = FACTORS.iter().zip(&d.per_factor);
+        let each: Vec<String> = factors.map(|(f, a)| format!("{f} {a:.2}")).collect();
+        println!(
+            "disentanglement:   {:.3} (Higgins et al. 2017 on generated faces; chance {:.3}; {})",
+            d.accuracy,
+            d.chance,
+            each.join(", ")
+        );
+    }
     Ok(())
 }

@@ -39,6 +39,10 @@ pub struct SweepArgs {
     /// Use at most this many validation images per epoch.
     #[arg(long)]
     val_limit: Option<usize>,
+    // Each finished run's disentanglement into the table (a β sweep shows how it moves
+    // with the KL weight).
+    #[command(flatten)]
+    disentanglement: super::flags::Disentanglement,
     #[command(flatten)]
     workers: super::flags::Workers,
 }
@@ -99,6 +103,9 @@ pub fn run(a: SweepArgs) -> Result<()> {
         };
         let outcome =
             pool.install(|| -> Result<Outcome> { Ok(p.trainer(&data, opts)?.run(stop)?) })?;
+        if root && outcome != Outcome::Interrupted {
+            measure_disentanglement(&a.disentanglement, &RunDir::new(&dir), &pool)?;
+        }
         if root {
             sweep_report::write(&out, &points)?;
         }
@@ -116,5 +123,22 @@ pub fn run(a: SweepArgs) -> Result<()> {
     println!("{table}");
     println!("table:   {}", out.join("sweep.csv").display());
     println!("samples: {}", out.join("sweep-samples.png").display());
+    Ok(())
+}
+
+/// The run's disentanglement, into its folder for the sweep's table (once per run).
+fn measure_disentanglement(
+    flags: &super::flags::Disentanglement,
+    run: &RunDir,
+    pool: &rayon::ThreadPool,
+) -> Result<()> {
+    let file = run.root.join(sweep_report::DISENTANGLEMENT_FILE);
+    if !flags.disentanglement || file.exists() {
+        return Ok(());
+    }
+    let mut model = vae_cpu::checkpoint::Checkpoint::load(&run.best())?.build_model()?;
+    if let Some(d) = pool.install(|| flags.measure(&mut model, true)) {
+        sweep_report::record_disentanglement(&run.root, d.accuracy)?;
+    }
     Ok(())
 }

@@ -152,6 +152,12 @@ pub fn decode_image(bytes: &[u8], opts: &PrepareOptions, out: &mut [u8]) -> Resu
     let img = image::load_from_memory_with_format(bytes, format)
         .map_err(|e| e.to_string())?
         .to_rgb8();
+    fit_image(&img, opts, out);
+    Ok(())
+}
+
+/// Crops `img` as `prepare` does and resizes it to `opts`' size into `out` (RGB bytes).
+pub fn fit_image(img: &image::RgbImage, opts: &PrepareOptions, out: &mut [u8]) {
     let (x, y, cw, ch) = crop_box(
         img.width(),
         img.height(),
@@ -159,7 +165,7 @@ pub fn decode_image(bytes: &[u8], opts: &PrepareOptions, out: &mut [u8]) -> Resu
         opts.height,
         opts.crop_fraction,
     );
-    let cropped = image::imageops::crop_imm(&img, x, y, cw, ch).to_image();
+    let cropped = image::imageops::crop_imm(img, x, y, cw, ch).to_image();
     let resized = image::imageops::resize(
         &cropped,
         opts.width as u32,
@@ -167,7 +173,6 @@ pub fn decode_image(bytes: &[u8], opts: &PrepareOptions, out: &mut [u8]) -> Resu
         opts.filter.image_filter(),
     );
     out.copy_from_slice(resized.as_raw());
-    Ok(())
 }
 
 /// Whether the JPEG end-of-image marker (FF D9) is among the last bytes (some writers

@@ -5,6 +5,7 @@
 pub mod activations;
 pub mod attribute;
 pub mod condition;
+pub mod disentanglement;
 pub mod map;
 pub mod pca;
 pub mod traverse;

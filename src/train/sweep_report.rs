@@ -8,11 +8,29 @@ use super::sweep::{GridPoint, Summary};
 use crate::{viz, Result};
 use std::path::Path;
 
+/// A run's disentanglement score (`sweep --disentanglement`), in its folder.
+pub const DISENTANGLEMENT_FILE: &str = "disentanglement.txt";
+
+/// Keeps a run's disentanglement score for the table.
+pub fn record_disentanglement(run: &Path, score: f64) -> Result<()> {
+    let text = format!("{score}\n");
+    crate::atomic_file::write(&run.join(DISENTANGLEMENT_FILE), text.as_bytes())
+}
+
+fn read_disentanglement(run: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(run.join(DISENTANGLEMENT_FILE)).ok()?;
+    text.trim().parse().ok()
+}
+
 /// Writes sweep.csv, sweep.md and sweep-samples.png from the runs' files so far; returns
-/// the markdown table.
+/// the markdown table. A `disentanglement` column appears when some run has its score.
 pub fn write(out: &Path, points: &[GridPoint]) -> Result<String> {
     let keys: Vec<&str> = points[0].settings.iter().map(|(k, _)| k.as_str()).collect();
-    let columns = [
+    let scores: Vec<Option<f64>> = points
+        .iter()
+        .map(|p| read_disentanglement(&out.join(&p.name)))
+        .collect();
+    let mut columns = vec![
         "epochs",
         "best_epoch",
         "val_loss",
@@ -20,6 +38,10 @@ pub fn write(out: &Path, points: &[GridPoint]) -> Result<String> {
         "val_kl",
         "last_val_loss",
     ];
+    let scored = scores.iter().any(Option::is_some);
+    if scored {
+        columns.push("disentanglement");
+    }
     let mut csv = format!("run,{},{}\n", keys.join(","), columns.join(","));
     let mut md = format!(
         "| run | {} | {} |\n|{}\n",
@@ -28,11 +50,11 @@ pub fn write(out: &Path, points: &[GridPoint]) -> Result<String> {
         "---|".repeat(1 + keys.len() + columns.len())
     );
     let mut pictures = vec![];
-    for p in points {
+    for (p, score) in points.iter().zip(&scores) {
         let dir = out.join(&p.name);
         let rows = metrics::read(&dir.join("metrics.csv")).unwrap_or_default();
         let values: Vec<&str> = p.settings.iter().map(|(_, v)| v.as_str()).collect();
-        let figures = match Summary::of(&rows) {
+        let mut figures = match Summary::of(&rows) {
             Some(s) => vec![
                 s.epochs.to_string(),
                 s.best.epoch.to_string(),
@@ -50,6 +72,9 @@ pub fn write(out: &Path, points: &[GridPoint]) -> Result<String> {
                 String::new(),
             ],
         };
+        if scored {
+            figures.push(score.map_or_else(String::new, |s| format!("{s:.3}")));
+        }
         csv.push_str(&format!(
             "{},{},{}\n",
             p.name,
