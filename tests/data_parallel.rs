@@ -239,6 +239,9 @@ fn a_build_without_mpi_refuses_to_run_as_one_of_several_ranks() {
         common::assert_clear_error(&o, &["built without MPI support", "--features mpi"]);
         assert!(!s.root.join("run").exists(), "it wrote a run folder");
     }
+    // Commands that run as one process refuse under a launcher in every build.
+    let o = common::vae_cpu_with_env(&["models"], &s.root, &[("PMI_SIZE", "2")]);
+    common::assert_clear_error(&o, &["runs as one process", "without mpirun"]);
     // One rank (PMI_SIZE=1) is an ordinary run.
     let o = train(&[("PMI_SIZE", "1")]);
     assert!(o.status.success(), "{}", common::stderr(&o));

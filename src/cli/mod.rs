@@ -97,6 +97,13 @@ pub enum Command {
 pub fn run(command: Command, cli: impl FnOnce() -> clap::Command) -> anyhow::Result<()> {
     #[cfg(not(feature = "engine"))]
     let _ = cli;
+    #[cfg(feature = "engine")]
+    if !matches!(
+        command,
+        Command::Train(_) | Command::Sweep(_) | Command::Evaluate(_)
+    ) {
+        world::refuse_several_ranks()?;
+    }
     match command {
         #[cfg(feature = "engine")]
         Command::Demo(a) => demo::run(a),

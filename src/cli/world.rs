@@ -2,7 +2,7 @@
 //! `mpirun -np N` (or Slurm's `srun`) in a build with the `mpi` feature work together
 //! over MPI (docs/cluster.md); everything else, and every command of a build without the
 //! feature, is one process. A build without the feature started as one of several ranks
-//! says so instead of training N times alone.
+//! says so instead of training N times alone, and so does every single-process command.
 
 use anyhow::Result;
 use std::sync::{Arc, Mutex};
@@ -40,9 +40,21 @@ fn make() -> Result<Arc<dyn Collective>> {
     }
 }
 
+/// Refuses a command that runs as one process (all but `train`, `sweep` and `evaluate`)
+/// when it was started as one of several ranks: N copies would do the same work and
+/// write the same files.
+pub fn refuse_several_ranks() -> Result<()> {
+    match launched_ranks() {
+        Some(n) if n > 1 => anyhow::bail!(
+            "this command runs as one process, but it was started as one of {n} MPI ranks; \
+             start it without mpirun (train, sweep and evaluate run across ranks)"
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// How many ranks the launcher (MPICH/Intel MPI's hydra, Open MPI, MVAPICH, Slurm's srun)
 /// says the job has, from the environment it gives each rank.
-#[cfg(not(feature = "mpi"))]
 fn launched_ranks() -> Option<usize> {
     [
         "PMI_SIZE",
