@@ -166,6 +166,13 @@ pub enum FeatureNormalize {
     None,
 }
 
+impl ExpConfig {
+    /// The training objective from its two terms: `recon_weight * recon + kld_weight * kl`.
+    pub fn objective(&self, recon: f64, kl: f64) -> f64 {
+        self.recon_weight as f64 * recon + self.kld_weight as f64 * kl
+    }
+}
+
 impl Default for ExpConfig {
     fn default() -> Self {
         ExpConfig {

@@ -46,13 +46,6 @@ pub struct VaeLoss {
     pub kl_total: f64,
 }
 
-impl VaeLoss {
-    /// `recon_weight * recon_total + kld_weight * kl_total`.
-    pub fn weighted_total(&self, exp: &crate::config::ExpConfig) -> f64 {
-        exp.recon_weight as f64 * self.recon_total + exp.kld_weight as f64 * self.kl_total
-    }
-}
-
 /// A reduced term times the batch size, unless it was already a sum over the batch.
 fn over_batch(value: f32, reduction: ReductionSpec, batch: usize) -> f64 {
     match reduction {

@@ -187,10 +187,8 @@ fn normalize_act(
         let dx = wants[0].then(|| {
             // Sync batch norm: the input gradient needs the whole group's sums.
             let stats = batch_stats.as_ref().map(|span| {
-                let mut both = [s_dy.as_slice(), s_dy_xh.as_slice()].concat();
-                span.sum(&mut both);
-                let (a, b) = both.split_at(groups);
-                (f32s(a), f32s(b), span.count)
+                let (all_dy, all_dy_xh) = span.grad_sums(&s_dy, &s_dy_xh);
+                (all_dy, all_dy_xh, span.count)
             });
             input_grad(&mut dx, xs, &k, stats.as_ref(), p);
             Tensor::from_shape_vec(shape, dx).unwrap()

@@ -34,12 +34,16 @@ impl Span {
         }
     }
 
-    /// `(Σ dy, Σ dy·xhat)` per channel over the group, from this rank's sums.
-    pub fn grad_sums(&self, sum_dy: &[f32], sum_dy_xhat: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    /// `(Σ dy, Σ dy·xhat)` per channel over the group, from this rank's sums (f32 or f64).
+    pub fn grad_sums<T: Copy + Into<f64>>(
+        &self,
+        sum_dy: &[T],
+        sum_dy_xhat: &[T],
+    ) -> (Vec<f32>, Vec<f32>) {
         let mut both: Vec<f64> = sum_dy
             .iter()
             .chain(sum_dy_xhat)
-            .map(|&v| v as f64)
+            .map(|&v| v.into())
             .collect();
         self.sum(&mut both);
         let (a, b) = both.split_at(sum_dy.len());

@@ -114,9 +114,9 @@ pub(super) fn check_ranks_agree(
     config.to_toml().hash(&mut h);
     (&data.names, &data.fingerprint, data.splits.len(), step).hash(&mut h);
     model.visit("", &mut |_, slot| {
-        let t = match slot {
-            Slot::Param(p) => p.value().clone(),
-            Slot::Buffer(b) => b.clone(),
+        let t: &Tensor = match &slot {
+            Slot::Param(p) => p.value(),
+            Slot::Buffer(b) => b,
         };
         t.iter().for_each(|v| v.to_bits().hash(&mut h));
     });

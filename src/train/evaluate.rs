@@ -2,15 +2,15 @@
 //! (the training objective), pixel MSE, PSNR and SSIM of the mean reconstruction (z = mu),
 //! and the number of active latent dimensions.
 
-use crate::collective::{shard, Collective};
+use super::data_parallel::{noise_rows, BatchPart};
+use crate::collective::Collective;
 use crate::config::{Config, PixelRange};
 use crate::data::loader::{batch_conditions, batch_tensor};
 use crate::data::Dataset;
 use crate::model::Vae;
 use crate::nn::Mode;
-use crate::{ops, Tape, Var};
+use crate::{Tape, Var};
 use indicatif::ProgressBar;
-use ndarray::Axis;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -64,11 +64,10 @@ pub fn evaluate(
     let columns = data.condition_columns(&cfg).unwrap_or_default();
     bar.set_length(indices.len() as u64);
     for chunk in indices.chunks(batch_size.max(1)) {
-        let noise = ops::standard_normal(&[chunk.len(), latent], &mut rng);
-        let mine = shard(0..chunk.len(), world.rank(), world.size());
-        if !mine.is_empty() {
-            let eps = noise.slice_axis(Axis(0), mine.clone().into()).to_owned();
-            sums.add_batch(model, data, &chunk[mine], &columns, eps);
+        let part = BatchPart::of(chunk.len(), world);
+        let eps = noise_rows(&part, latent, &mut rng);
+        if !part.mine.is_empty() {
+            sums.add_batch(model, data, &chunk[part.mine], &columns, eps);
         }
         bar.inc(chunk.len() as u64);
     }
@@ -151,7 +150,7 @@ impl Sums {
             images: count,
             recon,
             kl,
-            loss: cfg.exp.recon_weight as f64 * recon + cfg.exp.kld_weight as f64 * kl,
+            loss: cfg.exp.objective(recon, kl),
             mse,
             psnr: 10.0 * (1.0 / mse.max(1e-12)).log10(),
             ssim: s[SSIM] / images,

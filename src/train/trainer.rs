@@ -271,8 +271,7 @@ impl<'a> Trainer<'a> {
                 let data_seconds = start.elapsed().as_secs_f64();
                 let step = self.train_step(x, cond.as_ref(), &part, stop)?;
                 let s = &mut self.progress.sums;
-                s.loss += cfg.exp.recon_weight as f64 * step.recon_total
-                    + cfg.exp.kld_weight as f64 * step.kl_total;
+                s.loss += cfg.exp.objective(step.recon_total, step.kl_total);
                 s.recon += step.recon_total;
                 s.kl += step.kl_total;
                 s.images += range.len();
