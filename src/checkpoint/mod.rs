@@ -9,8 +9,8 @@ mod run_state;
 
 pub use run_state::{EpochSums, RunState};
 
-use crate::config::Config;
-use crate::model::Vae;
+use crate::config::{ClassifierConfig, Config};
+use crate::model::{Classifier, Vae};
 use crate::nn::{Module, Slot};
 use crate::optim::{self, Optimizer};
 use crate::{Error, Result, Tensor};
@@ -23,10 +23,52 @@ use std::path::{Path, PathBuf};
 
 const FORMAT: &str = "vae-cpu-checkpoint-1";
 
-/// A loaded checkpoint.
-pub struct Checkpoint {
+/// A config a checkpoint can embed: its TOML text and the kind of model it describes.
+pub trait StoredConfig: Sized {
+    /// The metadata value under `model` (VAE checkpoints written before there were other
+    /// kinds carry none and read as `vae`).
+    const MODEL: &'static str;
+    /// The model kind in words, for messages.
+    const DESCRIPTION: &'static str;
+    fn to_toml(&self) -> String;
+    fn parse(text: &str) -> Result<Self>;
+}
+
+impl StoredConfig for Config {
+    const MODEL: &'static str = "vae";
+    const DESCRIPTION: &'static str = "VAE";
+    fn to_toml(&self) -> String {
+        Config::to_toml(self)
+    }
+    fn parse(text: &str) -> Result<Self> {
+        Config::parse(text)
+    }
+}
+
+impl StoredConfig for ClassifierConfig {
+    const MODEL: &'static str = "classifier";
+    const DESCRIPTION: &'static str = "attribute classifier";
+    fn to_toml(&self) -> String {
+        ClassifierConfig::to_toml(self)
+    }
+    fn parse(text: &str) -> Result<Self> {
+        ClassifierConfig::parse(text)
+    }
+}
+
+/// The model kinds a checkpoint may hold: (metadata value, words).
+const MODELS: [(&str, &str); 2] = [
+    (Config::MODEL, Config::DESCRIPTION),
+    (ClassifierConfig::MODEL, ClassifierConfig::DESCRIPTION),
+];
+
+/// A loaded VAE checkpoint (the checkpoint of every command but `classifier`).
+pub type Checkpoint = Stored<Config>;
+
+/// A loaded checkpoint of a model whose config is `C`.
+pub struct Stored<C> {
     pub path: PathBuf,
-    pub config: Config,
+    pub config: C,
     pub epoch: usize,
     pub step: u64,
     pub state: RunState,
@@ -48,9 +90,9 @@ pub(crate) fn f32_from_le_bytes(bytes: &[u8]) -> Vec<f32> {
 }
 
 /// Writes `model`, the optimizer and the run's state to `path` atomically.
-pub fn save(
+pub fn save<C: StoredConfig>(
     path: &Path,
-    config: &Config,
+    config: &C,
     model: &mut dyn Module,
     optimizer: &dyn Optimizer,
     epoch: usize,
@@ -76,6 +118,7 @@ pub fn save(
     }
     let meta = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
+        ("model".into(), C::MODEL.into()),
         ("config".into(), config.to_toml()),
         ("epoch".into(), epoch.to_string()),
         ("step".into(), step.to_string()),
@@ -116,97 +159,7 @@ pub fn read_header(path: &Path) -> Option<(RunState, String)> {
     Some((state, meta.get("config")?.clone()))
 }
 
-impl Checkpoint {
-    /// Reads a checkpoint; a truncated, foreign or corrupt file is an error naming it.
-    pub fn load(path: &Path) -> Result<Checkpoint> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_bytes(path, &bytes)
-    }
-
-    /// Parses checkpoint bytes held in memory; `path` is only used in messages (and kept
-    /// as the checkpoint's path). Used by `load`, fuzzing and tests.
-    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
-        let bad = |m: String| file_error(path, m);
-        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| {
-            bad(format!(
-                "not a readable checkpoint (truncated or corrupt?): {e}"
-            ))
-        })?;
-        let meta = header.metadata().clone().unwrap_or_default();
-        if meta.get("format").map(String::as_str) != Some(FORMAT) {
-            return Err(bad(
-                "not a vae-cpu checkpoint (no format marker in its metadata)".into(),
-            ));
-        }
-        let get = |k: &str| {
-            meta.get(k)
-                .ok_or_else(|| bad(format!("checkpoint metadata lacks \"{k}\"")))
-        };
-        let config =
-            Config::parse(get("config")?).map_err(|e| bad(format!("embedded config: {e}")))?;
-        let epoch = get("epoch")?
-            .parse()
-            .map_err(|_| bad("bad epoch in metadata".into()))?;
-        let step = get("step")?
-            .parse()
-            .map_err(|_| bad("bad step in metadata".into()))?;
-        let state = RunState::from_metadata(&meta).map_err(bad)?;
-        let kind = optim::KINDS
-            .into_iter()
-            .find(|k| meta.contains_key(*k))
-            .ok_or_else(|| bad("checkpoint metadata names no optimizer".into()))?;
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| bad(format!("corrupt tensor data: {e}")))?;
-        let mut model = BTreeMap::new();
-        let mut optimizer_tensors = BTreeMap::new();
-        for (name, view) in st.tensors() {
-            if view.dtype() != Dtype::F32 {
-                return Err(bad(format!(
-                    "tensor {name} is {:?}, expected F32",
-                    view.dtype()
-                )));
-            }
-            let values = f32_from_le_bytes(view.data());
-            let t = Tensor::from_shape_vec(IxDyn(view.shape()), values)
-                .map_err(|e| bad(format!("tensor {name}: {e}")))?;
-            if let Some(n) = name.strip_prefix("model.") {
-                model.insert(n.to_string(), t);
-            } else if let Some(n) = name.strip_prefix(&format!("{kind}.")) {
-                optimizer_tensors.insert(n.to_string(), t);
-            }
-        }
-        let optimizer = optim::restore(kind, &meta[kind], optimizer_tensors).map_err(bad)?;
-        Ok(Checkpoint {
-            path: path.to_path_buf(),
-            config,
-            epoch,
-            step,
-            state,
-            optimizer,
-            model,
-        })
-    }
-
-    /// The model of the checkpoint at `path` (what every latent and export command starts
-    /// from).
-    pub fn load_model(path: &Path) -> Result<Vae> {
-        Checkpoint::load(path)?.build_model()
-    }
-
-    /// The model this checkpoint holds: built from its embedded config, then restored
-    /// (the initial values drawn for it are all overwritten).
-    pub fn build_model(&self) -> Result<Vae> {
-        let mut model = Vae::new(
-            &self.config,
-            &mut ChaCha8Rng::seed_from_u64(self.config.exp.seed),
-        )?;
-        self.restore(&mut model)?;
-        Ok(model)
-    }
-
+impl<C: StoredConfig> Stored<C> {
     /// Copies the stored weights and buffers into `model`. Every tensor of the model must
     /// be present with the same shape (a checkpoint of another architecture is refused
     /// before anything is changed).
@@ -246,5 +199,117 @@ impl Checkpoint {
             Slot::Buffer(b) => b.assign(&self.model[name]),
         });
         Ok(())
+    }
+
+    /// Reads a checkpoint; a truncated, foreign or corrupt file, or one of another kind of
+    /// model, is an error naming it.
+    pub fn load(path: &Path) -> Result<Stored<C>> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// Parses checkpoint bytes held in memory; `path` is only used in messages (and kept
+    /// as the checkpoint's path). Used by `load`, fuzzing and tests.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Stored<C>> {
+        let bad = |m: String| file_error(path, m);
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| {
+            bad(format!(
+                "not a readable checkpoint (truncated or corrupt?): {e}"
+            ))
+        })?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        if meta.get("format").map(String::as_str) != Some(FORMAT) {
+            return Err(bad(
+                "not a vae-cpu checkpoint (no format marker in its metadata)".into(),
+            ));
+        }
+        let get = |k: &str| {
+            meta.get(k)
+                .ok_or_else(|| bad(format!("checkpoint metadata lacks \"{k}\"")))
+        };
+        let model = meta.get("model").map_or(Config::MODEL, String::as_str);
+        if model != C::MODEL {
+            let words = MODELS.iter().find(|m| m.0 == model).map_or(model, |m| m.1);
+            return Err(bad(format!(
+                "holds a model of kind {words}; this needs a {} checkpoint",
+                C::DESCRIPTION
+            )));
+        }
+        let config = C::parse(get("config")?).map_err(|e| bad(format!("embedded config: {e}")))?;
+        let epoch = get("epoch")?
+            .parse()
+            .map_err(|_| bad("bad epoch in metadata".into()))?;
+        let step = get("step")?
+            .parse()
+            .map_err(|_| bad("bad step in metadata".into()))?;
+        let state = RunState::from_metadata(&meta).map_err(bad)?;
+        let kind = optim::KINDS
+            .into_iter()
+            .find(|k| meta.contains_key(*k))
+            .ok_or_else(|| bad("checkpoint metadata names no optimizer".into()))?;
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| bad(format!("corrupt tensor data: {e}")))?;
+        let mut model = BTreeMap::new();
+        let mut optimizer_tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != Dtype::F32 {
+                return Err(bad(format!(
+                    "tensor {name} is {:?}, expected F32",
+                    view.dtype()
+                )));
+            }
+            let values = f32_from_le_bytes(view.data());
+            let t = Tensor::from_shape_vec(IxDyn(view.shape()), values)
+                .map_err(|e| bad(format!("tensor {name}: {e}")))?;
+            if let Some(n) = name.strip_prefix("model.") {
+                model.insert(n.to_string(), t);
+            } else if let Some(n) = name.strip_prefix(&format!("{kind}.")) {
+                optimizer_tensors.insert(n.to_string(), t);
+            }
+        }
+        let optimizer = optim::restore(kind, &meta[kind], optimizer_tensors).map_err(bad)?;
+        Ok(Stored {
+            path: path.to_path_buf(),
+            config,
+            epoch,
+            step,
+            state,
+            optimizer,
+            model,
+        })
+    }
+}
+
+impl Checkpoint {
+    /// The model of the checkpoint at `path` (what every latent and export command starts
+    /// from).
+    pub fn load_model(path: &Path) -> Result<Vae> {
+        Checkpoint::load(path)?.build_model()
+    }
+
+    /// The model this checkpoint holds: built from its embedded config, then restored
+    /// (the initial values drawn for it are all overwritten).
+    pub fn build_model(&self) -> Result<Vae> {
+        let mut model = Vae::new(
+            &self.config,
+            &mut ChaCha8Rng::seed_from_u64(self.config.exp.seed),
+        )?;
+        self.restore(&mut model)?;
+        Ok(model)
+    }
+}
+
+impl Stored<ClassifierConfig> {
+    /// The attribute classifier this checkpoint holds.
+    pub fn build_model(&self) -> Result<Classifier> {
+        let mut model = Classifier::new(
+            &self.config,
+            &mut ChaCha8Rng::seed_from_u64(self.config.exp.seed),
+        )?;
+        self.restore(&mut model)?;
+        Ok(model)
     }
 }

@@ -8,6 +8,8 @@ pub mod attributes;
 #[cfg(feature = "engine")]
 pub mod bench;
 #[cfg(feature = "engine")]
+pub mod classifier;
+#[cfg(feature = "engine")]
 pub mod demo;
 #[cfg(feature = "engine")]
 pub mod evaluate;
@@ -57,6 +59,8 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     #[cfg(feature = "engine")]
     Evaluate(evaluate::EvaluateArgs),
+    #[cfg(feature = "engine")]
+    Classifier(classifier::ClassifierArgs),
     #[cfg(feature = "engine")]
     Sample(explore::SampleArgs),
     #[cfg(feature = "engine")]
@@ -115,6 +119,8 @@ pub fn run(command: Command, cli: impl FnOnce() -> clap::Command) -> anyhow::Res
         Command::Sweep(a) => sweep::run(a),
         #[cfg(feature = "engine")]
         Command::Evaluate(a) => evaluate::run(a),
+        #[cfg(feature = "engine")]
+        Command::Classifier(a) => classifier::run(a),
         #[cfg(feature = "engine")]
         Command::Sample(a) => explore::sample(a),
         #[cfg(feature = "engine")]

@@ -3,6 +3,7 @@
 //! cannot take its input is reported with its position in the file.
 
 pub mod builtin;
+pub mod classifier;
 mod compare;
 mod optimizer;
 mod overrides;
@@ -11,6 +12,7 @@ pub mod plan;
 pub use crate::layers::{LayerSpec, PaddingSpec};
 pub use crate::pixel_range::PixelRange;
 pub use builtin::BUILT_IN;
+pub use classifier::ClassifierConfig;
 pub use optimizer::{OptimizerKind, SchedulerKind};
 pub use overrides::Overrides;
 pub use plan::{Plan, PlannedLayer};

@@ -357,23 +357,21 @@ impl Dataset {
     /// model is conditioned on.
     pub fn check_fits(&self, config: &crate::config::Config) -> Result<()> {
         let m = &config.model;
-        if (self.width, self.height, self.channels) == (m.width, m.height, m.channels) {
-            return self.condition_columns(config).map(|_| ());
+        self.check_image_size(&m.name, [m.channels, m.height, m.width])?;
+        self.condition_columns(config).map(|_| ())
+    }
+
+    /// The images must be `[channels, height, width]`, the input of model `model`.
+    pub fn check_image_size(&self, model: &str, [c, h, w]: [usize; 3]) -> Result<()> {
+        if (self.channels, self.height, self.width) == (c, h, w) {
+            return Ok(());
         }
         Err(Error::File {
             path: self.path.clone(),
             message: format!(
-                "the cache holds {}x{}x{} images but model \"{}\" takes {}x{}x{}; \
-                 run `vae-cpu prepare --size {}x{}` for it",
-                self.width,
-                self.height,
-                self.channels,
-                m.name,
-                m.width,
-                m.height,
-                m.channels,
-                m.width,
-                m.height
+                "the cache holds {}x{}x{} images but model \"{model}\" takes {w}x{h}x{c}; \
+                 run `vae-cpu prepare --size {w}x{h}` for it",
+                self.width, self.height, self.channels,
             ),
         })
     }

@@ -107,6 +107,43 @@ pub fn bce_with_logits(logits: &Var, target: &Tensor, reduction: Reduction) -> V
     )
 }
 
+/// [`bce_with_logits`] with each element's loss multiplied by `weight` (same shape as the
+/// logits), as PyTorch's `BCEWithLogitsLoss(weight=...)`: the class-weighted multi-label
+/// loss; gradient `weight * (sigmoid(x) - t)`.
+pub fn weighted_bce_with_logits(
+    logits: &Var,
+    target: &Tensor,
+    weight: &Tensor,
+    reduction: Reduction,
+) -> Var {
+    assert_eq!(
+        logits.shape(),
+        weight.shape(),
+        "loss: logits and weight shapes differ"
+    );
+    let weighted = |loss: fn(f32, f32) -> f32| {
+        let w = weight.clone();
+        move |x: &Tensor, t: &Tensor| zip_map(&zip_map(x, t, loss), &w, |l, w| l * w)
+    };
+    let (value, gradient) = (
+        weighted(|x, t| x.max(0.0) - x * t + (-x.abs()).exp().ln_1p()),
+        weighted(|x, t| super::activation::stable_sigmoid(x) - t),
+    );
+    assert_eq!(
+        logits.shape(),
+        target.shape(),
+        "loss: prediction and target shapes differ"
+    );
+    let factor = reduction.factor(logits.shape());
+    let total = sum_f64(&value(logits.value(), target));
+    let y = Tensor::from_elem(IxDyn(&[1]), (total * factor as f64) as f32);
+    let (x, t) = (logits.shared(), target.clone());
+    Var::record(&[logits], y, move |g, _| {
+        let k = g[[0]] * factor;
+        vec![Some(map(&gradient(&x, &t), move |d| k * d))]
+    })
+}
+
 /// KL(N(mu, exp(logvar)) || N(0, I)) summed over the latent dimensions and averaged over
 /// the batch: `-1/2 * mean_n sum_j (1 + logvar - mu^2 - exp(logvar))` (Kingma & Welling,
 /// appendix B). Always >= 0. Gradients: `mu / N` and `(exp(logvar) - 1) / (2N)`.
@@ -177,6 +214,22 @@ mod tests {
             check_gradients(&[probs], seed, Tolerance { step: 1e-3, ..Tolerance::default() }, |v| bce(&v[0], &t, Reduction::Mean))
                 .map_err(TestCaseError::fail)?;
             check_gradients(&[x], seed, Tolerance::default(), |v| bce_with_logits(&v[0], &t, Reduction::BatchMean))
+                .map_err(TestCaseError::fail)?;
+        }
+
+        #[test]
+        fn weighted_bce_scales_each_element((x, t) in pair(), seed: u64) {
+            let t = t.mapv(|v| f32::from(v > 0.0));
+            let w = x.mapv(|v| 0.5 + (7.0 * v).sin().abs());
+            let plain = |x: f32, t: f32| x.max(0.0) - x * t + (-x.abs()).exp().ln_1p();
+            let want: f64 = x.iter().zip(t.iter()).zip(w.iter())
+                .map(|((&x, &t), &w)| (w * plain(x, t)) as f64).sum();
+            let got = weighted_bce_with_logits(&Var::constant(x.clone()), &t, &w, Reduction::Sum).item() as f64;
+            prop_assert!((got - want).abs() < 1e-4 * (1.0 + want));
+            let ones = Tensor::ones(IxDyn(x.shape()));
+            let unweighted = bce_with_logits(&Var::constant(x.clone()), &t, Reduction::Mean).item();
+            prop_assert_eq!(weighted_bce_with_logits(&Var::constant(x.clone()), &t, &ones, Reduction::Mean).item(), unweighted);
+            check_gradients(&[x], seed, Tolerance::default(), |v| weighted_bce_with_logits(&v[0], &t, &w, Reduction::BatchMean))
                 .map_err(TestCaseError::fail)?;
         }
 

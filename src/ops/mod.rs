@@ -3,6 +3,7 @@
 //! with the shapes involved); configurations are validated before any op runs.
 
 mod activation;
+pub(crate) use activation::stable_sigmoid;
 mod arith;
 mod batch_norm;
 mod channel_affine;
@@ -34,7 +35,7 @@ pub use conv2d::{conv2d, conv2d_output_size, Conv2dSpec, Padding};
 pub use conv_transpose2d::{conv_transpose2d, conv_transpose2d_output_size, ConvTranspose2dSpec};
 pub use instance_norm::instance_norm;
 pub use linear::linear;
-pub use loss::{bce, bce_with_logits, kl_divergence, l1, mse, Reduction};
+pub use loss::{bce, bce_with_logits, kl_divergence, l1, mse, weighted_bce_with_logits, Reduction};
 pub use max_pool::{max_pool2d, MaxPoolSpec};
 pub use norm_act::{batch_norm_act, instance_norm_act, Activation};
 pub use prelu::prelu;

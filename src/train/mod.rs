@@ -1,9 +1,11 @@
 //! Training runs: the loop (`trainer`), its folder layout (`run_dir`), the metrics file
 //! (`metrics`), evaluation (`evaluate`), hyperparameter grids (`sweep`) and the
-//! training-step benchmark (`bench`).
+//! training-step benchmark (`bench`); `classifier` trains the attribute classifier with
+//! the same machinery.
 
 pub mod bench;
 mod best;
+pub mod classifier;
 pub mod data_parallel;
 pub mod evaluate;
 pub mod inference_bench;

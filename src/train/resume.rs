@@ -6,13 +6,13 @@ use super::best::Best;
 use super::run_dir::{Position, RunDir};
 use super::trainer::{threads, Progress, TrainOptions, Trainer};
 use super::{metrics, run_owner};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Stored, StoredConfig};
 use crate::config::Overrides;
 use crate::data::Dataset;
 use crate::{Error, Result};
 
 /// The newest checkpoint of `run`; a broken one is an error naming the one before it.
-fn newest_checkpoint(run: &RunDir) -> Result<Checkpoint> {
+pub(super) fn newest_checkpoint<C: StoredConfig>(run: &RunDir) -> Result<Stored<C>> {
     let all = run.list_checkpoints();
     let Some((_, path)) = all.last() else {
         return Err(Error::File {
@@ -20,7 +20,7 @@ fn newest_checkpoint(run: &RunDir) -> Result<Checkpoint> {
             message: "no checkpoint to resume from (was the run started with --out here?)".into(),
         });
     };
-    Checkpoint::load(path).map_err(|e| match all.iter().rev().nth(1) {
+    Stored::load(path).map_err(|e| match all.iter().rev().nth(1) {
         Some((_, previous)) => Error::Training(format!(
             "{e}. To resume from the previous checkpoint instead, move this one away; \
              the previous one is {}",
