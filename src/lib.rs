@@ -32,6 +32,8 @@ pub mod latent;
 #[cfg(feature = "engine")]
 pub mod layers;
 #[cfg(feature = "engine")]
+pub mod linalg;
+#[cfg(feature = "engine")]
 pub mod model;
 #[cfg(feature = "engine")]
 pub mod nn;
@@ -45,6 +47,8 @@ pub mod pixel_range;
 pub mod prior;
 #[cfg(feature = "engine")]
 pub mod progress;
+#[cfg(feature = "engine")]
+pub mod quality;
 #[cfg(feature = "engine")]
 pub mod serve;
 #[cfg(feature = "engine")]

@@ -32,6 +32,8 @@ pub mod onnx;
 #[cfg(feature = "engine")]
 pub mod prepare;
 #[cfg(feature = "engine")]
+pub mod score;
+#[cfg(feature = "engine")]
 pub mod serve;
 #[cfg(feature = "engine")]
 pub mod sweep;
@@ -61,6 +63,8 @@ pub enum Command {
     Evaluate(evaluate::EvaluateArgs),
     #[cfg(feature = "engine")]
     Classifier(classifier::ClassifierArgs),
+    #[cfg(feature = "engine")]
+    Score(score::ScoreArgs),
     #[cfg(feature = "engine")]
     Sample(explore::SampleArgs),
     #[cfg(feature = "engine")]
@@ -121,6 +125,8 @@ pub fn run(command: Command, cli: impl FnOnce() -> clap::Command) -> anyhow::Res
         Command::Evaluate(a) => evaluate::run(a),
         #[cfg(feature = "engine")]
         Command::Classifier(a) => classifier::run(a),
+        #[cfg(feature = "engine")]
+        Command::Score(a) => score::run(a),
         #[cfg(feature = "engine")]
         Command::Sample(a) => explore::sample(a),
         #[cfg(feature = "engine")]

@@ -1,6 +1,7 @@
 //! ONNX: hand-written protobuf messages (`proto`), the exporter (`export`), weights of
 //! models exported elsewhere, inline or external (`import`), a structural
-//! check of exported files (`check`) and, with the `onnx-runtime` feature, tract (`run`).
+//! check of exported files (`check`) and, with the `onnx-runtime` feature, tract (`run`,
+//! and `inception`: a user's feature network for the FID).
 
 #[cfg(feature = "engine")]
 pub mod check;
@@ -12,6 +13,8 @@ pub mod feature_net;
 pub mod fold_norm;
 #[cfg(feature = "engine")]
 pub mod import;
+#[cfg(all(feature = "engine", feature = "onnx-runtime"))]
+pub mod inception;
 pub mod proto;
 #[cfg(feature = "onnx-runtime")]
 pub mod run;

@@ -30,6 +30,8 @@ pub struct OnnxModel {
     proto: ModelProto,
     /// A conditional decoder's condition names, from the metadata (empty otherwise).
     conditions: Vec<String>,
+    /// The name of the first input's symbolic batch dimension (`N` in our exports).
+    batch_symbol: String,
 }
 
 /// One output: its shape and values in row-major order.
@@ -67,12 +69,17 @@ impl OnnxModel {
             .find(|p| p.key == CONDITIONS_KEY)
             .map(|p| p.value.split(',').map(String::from).collect())
             .unwrap_or_default();
+        let batch_symbol = match first_input_dims(&proto).first() {
+            Some(Some(DimensionValue::DimParam(name))) => name.clone(),
+            _ => BATCH.to_string(),
+        };
         let model = OnnxModel {
             path: path.to_path_buf(),
             typed,
             plans: Mutex::new(HashMap::new()),
             proto,
             conditions,
+            batch_symbol,
         };
         // Anything tract cannot optimize or run fails here, not at the first run.
         model.plan(1).map_err(bad)?;
@@ -85,7 +92,7 @@ impl OnnxModel {
         if let Some(plan) = plans.get(&batch) {
             return Ok(plan.clone());
         }
-        let n = self.typed.symbols.sym(BATCH);
+        let n = self.typed.symbols.sym(&self.batch_symbol);
         let fixed = HashMap::from([(n, TDim::Val(batch as i64))]);
         let plan = self
             .typed
@@ -99,20 +106,21 @@ impl OnnxModel {
         Ok(plan)
     }
 
+    /// The first input's declared dimensions: a fixed size, or `None` (symbolic or absent).
+    pub fn input_dims(&self) -> Vec<Option<usize>> {
+        (first_input_dims(&self.proto).into_iter())
+            .map(|d| match d {
+                Some(DimensionValue::DimValue(v)) if v > 0 => Some(v as usize),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The size of the first input's second dimension (the latent size of a decoder).
     pub fn input_width(&self) -> Result<usize> {
-        let dims = self
-            .proto
-            .graph
-            .as_ref()
-            .and_then(|g| g.input.first())
-            .and_then(|i| i.r#type.as_ref())
-            .and_then(|t| t.tensor_type.as_ref())
-            .and_then(|t| t.shape.as_ref())
-            .map(|s| s.dim.clone())
-            .unwrap_or_default();
-        match dims.get(1).and_then(|d| d.value.clone()) {
-            Some(DimensionValue::DimValue(v)) if dims.len() == 2 && v > 0 => Ok(v as usize),
+        let dims = self.input_dims();
+        match dims.get(1) {
+            Some(Some(v)) if dims.len() == 2 => Ok(*v),
             _ => Err(Error::File {
                 path: self.path.clone(),
                 message: "the first input is not [N, latent]: not a decoder exported by vae-cpu?"
@@ -191,4 +199,15 @@ impl OnnxModel {
             })
             .collect()
     }
+}
+
+/// The first graph input's dimensions as declared (empty when it declares no shape).
+fn first_input_dims(proto: &ModelProto) -> Vec<Option<DimensionValue>> {
+    (proto.graph.as_ref())
+        .and_then(|g| g.input.first())
+        .and_then(|i| i.r#type.as_ref())
+        .and_then(|t| t.tensor_type.as_ref())
+        .and_then(|t| t.shape.as_ref())
+        .map(|s| s.dim.iter().map(|d| d.value.clone()).collect())
+        .unwrap_or_default()
 }
