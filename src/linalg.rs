@@ -216,7 +216,9 @@ mod tests {
     }
 
     fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
-        a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()))
+        a.iter()
+            .zip(b)
+            .all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()))
     }
 
     proptest! {
@@ -246,7 +248,10 @@ mod tests {
         let eig = symmetric_eigen(&identity, n);
         assert!(eig.values.iter().all(|v| (v - 1.0).abs() < 1e-12));
         let zero = vec![0.0; n * n];
-        assert!(symmetric_eigen(&zero, n).values.iter().all(|v| v.abs() < 1e-12));
+        assert!(symmetric_eigen(&zero, n)
+            .values
+            .iter()
+            .all(|v| v.abs() < 1e-12));
         assert_eq!(symmetric_eigen(&[], 0).values.len(), 0);
     }
 }

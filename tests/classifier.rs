@@ -183,7 +183,7 @@ fn classifier_and_vae_checkpoints_are_not_confused() {
         ],
         dir.path(),
     );
-    assert_clear_error(&o, &[vae, "kind VAE", "attribute classifier checkpoint"]);
+    assert_clear_error(&o, &[vae, "kind VAE", "needs a checkpoint of kind attribute classifier"]);
     let cache = faces_cache(&dir.path().join("c32"), 40, 32);
     let data = Dataset::open(&cache).unwrap();
     let out = dir.path().join("clf");
@@ -200,7 +200,7 @@ fn classifier_and_vae_checkpoints_are_not_confused() {
         ],
         dir.path(),
     );
-    assert_clear_error(&o, &["kind attribute classifier", "needs a VAE checkpoint"]);
+    assert_clear_error(&o, &["kind attribute classifier", "needs a checkpoint of kind VAE"]);
     assert!(!dir.path().join("s.png").exists());
 }
 

@@ -234,7 +234,7 @@ impl<C: StoredConfig> Stored<C> {
         if model != C::MODEL {
             let words = MODELS.iter().find(|m| m.0 == model).map_or(model, |m| m.1);
             return Err(bad(format!(
-                "holds a model of kind {words}; this needs a {} checkpoint",
+                "holds a model of kind {words}; this needs a checkpoint of kind {}",
                 C::DESCRIPTION
             )));
         }

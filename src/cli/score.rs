@@ -141,7 +141,11 @@ fn print_report(a: &ScoreArgs, r: &ScoreReport) {
         r.frequency_gap()
     );
     let mut gaps: Vec<_> = r.frequencies.iter().collect();
-    gaps.sort_by(|x, y| (y.samples - y.real).abs().total_cmp(&(x.samples - x.real).abs()));
+    gaps.sort_by(|x, y| {
+        (y.samples - y.real)
+            .abs()
+            .total_cmp(&(x.samples - x.real).abs())
+    });
     for f in gaps.iter().take(5) {
         println!(
             "  {:<20} real {:5.1}%  samples {:5.1}%",

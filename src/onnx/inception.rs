@@ -70,9 +70,10 @@ impl FeatureNetwork {
             let mut chunk = input[start * c * plane..(start + take) * c * plane].to_vec();
             chunk.resize(step * c * plane, 0.0); // padding of a fixed batch, dropped below
             let out = self.model.run(&[step, c, h, w], chunk)?;
-            let first = out.into_iter().next().ok_or_else(|| {
-                Error::Invalid("the feature network has no output".into())
-            })?;
+            let first = out
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::Invalid("the feature network has no output".into()))?;
             let per_image = first.values.len() / step;
             rows.extend_from_slice(&first.values[..take * per_image]);
         }
@@ -110,7 +111,9 @@ mod tests {
 
     #[test]
     fn resizing_keeps_constants_and_follows_half_pixel_centres() {
-        assert!(resize_bilinear(&[0.25; 12], (3, 4), (7, 5)).iter().all(|v| *v == 0.25));
+        assert!(resize_bilinear(&[0.25; 12], (3, 4), (7, 5))
+            .iter()
+            .all(|v| *v == 0.25));
         // Upscaling [0, 1] by 2: positions -0.25 (clamped to 0), 0.25, 0.75, 1.25 (-> 1).
         let row = resize_bilinear(&[0.0, 1.0], (1, 2), (1, 4));
         assert_eq!(row, vec![0.0, 0.25, 0.75, 1.0]);

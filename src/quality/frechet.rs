@@ -20,7 +20,10 @@ pub struct GaussianStats {
 impl GaussianStats {
     /// The statistics of `rows` (each `dim` values, concatenated).
     pub fn of(rows: &[f32], dim: usize) -> GaussianStats {
-        assert!(dim > 0 && rows.len() % dim == 0, "GaussianStats: ragged rows");
+        assert!(
+            dim > 0 && rows.len() % dim == 0,
+            "GaussianStats: ragged rows"
+        );
         let count = rows.len() / dim;
         let mut mean = vec![0.0; dim];
         for row in rows.chunks(dim) {
@@ -62,7 +65,12 @@ impl GaussianStats {
 pub fn frechet_distance(a: &GaussianStats, b: &GaussianStats) -> f64 {
     assert_eq!(a.dim, b.dim, "frechet_distance: feature sizes differ");
     let n = a.dim;
-    let shift: f64 = a.mean.iter().zip(&b.mean).map(|(x, y)| (x - y).powi(2)).sum();
+    let shift: f64 = a
+        .mean
+        .iter()
+        .zip(&b.mean)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum();
     let root_a = linalg::sqrt_psd(&a.cov, n);
     let middle = linalg::matmul(&linalg::matmul(&root_a, &b.cov, n), &root_a, n);
     let cross: f64 = linalg::symmetric_eigen(&middle, n)
@@ -90,7 +98,11 @@ mod tests {
     fn a_set_against_itself_is_zero_and_a_shift_adds_its_square() {
         let rows = gaussian_rows(500, 6, &[1.0, 2.0, 0.5, 1.0, 3.0, 1.0], 0.0, 1);
         let a = GaussianStats::of(&rows, 6);
-        assert!(frechet_distance(&a, &a) < 1e-9, "{}", frechet_distance(&a, &a));
+        assert!(
+            frechet_distance(&a, &a) < 1e-9,
+            "{}",
+            frechet_distance(&a, &a)
+        );
         let shifted: Vec<f32> = rows.iter().map(|v| v + 0.5).collect();
         let b = GaussianStats::of(&shifted, 6);
         let d = frechet_distance(&a, &b);
@@ -108,11 +120,19 @@ mod tests {
             count: 2,
             mean: vec![mean; dim],
             cov: (0..dim * dim)
-                .map(|k| if k / dim == k % dim { var[k / dim] } else { 0.0 })
+                .map(|k| {
+                    if k / dim == k % dim {
+                        var[k / dim]
+                    } else {
+                        0.0
+                    }
+                })
                 .collect(),
         };
         let (va, vb): ([f64; 4], [f64; 4]) = ([1.0, 4.0, 0.25, 9.0], [4.0, 1.0, 1.0, 9.0]);
-        let want: f64 = (0..dim).map(|i| 0.09 + (va[i].sqrt() - vb[i].sqrt()).powi(2)).sum();
+        let want: f64 = (0..dim)
+            .map(|i| 0.09 + (va[i].sqrt() - vb[i].sqrt()).powi(2))
+            .sum();
         let got = frechet_distance(&diag(va, 0.0), &diag(vb, 0.3));
         assert!((got - want).abs() < 1e-9, "{got} vs {want}");
     }
@@ -124,7 +144,15 @@ mod tests {
         let rows = gaussian_rows(300, 5, &[1.0, 0.3, 2.0, 1.5, 0.7], 0.0, 2);
         let mixed: Vec<f32> = rows
             .chunks(5)
-            .flat_map(|r| [r[0] + r[1], r[1] - r[2], r[2] + 0.5 * r[3], r[3], r[4] - r[0]])
+            .flat_map(|r| {
+                [
+                    r[0] + r[1],
+                    r[1] - r[2],
+                    r[2] + 0.5 * r[3],
+                    r[3],
+                    r[4] - r[0],
+                ]
+            })
             .collect();
         let a = GaussianStats::of(&mixed, 5);
         let mut b = a.clone();

@@ -151,7 +151,8 @@ pub fn score(
         )));
     }
     let world = collective::single();
-    let recon = crate::train::evaluate(vae, data, &real, opts.batch, opts.seed, world.as_ref(), bar);
+    let recon =
+        crate::train::evaluate(vae, data, &real, opts.batch, opts.seed, world.as_ref(), bar);
     bar.reset();
     bar.set_length((real.len() + opts.samples) as u64);
     let attributes = classifier.attributes().len();
@@ -167,7 +168,10 @@ pub fn score(
         let n = rows.len() / latent;
         let z = Tensor::from_shape_vec(vec![n, latent], rows.to_vec()).expect("n rows");
         let tape = Tape::no_grad();
-        let images = vae.decode(&tape, &Var::constant(z), Mode::Eval).value().clone();
+        let images = vae
+            .decode(&tape, &Var::constant(z), Mode::Eval)
+            .value()
+            .clone();
         let unit = to_unit(images, vae.config.data.pixel_range).mapv(|v| v.clamp(0.0, 1.0));
         of_samples.add(classifier, &unit, inception.as_deref_mut())?;
         bar.inc(n as u64);
@@ -179,11 +183,19 @@ pub fn score(
             &Gathered::stats(b, of_samples.images),
         )
     };
-    let frechet_classifier = fd(&of_real.classifier_features, &of_samples.classifier_features);
+    let frechet_classifier = fd(
+        &of_real.classifier_features,
+        &of_samples.classifier_features,
+    );
     let frechet_inception = (inception.is_some())
         .then(|| fd(&of_real.inception_features, &of_samples.inception_features));
     let frequencies = (classifier.attributes().iter())
-        .zip(of_real.frequencies().into_iter().zip(of_samples.frequencies()))
+        .zip(
+            of_real
+                .frequencies()
+                .into_iter()
+                .zip(of_samples.frequencies()),
+        )
         .map(|(name, (real, samples))| AttributeFrequency {
             name: name.clone(),
             real,
