@@ -16,35 +16,8 @@ use vae_cpu::nn::{Module, Slot};
 use vae_cpu::train::classifier::{ClassifierOptions, ClassifierTrainer};
 use vae_cpu::train::Outcome;
 
-/// A small classifier of 32x32 faces for the attributes the generator draws.
 fn config(epochs: usize) -> ClassifierConfig {
-    ClassifierConfig::parse(&format!(
-        r#"
-[model]
-name = "faces-classifier"
-height = 32
-width = 32
-attributes = ["Wearing_Hat", "Eyeglasses", "Black_Hair", "Blond_Hair", "Brown_Hair",
-              "Gray_Hair", "Smiling", "Male"]
-[[model.layers]]
-layers = [
-  {{ type = "conv2d", filters = 16, kernel = 4, stride = 2, padding = "same" }},
-  {{ type = "batch_norm" }}, {{ type = "prelu" }},
-  {{ type = "conv2d", filters = 32, kernel = 4, stride = 2, padding = "same" }},
-  {{ type = "batch_norm" }}, {{ type = "prelu" }},
-  {{ type = "conv2d", filters = 32, kernel = 4, stride = 2, padding = "same" }},
-  {{ type = "batch_norm" }}, {{ type = "prelu" }},
-  {{ type = "flatten" }}, {{ type = "linear", units = 32 }}, {{ type = "prelu" }},
-]
-[exp]
-lr = 0.003
-[trainer]
-epochs = {epochs}
-batch_size = 32
-keep_last = 2
-"#
-    ))
-    .unwrap()
+    common::faces_classifier_config(epochs)
 }
 
 fn options(out: &Path) -> ClassifierOptions {
@@ -183,7 +156,14 @@ fn classifier_and_vae_checkpoints_are_not_confused() {
         ],
         dir.path(),
     );
-    assert_clear_error(&o, &[vae, "kind VAE", "needs a checkpoint of kind attribute classifier"]);
+    assert_clear_error(
+        &o,
+        &[
+            vae,
+            "kind VAE",
+            "needs a checkpoint of kind attribute classifier",
+        ],
+    );
     let cache = faces_cache(&dir.path().join("c32"), 40, 32);
     let data = Dataset::open(&cache).unwrap();
     let out = dir.path().join("clf");
@@ -200,7 +180,13 @@ fn classifier_and_vae_checkpoints_are_not_confused() {
         ],
         dir.path(),
     );
-    assert_clear_error(&o, &["kind attribute classifier", "needs a checkpoint of kind VAE"]);
+    assert_clear_error(
+        &o,
+        &[
+            "kind attribute classifier",
+            "needs a checkpoint of kind VAE",
+        ],
+    );
     assert!(!dir.path().join("s.png").exists());
 }
 

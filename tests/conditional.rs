@@ -138,6 +138,54 @@ fn the_condition_moves_samples_the_way_the_attribute_moves_faces() {
     );
     assert!(d.join("smiling.png").is_file());
 
+    // The morph by condition, scored: the classifier sees more hats as Wearing_Hat goes up
+    // (Smiling is no example: the generated faces' Mouth_Slightly_Open always equals it,
+    // and the model may read the smile from either condition).
+    let clf = common::trained_faces_classifier(d, &cache);
+    let out = run_ok(
+        &[
+            "morph",
+            "--checkpoint",
+            best,
+            "--attr",
+            "Wearing_Hat",
+            "--by-condition",
+            "--range",
+            "-1:1:3",
+            "--data",
+            "faces.vaecache",
+            "--classifier",
+            clf.to_str().unwrap(),
+            "--score-faces",
+            "60",
+            "--out",
+            "cond-morph.png",
+        ],
+        d,
+    );
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("P(Wearing_Hat)"))
+        .unwrap();
+    let p: Vec<f64> = line["P(Wearing_Hat)".len()..]
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(p[0] < p[1] && p[1] < p[2] && p[2] > 0.5, "{out}");
+    let o = vae_cpu(
+        &[
+            "morph",
+            "--checkpoint",
+            best,
+            "--attr",
+            "Grinning",
+            "--by-condition",
+            "--data",
+            "faces.vaecache",
+        ],
+        d,
+    );
+    assert_clear_error(&o, &["not conditioned on Grinning"]);
     // Mistakes in --cond, and --cond on a model without conditions.
     let o = vae_cpu(&["sample", "--checkpoint", best, "--cond", "Smiling=2"], d);
     assert_clear_error(&o, &["Smiling=2", "from -1 to 1"]);

@@ -43,7 +43,7 @@ pub fn split_indices(ds: &Dataset, split: &str, limit: Option<usize>) -> Result<
 }
 
 /// Several images: files, or the first `--n` of a split of `--data`.
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct ImageSource {
     /// Image files (cropped and resized the way `prepare` does).
     pub images: Vec<PathBuf>,

@@ -4,4 +4,5 @@
 //! morph scores of attribute vectors (`morph_score`).
 
 pub mod frechet;
+pub mod morph_score;
 pub mod score;

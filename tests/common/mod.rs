@@ -99,6 +99,53 @@ keep_last = 1
     .unwrap()
 }
 
+/// A small classifier of 32x32 faces for the attributes the generator draws.
+pub fn faces_classifier_config(epochs: usize) -> vae_cpu::config::ClassifierConfig {
+    vae_cpu::config::ClassifierConfig::parse(&format!(
+        r#"
+[model]
+name = "faces-classifier"
+height = 32
+width = 32
+attributes = ["Wearing_Hat", "Eyeglasses", "Black_Hair", "Blond_Hair", "Brown_Hair",
+              "Gray_Hair", "Smiling", "Male"]
+[[model.layers]]
+layers = [
+  {{ type = "conv2d", filters = 16, kernel = 4, stride = 2, padding = "same" }},
+  {{ type = "batch_norm" }}, {{ type = "prelu" }},
+  {{ type = "conv2d", filters = 32, kernel = 4, stride = 2, padding = "same" }},
+  {{ type = "batch_norm" }}, {{ type = "prelu" }},
+  {{ type = "conv2d", filters = 32, kernel = 4, stride = 2, padding = "same" }},
+  {{ type = "batch_norm" }}, {{ type = "prelu" }},
+  {{ type = "flatten" }}, {{ type = "linear", units = 32 }}, {{ type = "prelu" }},
+]
+[exp]
+lr = 0.003
+[trainer]
+epochs = {epochs}
+batch_size = 32
+keep_last = 2
+"#
+    ))
+    .unwrap()
+}
+
+/// Trains [`faces_classifier_config`] for 6 epochs on `cache` into `dir/clf`; returns its
+/// best checkpoint.
+pub fn trained_faces_classifier(dir: &Path, cache: &Path) -> PathBuf {
+    let data = vae_cpu::data::Dataset::open(cache).unwrap();
+    let opts = vae_cpu::train::classifier::ClassifierOptions {
+        out: dir.join("clf"),
+        val_limit: None,
+        quiet: true,
+    };
+    vae_cpu::train::classifier::ClassifierTrainer::new(&faces_classifier_config(6), &data, opts)
+        .unwrap()
+        .run(&AtomicBool::new(false))
+        .unwrap();
+    dir.join("clf/checkpoints/best.safetensors")
+}
+
 /// Draws `n` faces in CelebA's layout under `dir`.
 pub fn faces_folder(dir: &Path, n: usize) -> PathBuf {
     let data = dir.join("faces");
