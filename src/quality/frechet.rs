@@ -21,7 +21,7 @@ impl GaussianStats {
     /// The statistics of `rows` (each `dim` values, concatenated).
     pub fn of(rows: &[f32], dim: usize) -> GaussianStats {
         assert!(
-            dim > 0 && rows.len() % dim == 0,
+            dim > 0 && rows.len().is_multiple_of(dim),
             "GaussianStats: ragged rows"
         );
         let count = rows.len() / dim;
