@@ -25,7 +25,11 @@ enum ModelsAction {
 pub fn run(a: ModelsArgs) -> Result<()> {
     match a.action {
         None => list(),
-        Some(ModelsAction::Show { name }) => match builtin::text(&name) {
+        Some(ModelsAction::Show { name }) => match builtin::text(&name).or_else(|| {
+            (builtin::CLASSIFIERS.iter())
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| *t)
+        }) {
             Some(text) => {
                 print!("{text}");
                 Ok(())
@@ -54,6 +58,20 @@ fn list() -> Result<()> {
             m.latent,
             shapes.parameters,
             training_flops_per_image(&config)? / 1e9
+        );
+    }
+    println!("\nattribute classifiers (`vae-cpu classifier train --config NAME`):");
+    for (name, text) in builtin::CLASSIFIERS {
+        let config = vae_cpu::config::ClassifierConfig::parse(text)?;
+        let m = &config.model;
+        let plan = config.plan()?;
+        // With all 40 CelebA attributes (an empty list takes the cache's).
+        let head = (plan.features + 1) * 40;
+        println!(
+            "{name:<16} {:>9} {:>7} {:>11}",
+            format!("{}x{}x{}", m.width, m.height, m.channels),
+            "-",
+            plan.parameters + head
         );
     }
     println!("\nuse one with --config NAME; `vae-cpu models show NAME > my.toml` to edit a copy");
