@@ -6,19 +6,10 @@
 
 mod common;
 
-use common::{faces32_config, faces_cache, run_ok, trained_faces_classifier};
+use common::{faces32_config, faces_cache, run_ok, table_row, trained_faces_classifier};
 use std::sync::atomic::AtomicBool;
 use vae_cpu::data::Dataset;
 use vae_cpu::train::{TrainOptions, Trainer};
-
-/// The numbers of the table row starting with `label`.
-fn table_row(text: &str, label: &str) -> Vec<f64> {
-    let line = text.lines().find(|l| l.starts_with(label)).unwrap();
-    line[label.len()..]
-        .split_whitespace()
-        .map(|v| v.parse().unwrap())
-        .collect()
-}
 
 #[test]
 fn the_probability_of_the_attribute_rises_along_its_vector() {

@@ -3,7 +3,6 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use vae_cpu::checkpoint::Stored;
 use vae_cpu::config::ClassifierConfig;
-use vae_cpu::data::Split;
 use vae_cpu::train::classifier::{scores, ClassifierOptions, ClassifierTrainer};
 use vae_cpu::train::run_dir::folder_name;
 use vae_cpu::train::Outcome;
@@ -195,9 +194,6 @@ fn report(trainer: &ClassifierTrainer, outcome: Outcome, data: &std::path::Path)
 }
 
 fn evaluate(a: EvaluateArgs) -> Result<()> {
-    let Some(split) = Split::parse(&a.split) else {
-        bail!("--split must be train, val or test, not \"{}\"", a.split);
-    };
     super::check_files(
         &[
             ("--checkpoint", Some(&a.checkpoint)),
@@ -212,16 +208,7 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
     let data = vae_cpu::data::source::open(&a.data, m.width, m.height, a.workers.quiet)?;
     data.check_image_size(&m.name, [m.channels, m.height, m.width])?;
     let columns = vae_cpu::train::classifier::attribute_columns(&data, &ckpt.config)?;
-    let mut indices = data.indices(split);
-    indices.truncate(a.limit.unwrap_or(usize::MAX));
-    if indices.is_empty() {
-        bail!(
-            "{}: the {} split is empty ({})",
-            data.path.display(),
-            a.split,
-            data.split_summary()
-        );
-    }
+    let indices = super::images::split_indices(&data, &a.split, a.limit)?;
     let bar = vae_cpu::progress::bar(indices.len() as u64, "images", a.workers.quiet);
     let batch = ckpt.config.trainer.batch_size;
     let p = pool.install(|| scores::predict(&mut model, &data, &indices, &columns, batch, &bar));

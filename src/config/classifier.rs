@@ -4,9 +4,7 @@
 //! binary cross-entropy per attribute. Same sections as a VAE config: `[model]`, `[data]`,
 //! `[exp]`, `[trainer]`.
 
-use super::plan::{
-    self, parameter_total, values_within_limit, PlannedLayer, MAX_VALUES_PER_SAMPLE,
-};
+use super::plan::{self, parameter_total, PlannedLayer};
 use super::{Block, DataConfig, TrainerConfig};
 use crate::layers::MAX_UNITS;
 use crate::{Error, Result};
@@ -83,20 +81,12 @@ pub struct ClassifierPlan {
 impl ClassifierConfig {
     /// Reads and validates a config file; errors name the file and the problem.
     pub fn load(path: &Path) -> Result<ClassifierConfig> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        ClassifierConfig::parse(&text).map_err(|e| Error::File {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        super::load_file(path, ClassifierConfig::parse)
     }
 
     /// Parses and validates config text.
     pub fn parse(text: &str) -> Result<ClassifierConfig> {
-        let config: ClassifierConfig = toml::from_str(text)
-            .map_err(|e| Error::Config(e.to_string().trim_end().to_string()))?;
+        let config: ClassifierConfig = super::from_toml(text)?;
         config.plan()?;
         Ok(config)
     }
@@ -134,30 +124,8 @@ impl ClassifierConfig {
 
     fn check_settings(&self) -> Result<()> {
         let (m, t) = (&self.model, &self.trainer);
-        if m.channels == 0 || m.height == 0 || m.width == 0 {
-            return bad(format!(
-                "model input {}x{}x{} must not have a zero dimension",
-                m.channels, m.height, m.width
-            ));
-        }
-        if values_within_limit(&[m.channels, m.height, m.width]).is_none() {
-            return bad(format!(
-                "model input has more than {MAX_VALUES_PER_SAMPLE} values"
-            ));
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        if let Some(name) = m
-            .attributes
-            .iter()
-            .find(|a| a.is_empty() || !seen.insert(a.as_str()))
-        {
-            return bad(format!(
-                "model.attributes names \"{name}\" twice (or an empty name)"
-            ));
-        }
-        if m.attributes.len() > MAX_UNITS {
-            return bad(format!("model.attributes has more than {MAX_UNITS} names"));
-        }
+        super::check_input([m.channels, m.height, m.width])?;
+        super::check_names("model.attributes", &m.attributes)?;
         if !(self.exp.lr > 0.0 && self.exp.lr.is_finite()) {
             return bad(format!(
                 "exp.lr must be a positive number, got {}",

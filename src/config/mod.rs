@@ -240,21 +240,12 @@ impl ModelConfig {
 impl Config {
     /// Reads and validates a config file; errors name the file and the problem.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let config = Config::parse(&text).map_err(|e| Error::File {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        Ok(config)
+        load_file(path, Config::parse)
     }
 
     /// Parses and validates config text.
     pub fn parse(text: &str) -> Result<Config> {
-        let config: Config = toml::from_str(text)
-            .map_err(|e| Error::Config(e.to_string().trim_end().to_string()))?;
+        let config: Config = from_toml(text)?;
         config.plan()?;
         Ok(config)
     }
@@ -314,18 +305,7 @@ impl Config {
         if self.trainer.epochs == 0 {
             return bad("trainer.epochs must be at least 1".into());
         }
-        if m.channels == 0 || m.height == 0 || m.width == 0 {
-            return bad(format!(
-                "model input {}x{}x{} must not have a zero dimension",
-                m.channels, m.height, m.width
-            ));
-        }
-        if values_within_limit(&[m.channels, m.height, m.width]).is_none() {
-            return bad(format!(
-                "model input {}x{}x{} has more than {MAX_VALUES_PER_SAMPLE} values",
-                m.channels, m.height, m.width
-            ));
-        }
+        check_input([m.channels, m.height, m.width])?;
         if m.latent == 0 {
             return bad("model.latent must be at least 1".into());
         }
@@ -335,19 +315,7 @@ impl Config {
                 m.latent
             ));
         }
-        let mut seen = std::collections::BTreeSet::new();
-        if let Some(name) = m
-            .conditions
-            .iter()
-            .find(|c| c.is_empty() || !seen.insert(c.as_str()))
-        {
-            return bad(format!(
-                "model.conditions names \"{name}\" twice (or an empty name)"
-            ));
-        }
-        if m.conditions.len() > MAX_UNITS {
-            return bad(format!("model.conditions has more than {MAX_UNITS} names"));
-        }
+        check_names("model.conditions", &m.conditions)?;
         self.check_training_settings()
     }
 
@@ -404,4 +372,51 @@ impl Config {
 
 fn bad<T>(message: String) -> Result<T> {
     Err(Error::Config(message))
+}
+
+/// Reads a config file and parses it with `parse`; errors name the file and the problem.
+fn load_file<T>(path: &Path, parse: impl Fn(&str) -> Result<T>) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text).map_err(|e| Error::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// TOML text as a config section tree (not yet validated).
+fn from_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    toml::from_str(text).map_err(|e| Error::Config(e.to_string().trim_end().to_string()))
+}
+
+/// A model input `[channels, height, width]`: no zero side, within the size limit.
+fn check_input([c, h, w]: [usize; 3]) -> Result<()> {
+    if c == 0 || h == 0 || w == 0 {
+        return bad(format!(
+            "model input {c}x{h}x{w} must not have a zero dimension"
+        ));
+    }
+    if values_within_limit(&[c, h, w]).is_none() {
+        return bad(format!(
+            "model input {c}x{h}x{w} has more than {MAX_VALUES_PER_SAMPLE} values"
+        ));
+    }
+    Ok(())
+}
+
+/// A list of attribute names under `key`: no name twice, none empty, not too many.
+fn check_names(key: &str, names: &[String]) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(name) = names
+        .iter()
+        .find(|c| c.is_empty() || !seen.insert(c.as_str()))
+    {
+        return bad(format!("{key} names \"{name}\" twice (or an empty name)"));
+    }
+    if names.len() > MAX_UNITS {
+        return bad(format!("{key} has more than {MAX_UNITS} names"));
+    }
+    Ok(())
 }

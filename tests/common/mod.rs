@@ -164,6 +164,16 @@ pub fn faces_cache(dir: &Path, n: usize, size: usize) -> PathBuf {
     path
 }
 
+/// The numbers after `label` on the line of `text` that starts with it (a row of a table
+/// the binary printed).
+pub fn table_row(text: &str, label: &str) -> Vec<f64> {
+    let line = text.lines().find(|l| l.starts_with(label)).unwrap();
+    line[label.len()..]
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect()
+}
+
 /// Runs the `vae-cpu` binary with `args` in `cwd`.
 pub fn vae_cpu(args: &[&str], cwd: &Path) -> Output {
     vae_cpu_with_env(args, cwd, &[])
