@@ -216,3 +216,20 @@ fn unknown_attributes_and_wrong_sizes_are_refused_before_a_folder_is_made() {
     assert_clear_error(&o, &["faces.vaecache", "16x16x3", "prepare --size 32x32"]);
     assert!(!dir.path().join("r").exists());
 }
+
+/// A batch of one image trains when no batch norm needs two (only a model with a flat
+/// batch norm skips a last batch of one).
+#[test]
+fn batches_of_one_image_train_without_a_flat_batch_norm() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = faces_cache(dir.path(), 30, 32);
+    let data = Dataset::open(&cache).unwrap();
+    let mut c = config(1);
+    c.trainer.batch_size = 1;
+    c.plan().unwrap();
+    let out = dir.path().join("one");
+    let mut t = ClassifierTrainer::new(&c, &data, options(&out)).unwrap();
+    t.run(&AtomicBool::new(false)).unwrap();
+    let train = data.indices(vae_cpu::data::Split::Train).len() as u64;
+    assert_eq!(t.history[0].step, train, "one step per training image");
+}

@@ -32,12 +32,13 @@ impl EpochPlan {
     }
 
     /// Batch ranges of at most `batch_size` images. A last batch of a single image is
-    /// dropped when there are others: batch normalization needs two samples.
+    /// dropped when there are others and batches hold more than one: batch normalization
+    /// of flat features needs two samples (a model with one refuses a batch size of 1).
     pub fn batches(&self, batch_size: usize) -> Vec<Range<usize>> {
         let n = self.order.len();
         let bs = batch_size.max(1);
         let mut out: Vec<Range<usize>> = (0..n).step_by(bs).map(|s| s..(s + bs).min(n)).collect();
-        if out.len() > 1 && out.last().is_some_and(|r| r.len() == 1) {
+        if bs > 1 && out.len() > 1 && out.last().is_some_and(|r| r.len() == 1) {
             out.pop();
         }
         out
@@ -126,6 +127,11 @@ mod tests {
         assert_eq!(plan.batches(4), vec![0..4, 4..8, 8..11]);
         assert_eq!(plan.batches(5), vec![0..5, 5..10]);
         assert_eq!(plan.batches(20), vec![0..11]);
+        assert_eq!(
+            plan.batches(1).len(),
+            11,
+            "batches of one image are all kept"
+        );
     }
 
     #[test]

@@ -222,10 +222,7 @@ impl<'a> ClassifierTrainer<'a> {
                 });
             }
             let plan = EpochPlan::new(&self.train, cfg.exp.seed, self.pos.epoch, cfg.data.flip);
-            // A last batch of one image is skipped (a flat batch norm needs two).
-            let batches: Vec<_> = (plan.batches(bs).into_iter())
-                .filter(|r| r.len() >= 2)
-                .collect();
+            let batches = plan.batches(bs);
             let bar = progress::bar(batches.len() as u64, "batches", self.opts.quiet);
             bar.set_prefix(format!("epoch {}/{epochs}", self.pos.epoch + 1));
             bar.set_position(self.pos.batch as u64);
