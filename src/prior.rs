@@ -21,6 +21,37 @@ pub fn samples(n: usize, latent: usize, seed: u64, temperature: f32) -> crate::T
     crate::Tensor::from_shape_vec(vec![n, latent], values).expect("n * latent values")
 }
 
+/// Points from `a` to `b` (same length), `steps` of them (at least 2) including both
+/// ends, concatenated: on the straight line, or with `spherical` on the great circle
+/// (slerp, Shoemake 1985): `sin((1-t)θ)/sin θ · a + sin(tθ)/sin θ · b` with
+/// `cos θ = <a,b> / (|a||b|)`.
+pub fn path(a: &[f32], b: &[f32], steps: usize, spherical: bool) -> Vec<f32> {
+    let steps = steps.max(2);
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let cos = (dot / (norm(a) * norm(b)).max(1e-12)).clamp(-1.0, 1.0);
+    let theta = cos.acos();
+    let mut out = Vec::with_capacity(steps * a.len());
+    for s in 0..steps {
+        let t = s as f64 / (steps - 1) as f64;
+        // Nearly parallel vectors: slerp tends to lerp.
+        let (wa, wb) = if spherical && theta.sin().abs() > 1e-6 {
+            (
+                ((1.0 - t) * theta).sin() / theta.sin(),
+                (t * theta).sin() / theta.sin(),
+            )
+        } else {
+            (1.0 - t, t)
+        };
+        out.extend(a.iter().zip(b).map(|(&x, &y)| match s {
+            0 => x,
+            _ if s == steps - 1 => y,
+            _ => (wa * x as f64 + wb * y as f64) as f32,
+        }));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

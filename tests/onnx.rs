@@ -332,6 +332,40 @@ fn export_verify_and_generate_commands() {
         common::assert_clear_error(&common::vae_cpu(&args, dir.path()), &[needle]);
     }
     raw_values_are_saved_and_compared(dir.path(), ck);
+    interpolation_walks_between_two_seeds(dir.path(), ck);
+}
+
+/// `generate --interpolate A,B` decodes the slerp path from seed A's first latent to seed
+/// B's, as the engine does.
+fn interpolation_walks_between_two_seeds(dir: &std::path::Path, ck: &str) {
+    let args = ["generate", "--onnx", "dec.onnx", "--out", "i.png"];
+    let run = |extra: &[&str]| common::vae_cpu(&[&args[..], extra].concat(), dir);
+    let o = run(&["--interpolate", "3,7", "--n", "4", "--save-values", "i.npy"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let saved = vae_cpu::npy::read(&dir.join("i.npy")).unwrap();
+    let mut model = Checkpoint::load(std::path::Path::new(ck))
+        .unwrap()
+        .build_model()
+        .unwrap();
+    let d = model.config.model.latent;
+    let end = |seed| latent::row(&latent::prior_samples(1, d, seed, 1.0), 0);
+    let z = latent::interpolate(&end(3), &end(7), 4, true);
+    let want = latent::decode(&mut model, &z);
+    assert_eq!(saved.shape, want.shape());
+    let diff = (saved.values.iter().zip(want.iter()))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff < 1e-4, "{diff}");
+    common::assert_clear_error(
+        &run(&["--interpolate", "3,7", "--n", "1"]),
+        &["--n 2 or more"],
+    );
+    let o = run(&["--interpolate", "3"]);
+    assert!(
+        common::stderr(&o).contains("two seeds"),
+        "{}",
+        common::stderr(&o)
+    );
 }
 
 /// `generate --save-values` writes what the engine decodes from `sample`'s latents for the

@@ -2,7 +2,8 @@
 //! edge build (`--no-default-features --features edge`), so it uses nothing of the engine.
 //! `--save-values` / `--compare-values` carry the raw output between machines (an x86 run
 //! and an aarch64 one, say) to check that they agree number by number. `--cond` sets a
-//! conditional decoder's condition; `--time` measures the decoder's latency on the device.
+//! conditional decoder's condition; `--time` measures the decoder's latency on the device;
+//! `--interpolate A,B` walks from one seed's face to another's.
 
 use super::save;
 use anyhow::{bail, Result};
@@ -48,6 +49,11 @@ pub struct GenerateArgs {
     /// "Smiling=1,Male=-1" (values from -1 to 1; unnamed conditions stay 0).
     #[arg(long, value_name = "NAME=VALUE,...")]
     cond: Option<String>,
+    /// Instead of --n independent faces: --n faces along the great circle (slerp) from the
+    /// latent of seed A to that of seed B, e.g. `--interpolate 3,7 --n 8` (the ends are
+    /// the first faces of `--seed 3` and `--seed 7`).
+    #[arg(long, value_name = "SEED_A,SEED_B", value_parser = seed_pair)]
+    interpolate: Option<(u64, u64)>,
     /// Also decode the same batch this many more times (after up to 3 untimed runs) and
     /// print the median and 90th percentile latency (tract runs on one thread), e.g.
     /// `--n 1 --time 50` on a Pi.
@@ -74,7 +80,18 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     let onnx = OnnxModel::load(&a.onnx)?;
     let cond = condition(&onnx, &a)?;
     let latent_size = onnx.input_width()?;
-    let z = prior::normal_values(a.n * latent_size, a.seed, 1.0);
+    let z = match a.interpolate {
+        Some((from, to)) => {
+            if a.n < 2 {
+                bail!(
+                    "--interpolate needs --n 2 or more (the faces along the path, ends included)"
+                );
+            }
+            let ends = [from, to].map(|s| prior::normal_values(latent_size, s, 1.0));
+            prior::path(&ends[0], &ends[1], a.n, true)
+        }
+        None => prior::normal_values(a.n * latent_size, a.seed, 1.0),
+    };
     let output = onnx.decode(a.n, z.clone(), cond.as_deref())?;
     let range = onnx.pixel_range();
     let Some(images) = viz::nchw_images(&output.shape, &output.values, range) else {
@@ -109,6 +126,19 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `A,B`: two seeds.
+fn seed_pair(text: &str) -> std::result::Result<(u64, u64), String> {
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("\"{s}\" is not a seed (a whole number from 0)"))
+    };
+    match text.split_once(',') {
+        Some((a, b)) => Ok((parse(a)?, parse(b)?)),
+        None => Err("give two seeds separated by a comma, e.g. 3,7".into()),
+    }
 }
 
 /// The condition `--cond` gives, for a conditional decoder; an error when the decoder

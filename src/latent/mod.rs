@@ -120,36 +120,13 @@ pub fn row(t: &Tensor, i: usize) -> Vec<f32> {
     t.index_axis(ndarray::Axis(0), i).iter().copied().collect()
 }
 
-/// Points from `a` to `b` (both `[latent]`), `steps` of them including both ends: on the
-/// straight line, or with `spherical` on the great circle (slerp, Shoemake 1985):
-/// `sin((1-t)θ)/sin θ · a + sin(tθ)/sin θ · b` with `cos θ = <a,b> / (|a||b|)`.
+/// Points from `a` to `b` (both `[latent]`), `steps` of them including both ends, as rows
+/// `[steps, latent]`: on the straight line, or with `spherical` on the great circle
+/// ([`crate::prior::path`], which the edge build shares).
 pub fn interpolate(a: &[f32], b: &[f32], steps: usize, spherical: bool) -> Tensor {
-    let steps = steps.max(2);
-    let d = a.len();
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    let cos = (dot / (norm(a) * norm(b)).max(1e-12)).clamp(-1.0, 1.0);
-    let theta = cos.acos();
-    Tensor::from_shape_fn(vec![steps, d], |idx| {
-        let (s, j) = (idx[0], idx[1]);
-        let t = s as f64 / (steps - 1) as f64;
-        // Nearly parallel vectors: slerp tends to lerp.
-        let (wa, wb) = if spherical && theta.sin().abs() > 1e-6 {
-            (
-                ((1.0 - t) * theta).sin() / theta.sin(),
-                (t * theta).sin() / theta.sin(),
-            )
-        } else {
-            (1.0 - t, t)
-        };
-        if s == 0 {
-            a[j]
-        } else if s == steps - 1 {
-            b[j]
-        } else {
-            (wa * a[j] as f64 + wb * b[j] as f64) as f32
-        }
-    })
+    let rows = crate::prior::path(a, b, steps, spherical);
+    Tensor::from_shape_vec(vec![rows.len() / a.len().max(1), a.len()], rows)
+        .expect("steps rows of the latent's width")
 }
 
 #[cfg(test)]
