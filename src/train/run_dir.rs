@@ -124,6 +124,11 @@ impl RunDir {
         })
     }
 
+    /// Copies the checkpoint at `path` to best.safetensors (atomically).
+    pub fn keep_as_best(&self, path: &Path) -> Result<()> {
+        crate::atomic_file::write_with(&self.best(), |tmp| std::fs::copy(path, tmp).map(|_| ()))
+    }
+
     /// Position-named checkpoints, oldest first.
     pub fn list_checkpoints(&self) -> Vec<(Position, PathBuf)> {
         let Ok(entries) = std::fs::read_dir(self.checkpoints()) else {

@@ -427,9 +427,7 @@ impl<'a> Trainer<'a> {
         let path = self.run.checkpoint(self.progress.pos);
         self.save(&path)?;
         if improved {
-            crate::atomic_file::write_with(&self.run.best(), |tmp| {
-                std::fs::copy(&path, tmp).map(|_| ())
-            })?;
+            self.run.keep_as_best(&path)?;
         }
         self.rotate()
     }

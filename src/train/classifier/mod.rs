@@ -329,9 +329,7 @@ impl<'a> ClassifierTrainer<'a> {
         let path = self.run.checkpoint(self.pos);
         self.save(&path)?;
         if improved {
-            crate::atomic_file::write_with(&self.run.best(), |tmp| {
-                std::fs::copy(&path, tmp).map(|_| ())
-            })?;
+            self.run.keep_as_best(&path)?;
         }
         self.rotate()?;
         if !self.opts.quiet {
