@@ -35,13 +35,7 @@ impl EpochMetrics {
     }
 
     fn to_csv(&self) -> String {
-        let f = |v: f64| {
-            if v.is_nan() {
-                String::new()
-            } else {
-                format!("{v}")
-            }
-        };
+        let f = csv_cell;
         format!(
             "{},{},{},{},{},{},{},{},{},{:.1},{:.2}",
             self.epoch,
@@ -63,13 +57,7 @@ impl EpochMetrics {
         if v.len() != 11 {
             return None;
         }
-        let f = |i: usize| -> Option<f64> {
-            if v[i].is_empty() {
-                Some(f64::NAN)
-            } else {
-                v[i].parse().ok()
-            }
-        };
+        let f = |i: usize| parse_cell(v[i]);
         Some(EpochMetrics {
             epoch: v[0].parse().ok()?,
             step: v[1].parse().ok()?,
@@ -98,6 +86,35 @@ pub fn best(rows: &[EpochMetrics]) -> Option<&EpochMetrics> {
 }
 
 pub fn read(path: &Path) -> Result<Vec<EpochMetrics>> {
+    read_rows(path, EpochMetrics::from_csv)
+}
+
+/// Writes `rows` (with the header) atomically.
+pub fn write(path: &Path, rows: &[EpochMetrics]) -> Result<()> {
+    write_rows(path, HEADER, rows.iter().map(EpochMetrics::to_csv))
+}
+
+/// One number of a metrics row: empty for NaN (no value, e.g. no validation split).
+pub fn csv_cell(v: f64) -> String {
+    if v.is_nan() {
+        String::new()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The inverse of [`csv_cell`]; `None` for a cell that is not a number.
+pub fn parse_cell(cell: &str) -> Option<f64> {
+    if cell.is_empty() {
+        Some(f64::NAN)
+    } else {
+        cell.parse().ok()
+    }
+}
+
+/// The rows of a CSV file under one header line, each read by `parse`; a missing file has
+/// none, blank lines are skipped, a line `parse` refuses is an error naming file and line.
+pub fn read_rows<T>(path: &Path, parse: impl Fn(&str) -> Option<T>) -> Result<Vec<T>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
@@ -113,7 +130,7 @@ pub fn read(path: &Path) -> Result<Vec<EpochMetrics>> {
         .skip(1)
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            EpochMetrics::from_csv(l.trim_end()).ok_or_else(|| Error::File {
+            parse(l.trim_end()).ok_or_else(|| Error::File {
                 path: path.to_path_buf(),
                 message: format!("line {}: not a metrics row: \"{l}\"", i + 1),
             })
@@ -121,11 +138,11 @@ pub fn read(path: &Path) -> Result<Vec<EpochMetrics>> {
         .collect()
 }
 
-/// Writes `rows` (with the header) atomically.
-pub fn write(path: &Path, rows: &[EpochMetrics]) -> Result<()> {
-    let mut text = format!("{HEADER}\n");
-    for r in rows {
-        text += &r.to_csv();
+/// Writes `header` and `rows` (one line each) atomically.
+pub fn write_rows(path: &Path, header: &str, rows: impl Iterator<Item = String>) -> Result<()> {
+    let mut text = format!("{header}\n");
+    for row in rows {
+        text += &row;
         text.push('\n');
     }
     crate::atomic_file::write(path, text.as_bytes())

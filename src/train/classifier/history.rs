@@ -1,7 +1,8 @@
 //! The classifier run's `metrics.csv`: one row per completed epoch, rewritten atomically;
 //! a resume reads it back and drops rows newer than its checkpoint.
 
-use crate::{Error, Result};
+use crate::train::metrics;
+use crate::Result;
 use std::path::Path;
 
 pub const HEADER: &str = "epoch,step,train_loss,train_accuracy,val_loss,val_accuracy,val_balanced_accuracy,lr,images_per_s,seconds";
@@ -64,58 +65,16 @@ impl ClassifierEpoch {
 }
 
 pub fn write(path: &Path, rows: &[ClassifierEpoch]) -> Result<()> {
-    let mut text = format!("{HEADER}\n");
-    for row in rows {
-        let cells: Vec<String> = row
-            .values()
-            .iter()
-            .map(|v| {
-                if v.is_nan() {
-                    String::new()
-                } else {
-                    format!("{v}")
-                }
-            })
-            .collect();
-        text += &cells.join(",");
-        text.push('\n');
-    }
-    crate::atomic_file::write(path, text.as_bytes())
+    let line = |row: &ClassifierEpoch| row.values().map(metrics::csv_cell).join(",");
+    metrics::write_rows(path, HEADER, rows.iter().map(line))
 }
 
 /// The rows of a file `write` made; a missing file has none.
 pub fn read(path: &Path) -> Result<Vec<ClassifierEpoch>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(source) => {
-            return Err(Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
-    };
-    let bad = |line: usize| Error::File {
-        path: path.to_path_buf(),
-        message: format!("line {line} is not a row of {HEADER}"),
-    };
-    let mut rows = vec![];
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let cells: Vec<f64> = line
-            .split(',')
-            .map(|c| {
-                if c.is_empty() {
-                    Ok(f64::NAN)
-                } else {
-                    c.parse()
-                }
-            })
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| bad(i + 1))?;
-        let values: [f64; 10] = cells.try_into().map_err(|_| bad(i + 1))?;
-        rows.push(ClassifierEpoch::from_values(values));
-    }
-    Ok(rows)
+    metrics::read_rows(path, |line| {
+        let cells: Option<Vec<f64>> = line.split(',').map(metrics::parse_cell).collect();
+        Some(ClassifierEpoch::from_values(cells?.try_into().ok()?))
+    })
 }
 
 #[cfg(test)]
