@@ -30,29 +30,49 @@ pub trait StoredConfig: Sized {
     const MODEL: &'static str;
     /// The model kind in words, for messages.
     const DESCRIPTION: &'static str;
+    /// The model this config builds.
+    type Model: Module;
     fn to_toml(&self) -> String;
     fn parse(text: &str) -> Result<Self>;
+    /// The model with the initial values drawn from `rng`.
+    fn build(&self, rng: &mut ChaCha8Rng) -> Result<Self::Model>;
+    /// The seed of the model's initial values.
+    fn seed(&self) -> u64;
 }
 
 impl StoredConfig for Config {
     const MODEL: &'static str = "vae";
     const DESCRIPTION: &'static str = "VAE";
+    type Model = Vae;
     fn to_toml(&self) -> String {
         Config::to_toml(self)
     }
     fn parse(text: &str) -> Result<Self> {
         Config::parse(text)
     }
+    fn build(&self, rng: &mut ChaCha8Rng) -> Result<Vae> {
+        Vae::new(self, rng)
+    }
+    fn seed(&self) -> u64 {
+        self.exp.seed
+    }
 }
 
 impl StoredConfig for ClassifierConfig {
     const MODEL: &'static str = "classifier";
     const DESCRIPTION: &'static str = "attribute classifier";
+    type Model = Classifier;
     fn to_toml(&self) -> String {
         ClassifierConfig::to_toml(self)
     }
     fn parse(text: &str) -> Result<Self> {
         ClassifierConfig::parse(text)
+    }
+    fn build(&self, rng: &mut ChaCha8Rng) -> Result<Classifier> {
+        Classifier::new(self, rng)
+    }
+    fn seed(&self) -> u64 {
+        self.exp.seed
     }
 }
 
@@ -201,6 +221,16 @@ impl<C: StoredConfig> Stored<C> {
         Ok(())
     }
 
+    /// The model this checkpoint holds: built from its embedded config, then restored
+    /// (the initial values drawn for it are all overwritten).
+    pub fn build_model(&self) -> Result<C::Model> {
+        let mut model = self
+            .config
+            .build(&mut ChaCha8Rng::seed_from_u64(self.config.seed()))?;
+        self.restore(&mut model)?;
+        Ok(model)
+    }
+
     /// Reads a checkpoint; a truncated, foreign or corrupt file, or one of another kind of
     /// model, is an error naming it.
     pub fn load(path: &Path) -> Result<Stored<C>> {
@@ -288,28 +318,5 @@ impl Checkpoint {
     /// from).
     pub fn load_model(path: &Path) -> Result<Vae> {
         Checkpoint::load(path)?.build_model()
-    }
-
-    /// The model this checkpoint holds: built from its embedded config, then restored
-    /// (the initial values drawn for it are all overwritten).
-    pub fn build_model(&self) -> Result<Vae> {
-        let mut model = Vae::new(
-            &self.config,
-            &mut ChaCha8Rng::seed_from_u64(self.config.exp.seed),
-        )?;
-        self.restore(&mut model)?;
-        Ok(model)
-    }
-}
-
-impl Stored<ClassifierConfig> {
-    /// The attribute classifier this checkpoint holds.
-    pub fn build_model(&self) -> Result<Classifier> {
-        let mut model = Classifier::new(
-            &self.config,
-            &mut ChaCha8Rng::seed_from_u64(self.config.exp.seed),
-        )?;
-        self.restore(&mut model)?;
-        Ok(model)
     }
 }
