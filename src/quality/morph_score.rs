@@ -5,7 +5,6 @@
 //! attributes' predictions change against the face at n = 0 (should stay low), and how far
 //! the pixels move from the face at n = 0 (RMS on the [0, 1] scale).
 
-use crate::config::PixelRange;
 use crate::data::loader::{batch_conditions, batch_tensor};
 use crate::data::Dataset;
 use crate::latent::attribute::AttributeVector;
@@ -77,7 +76,9 @@ pub fn morph_score(
         let faces: Vec<Tensor> = (steps.iter())
             .map(|&n| edited(vae, &x, cond.as_ref(), edit, n))
             .collect();
-        let logits: Vec<Tensor> = faces.iter().map(|f| classify(classifier, f)).collect();
+        let logits: Vec<Tensor> = (faces.iter())
+            .map(|f| super::classify(classifier, f).0)
+            .collect();
         for (s, (face, logit)) in faces.iter().zip(&logits).enumerate() {
             for (i, row) in logit.outer_iter().enumerate() {
                 prob[s] += crate::ops::stable_sigmoid(row[target]) as f64;
@@ -120,25 +121,7 @@ fn edited(vae: &mut Vae, x: &Tensor, cond: Option<&Tensor>, edit: &Edit, n: f32)
             vae.decode_with(&tape, &mu, Some(&c), Mode::Eval)
         }
     };
-    let range = vae.config.data.pixel_range;
-    out.value().mapv(|v| match range {
-        PixelRange::Unit => v.clamp(0.0, 1.0),
-        PixelRange::Symmetric => ((v + 1.0) / 2.0).clamp(0.0, 1.0),
-    })
-}
-
-/// The classifier's logits of faces in [0, 1], `[N, attributes]`.
-fn classify(classifier: &mut Classifier, unit: &Tensor) -> Tensor {
-    let x = match classifier.config.data.pixel_range {
-        PixelRange::Unit => unit.clone(),
-        PixelRange::Symmetric => unit.mapv(|v| 2.0 * v - 1.0),
-    };
-    let tape = Tape::no_grad();
-    classifier
-        .forward(&tape, &Var::constant(x), Mode::Eval)
-        .0
-        .value()
-        .clone()
+    super::decoded_to_unit(out.value(), vae.config.data.pixel_range)
 }
 
 /// Each image's RMS difference between `a` and `b`.

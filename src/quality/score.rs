@@ -87,12 +87,10 @@ impl Gathered {
         unit: &Tensor,
         inception: Option<&mut FeatureFn>,
     ) -> Result<()> {
-        let x = from_unit(unit, classifier.config.data.pixel_range);
-        let tape = Tape::no_grad();
-        let (logits, features) = classifier.forward(&tape, &Var::constant(x), Mode::Eval);
-        self.classifier_features.extend(features.value().iter());
+        let (logits, features) = super::classify(classifier, unit);
+        self.classifier_features.extend(features.iter());
         let a = self.found.len();
-        for (k, v) in logits.value().iter().enumerate() {
+        for (k, v) in logits.iter().enumerate() {
             self.found[k % a] += usize::from(*v > 0.0);
         }
         if let Some(f) = inception {
@@ -110,22 +108,6 @@ impl Gathered {
 
     fn stats(rows: &[f32], images: usize) -> GaussianStats {
         GaussianStats::of(rows, rows.len() / images.max(1))
-    }
-}
-
-/// `x` in `range` -> [0, 1].
-fn to_unit(x: Tensor, range: PixelRange) -> Tensor {
-    match range {
-        PixelRange::Unit => x,
-        PixelRange::Symmetric => x.mapv(|v| (v + 1.0) / 2.0),
-    }
-}
-
-/// `x` in [0, 1] -> `range`.
-fn from_unit(x: &Tensor, range: PixelRange) -> Tensor {
-    match range {
-        PixelRange::Unit => x.clone(),
-        PixelRange::Symmetric => x.mapv(|v| 2.0 * v - 1.0),
     }
 }
 
@@ -172,7 +154,7 @@ pub fn score(
             .decode(&tape, &Var::constant(z), Mode::Eval)
             .value()
             .clone();
-        let unit = to_unit(images, vae.config.data.pixel_range).mapv(|v| v.clamp(0.0, 1.0));
+        let unit = super::decoded_to_unit(&images, vae.config.data.pixel_range);
         of_samples.add(classifier, &unit, inception.as_deref_mut())?;
         bar.inc(n as u64);
     }

@@ -165,12 +165,7 @@ impl Sums {
 fn batch_ssim(recon: &crate::Tensor, x: &crate::Tensor, range: PixelRange) -> f64 {
     let s = x.shape();
     let (c, h, w) = (s[1], s[2], s[3]);
-    let to_unit = |t: &crate::Tensor| -> Vec<f32> {
-        match range {
-            PixelRange::Symmetric => t.iter().map(|v| (v + 1.0) * 0.5).collect(),
-            PixelRange::Unit => t.iter().copied().collect(),
-        }
-    };
+    let to_unit = |t: &crate::Tensor| -> Vec<f32> { t.iter().map(|&v| range.to_unit(v)).collect() };
     let (r, x) = (to_unit(recon), to_unit(x));
     let img = c * h * w;
     r.chunks(img)
