@@ -11,42 +11,60 @@ use std::path::Path;
 /// Checks that the checkpoint a resume starts from is the run's own, and returns the run's
 /// record (made now for a run started before records were kept).
 pub fn check_owner(run: &RunDir, ckpt: &Checkpoint) -> Result<RunRecord> {
-    let record = run.read_record()?;
-    let foreign = |why: String| Error::File {
-        path: ckpt.path.clone(),
+    if let Some(record) = check_id(run, &ckpt.path, ckpt.state.run_id.as_ref())? {
+        return Ok(record);
+    }
+    let saved = Config::load(&run.config())?;
+    let differ = saved.run_differences(&ckpt.config);
+    if !differ.is_empty() {
+        return Err(foreign(
+            run,
+            &ckpt.path,
+            format!(
+                "its config differs from {} in {}",
+                run.config().display(),
+                differ.join(", ")
+            ),
+        ));
+    }
+    let record = RunRecord::new();
+    run.write_record(&record)?;
+    Ok(record)
+}
+
+/// The run's record when the checkpoint at `path` carries the run's id (`id`); `None`
+/// when neither has an id (a run from before ids); an error naming the mismatch otherwise.
+pub fn check_id(run: &RunDir, path: &Path, id: Option<&String>) -> Result<Option<RunRecord>> {
+    match (run.read_record()?, id) {
+        (Some(r), Some(id)) if *id == r.run_id => Ok(Some(r)),
+        (Some(r), Some(id)) => Err(foreign(
+            run,
+            path,
+            format!("its run id is {id}, the folder's run is {}", r.run_id),
+        )),
+        (Some(r), None) => Err(foreign(
+            run,
+            path,
+            format!("it carries no run id, the folder's run is {}", r.run_id),
+        )),
+        (None, Some(id)) => Err(foreign(
+            run,
+            path,
+            format!("its run id is {id}, the folder has no run.toml"),
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The checkpoint at `path` belongs to another run than `run`, because of `why`.
+pub fn foreign(run: &RunDir, path: &Path, why: String) -> Error {
+    Error::File {
+        path: path.to_path_buf(),
         message: format!(
             "belongs to another run ({why}); resuming would continue that other run. \
              Move it out of {} to resume from this run's own checkpoints",
             run.checkpoints().display()
         ),
-    };
-    match (record, &ckpt.state.run_id) {
-        (Some(r), Some(id)) if *id == r.run_id => Ok(r),
-        (Some(r), Some(id)) => Err(foreign(format!(
-            "its run id is {id}, the folder's run is {}",
-            r.run_id
-        ))),
-        (Some(r), None) => Err(foreign(format!(
-            "it carries no run id, the folder's run is {}",
-            r.run_id
-        ))),
-        (None, Some(id)) => Err(foreign(format!(
-            "its run id is {id}, the folder has no run.toml"
-        ))),
-        (None, None) => {
-            let saved = Config::load(&run.config())?;
-            let differ = saved.run_differences(&ckpt.config);
-            if !differ.is_empty() {
-                return Err(foreign(format!(
-                    "its config differs from {} in {}",
-                    run.config().display(),
-                    differ.join(", ")
-                )));
-            }
-            let record = RunRecord::new();
-            run.write_record(&record)?;
-            Ok(record)
-        }
     }
 }
 

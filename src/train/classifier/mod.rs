@@ -10,6 +10,7 @@ pub mod scores;
 use super::best::Best;
 use super::resume::newest_checkpoint;
 use super::run_dir::{Position, RunDir, RunRecord};
+use super::run_owner;
 use super::trainer::threads;
 use super::Outcome;
 use crate::checkpoint::{self, EpochSums, RunState};
@@ -114,23 +115,19 @@ impl<'a> ClassifierTrainer<'a> {
         let lock = run.lock()?;
         run.remove_stale_temporaries();
         let ckpt = newest_checkpoint::<ClassifierConfig>(&run)?;
-        let record = run.read_record()?;
-        if record.as_ref().map(|r| &r.run_id) != ckpt.state.run_id.as_ref() {
-            return Err(Error::File {
-                path: ckpt.path.clone(),
-                message: format!(
-                    "belongs to another run than {} (its run id differs from run.toml's)",
-                    run.root.display()
-                ),
-            });
-        }
+        // Classifier runs always had ids: a checkpoint and a folder without one are no run.
+        let why = || "neither it nor the folder has a run id".to_string();
+        let record = run_owner::check_id(&run, &ckpt.path, ckpt.state.run_id.as_ref())?
+            .ok_or_else(|| run_owner::foreign(&run, &ckpt.path, why()))?;
         let mut config = ckpt.config.clone();
         config.trainer.epochs = epochs.unwrap_or(config.trainer.epochs);
         config.trainer.patience = patience.or(config.trainer.patience);
         let mut model = ckpt.build_model()?;
         model.config = config;
+        let m = &model.config.model;
+        data.check_image_size(&m.name, [m.channels, m.height, m.width])?;
         let columns = attribute_columns(data, &model.config)?;
-        let run = (run, lock, ckpt.state.run_id.clone().unwrap_or_default());
+        let run = (run, lock, record.run_id);
         let mut t = ClassifierTrainer::assemble(model, ckpt.optimizer, data, columns, opts, run)?;
         t.pos = Position {
             epoch: ckpt.epoch,
@@ -162,8 +159,6 @@ impl<'a> ClassifierTrainer<'a> {
         opts: ClassifierOptions,
         (run, lock, run_id): (RunDir, FolderLock, String),
     ) -> Result<ClassifierTrainer<'a>> {
-        let m = &model.config.model;
-        data.check_image_size(&m.name, [m.channels, m.height, m.width])?;
         let train = data.indices(Split::Train);
         if train.len() < 2 {
             return Err(Error::File {
