@@ -115,7 +115,7 @@ fn an_interrupted_run_resumes_to_the_same_weights() {
     // Asked to stop before the first step: it stops after it, saving the position.
     assert_eq!(t.run(&AtomicBool::new(true)).unwrap(), Outcome::Interrupted);
     drop(t);
-    let mut t = ClassifierTrainer::resume(&data, options(&resumed), None, None).unwrap();
+    let mut t = ClassifierTrainer::resume(&data, options(&resumed), &Default::default()).unwrap();
     assert_eq!(t.pos.batch, 1);
     assert_eq!(t.run(&AtomicBool::new(false)).unwrap(), Outcome::Finished);
     let last = "checkpoints/e0002-b000000.safetensors";

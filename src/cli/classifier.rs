@@ -2,9 +2,8 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use vae_cpu::checkpoint::Stored;
-use vae_cpu::config::ClassifierConfig;
+use vae_cpu::config::{ClassifierConfig, Overrides};
 use vae_cpu::train::classifier::{scores, ClassifierOptions, ClassifierTrainer};
-use vae_cpu::train::run_dir::folder_name;
 use vae_cpu::train::Outcome;
 
 /// The attribute classifier: train one, or measure one per attribute (`score` uses it).
@@ -98,12 +97,8 @@ fn train(a: TrainArgs) -> Result<()> {
         Some(path) if a.resume.is_none() => Some(requested_config(&a, path)?),
         _ => None,
     };
-    let out = match (&a.resume, &a.out, &config) {
-        (Some(r), _, _) => r.clone(),
-        (None, Some(o), _) => o.clone(),
-        (None, None, Some(c)) => PathBuf::from("runs").join(folder_name(&c.model.name)),
-        (None, None, None) => unreachable!("clap requires --config without --resume"),
-    };
+    let name = config.as_ref().map(|c| c.model.name.as_str());
+    let out = super::run_folder(a.resume.as_deref(), a.out.as_deref(), name);
     if a.resume.is_some() && !out.is_dir() {
         bail!("--resume {}: no such run folder", out.display());
     }
@@ -113,7 +108,7 @@ fn train(a: TrainArgs) -> Result<()> {
     let size = match &config {
         Some(c) => (c.model.width, c.model.height),
         None => {
-            let saved = ClassifierConfig::load(&out.join("config.toml"))?;
+            let saved = ClassifierConfig::load(&vae_cpu::train::RunDir::new(&out).config())?;
             (saved.model.width, saved.model.height)
         }
     };
@@ -128,7 +123,11 @@ fn train(a: TrainArgs) -> Result<()> {
     pool.install(|| -> Result<()> {
         let mut trainer = match &config {
             Some(c) => ClassifierTrainer::new(c, &data, opts)?,
-            None => ClassifierTrainer::resume(&data, opts, a.epochs, a.patience)?,
+            None => ClassifierTrainer::resume(
+                &data,
+                opts,
+                &Overrides::resumable(a.epochs, a.patience),
+            )?,
         };
         trainer.notes.iter().for_each(|n| eprintln!("{n}"));
         let cfg = trainer.config();
@@ -154,10 +153,13 @@ fn train(a: TrainArgs) -> Result<()> {
 /// The config file with the flags applied, validated.
 fn requested_config(a: &TrainArgs, path: &std::path::Path) -> Result<ClassifierConfig> {
     let mut c = ClassifierConfig::load_named(path)?;
-    let t = &mut c.trainer;
-    t.epochs = a.epochs.unwrap_or(t.epochs);
-    t.batch_size = a.batch_size.unwrap_or(t.batch_size);
-    t.patience = a.patience.or(t.patience);
+    let trainer = Overrides {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        patience: a.patience,
+        ..Overrides::default()
+    };
+    trainer.apply_to_trainer(&mut c.trainer);
     c.exp.lr = a.lr.unwrap_or(c.exp.lr);
     c.exp.seed = a.seed.unwrap_or(c.exp.seed);
     c.exp.class_weighted |= a.class_weighted;

@@ -211,6 +211,21 @@ pub fn check_files(
     )?)
 }
 
+/// The folder of a training run (`train`, `classifier train`): `--resume`, else `--out`,
+/// else runs/<model name>.
+#[cfg(feature = "engine")]
+pub fn run_folder(
+    resume: Option<&Path>,
+    out: Option<&Path>,
+    model: Option<&str>,
+) -> std::path::PathBuf {
+    match (resume.or(out), model) {
+        (Some(folder), _) => folder.to_path_buf(),
+        (None, Some(name)) => Path::new("runs").join(vae_cpu::train::run_dir::folder_name(name)),
+        (None, None) => unreachable!("clap requires --config without --resume"),
+    }
+}
+
 /// Saves a PNG and says where.
 pub fn save(out: &Path, img: &image::RgbImage) -> anyhow::Result<()> {
     vae_cpu::viz::save_png(out, img)?;

@@ -2,7 +2,6 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use vae_cpu::config::{Config, Overrides};
-use vae_cpu::train::run_dir::folder_name;
 use vae_cpu::train::{Outcome, TrainOptions, Trainer};
 
 /// Train a VAE (flags override the config file).
@@ -73,12 +72,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
         (None, None) => unreachable!("clap requires --config without --resume"),
     };
-    let out = match (&a.resume, &a.out, &config) {
-        (Some(r), _, _) => r.clone(),
-        (None, Some(o), _) => o.clone(),
-        (None, None, Some(c)) => PathBuf::from("runs").join(folder_name(&c.model.name)),
-        (None, None, None) => unreachable!("clap requires --config without --resume"),
-    };
+    let name = config.as_ref().map(|c| c.model.name.as_str());
+    let out = super::run_folder(a.resume.as_deref(), a.out.as_deref(), name);
     let mut inputs = vec![("--data", a.data.as_path())];
     inputs.extend(a.config.as_deref().map(|c| ("--config", c)));
     inputs.extend(a.feature_net.as_deref().map(|f| ("--feature-net", f)));

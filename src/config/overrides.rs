@@ -1,7 +1,7 @@
 //! Command-line values that replace a config's: one rule for `train`, `sweep` and a
 //! resume. A value given wins; one not given leaves the config's.
 
-use super::Config;
+use super::{Config, TrainerConfig};
 use std::path::PathBuf;
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -27,10 +27,7 @@ impl Overrides {
 
     /// `config` with the given values in place (not validated).
     pub fn apply(&self, mut config: Config) -> Config {
-        let t = &mut config.trainer;
-        t.epochs = self.epochs.unwrap_or(t.epochs);
-        t.batch_size = self.batch_size.unwrap_or(t.batch_size);
-        t.patience = self.patience.or(t.patience);
+        self.apply_to_trainer(&mut config.trainer);
         let e = &mut config.exp;
         e.lr = self.lr.unwrap_or(e.lr);
         e.seed = self.seed.unwrap_or(e.seed);
@@ -38,6 +35,14 @@ impl Overrides {
             e.feature_net = Some(net.clone());
         }
         config
+    }
+
+    /// The `[trainer]` values (epochs, batch size, patience) in place: the section every
+    /// model kind (VAE, attribute classifier) shares.
+    pub fn apply_to_trainer(&self, t: &mut TrainerConfig) {
+        t.epochs = self.epochs.unwrap_or(t.epochs);
+        t.batch_size = self.batch_size.unwrap_or(t.batch_size);
+        t.patience = self.patience.or(t.patience);
     }
 }
 

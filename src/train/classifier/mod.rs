@@ -14,7 +14,7 @@ use super::run_owner;
 use super::trainer::threads;
 use super::Outcome;
 use crate::checkpoint::{self, EpochSums, RunState};
-use crate::config::ClassifierConfig;
+use crate::config::{ClassifierConfig, Overrides};
 use crate::data::loader::{batch_tensor, EpochPlan};
 use crate::data::{Dataset, Split};
 use crate::folder_lock::FolderLock;
@@ -103,13 +103,12 @@ impl<'a> ClassifierTrainer<'a> {
         ClassifierTrainer::assemble(model, optimizer, data, columns, opts, run)
     }
 
-    /// Continues the run in `opts.out` from its newest checkpoint; `epochs` and `patience`
-    /// may change (as for a VAE run), nothing else.
+    /// Continues the run in `opts.out` from its newest checkpoint; `overrides` may change
+    /// the `[trainer]` values (the CLI passes only epochs and patience, as for a VAE run).
     pub fn resume(
         data: &'a Dataset,
         opts: ClassifierOptions,
-        epochs: Option<usize>,
-        patience: Option<usize>,
+        overrides: &Overrides,
     ) -> Result<ClassifierTrainer<'a>> {
         let run = RunDir::new(&opts.out);
         let lock = run.lock()?;
@@ -120,8 +119,7 @@ impl<'a> ClassifierTrainer<'a> {
         let record = run_owner::check_id(&run, &ckpt.path, ckpt.state.run_id.as_ref())?
             .ok_or_else(|| run_owner::foreign(&run, &ckpt.path, why()))?;
         let mut config = ckpt.config.clone();
-        config.trainer.epochs = epochs.unwrap_or(config.trainer.epochs);
-        config.trainer.patience = patience.or(config.trainer.patience);
+        overrides.apply_to_trainer(&mut config.trainer);
         let mut model = ckpt.build_model()?;
         model.config = config;
         let m = &model.config.model;
