@@ -14,5 +14,6 @@ pub mod lanes;
 pub mod layout;
 pub mod matrix;
 pub mod offload;
+pub mod scratch;
 
 pub use im2col::ConvGeom;

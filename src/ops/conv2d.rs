@@ -3,6 +3,7 @@
 //! Forward, per chunk of images: `col = im2col(x)`, `Y = W[O, C*kh*kw] * col`.
 //! Backward: `dW = sum_chunks dY * col^T`, `dx = col2im(W^T * dY)`, `db = sum dY`.
 
+use super::chunk_grads::backward_in_chunks;
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
 use crate::kernels::col2im::col2im;
@@ -11,6 +12,7 @@ use crate::kernels::im2col::{im2col, im2col_par};
 use crate::kernels::layout::{
     add_channel_bias, as_channel_major, channel_major_to_batch, channel_sums, images_per_chunk,
 };
+use crate::kernels::scratch::with_scratch;
 use crate::kernels::ConvGeom;
 use crate::Tensor;
 use ndarray::IxDyn;
@@ -190,22 +192,24 @@ pub(crate) fn forward(x: &[f32], n: usize, g: &ConvGeom, w: &Arc<Tensor>, o: usi
         .for_each(|(y_c, x_c)| {
             let bc = y_c.len() / (o * p);
             let cols = bc * p;
-            let mut col = vec![0.0f32; rows * cols];
-            if bc == 1 && tasks < rayon::current_num_threads() {
-                im2col_par(g, x_c, &mut col, cols);
-            } else {
-                for i in 0..bc {
-                    im2col(g, &x_c[i * img..(i + 1) * img], &mut col[i * p..], cols);
+            with_scratch(rows * cols, |col| {
+                if bc == 1 && tasks < rayon::current_num_threads() {
+                    im2col_par(g, x_c, col, cols);
+                } else {
+                    for i in 0..bc {
+                        im2col(g, &x_c[i * img..(i + 1) * img], &mut col[i * p..], cols);
+                    }
                 }
-            }
-            let col_mat = MatRef::new(&col, rows, cols);
-            if bc == 1 {
-                gemm_in_task(1.0, w_mat, col_mat, 0.0, y_c, tasks);
-            } else {
-                let mut y_cm = vec![0.0f32; o * cols];
-                gemm(1.0, w_mat, col_mat, 0.0, &mut y_cm);
-                channel_major_to_batch(&y_cm, bc, o, p, y_c);
-            }
+                let col_mat = MatRef::new(col, rows, cols);
+                if bc == 1 {
+                    gemm_in_task(1.0, w_mat, col_mat, 0.0, y_c, tasks);
+                } else {
+                    with_scratch(o * cols, |y_cm| {
+                        gemm(1.0, w_mat, col_mat, 0.0, y_cm);
+                        channel_major_to_batch(y_cm, bc, o, p, y_c);
+                    });
+                }
+            });
         });
     y
 }
@@ -226,67 +230,34 @@ pub(crate) fn backward(
     let b = images_per_chunk(n, p);
     let w_mat = MatRef::new(w.as_slice().unwrap(), o, rows).kept(w);
     let mut dx = vec![0.0f32; if want_dx { n * img } else { 0 }];
-    let mut dx_chunks: Vec<Option<&mut [f32]>> = dx.chunks_mut(b * img).map(Some).collect();
-    let chunks = n.div_ceil(b);
-    dx_chunks.resize_with(chunks, || None);
-    let dw = dx_chunks
-        .into_par_iter()
-        .enumerate()
-        .map(|(ci, dx_c)| {
-            let first = ci * b;
-            let bc = b.min(n - first);
-            let cols = bc * p;
-            let dy_c = &dy[first * o * p..(first + bc) * o * p];
-            let dy_cm = as_channel_major(dy_c, bc, o, p);
-            let dy_mat = MatRef::new(&dy_cm, o, cols);
-            let mut col = vec![0.0f32; rows * cols];
-            let dw_part = want_dw.then(|| {
+    let dw_len = want_dw.then_some(o * rows);
+    let dw = backward_in_chunks(n.div_ceil(b), &mut dx, b * img, dw_len, |ci, dx_c, dw| {
+        let first = ci * b;
+        let bc = b.min(n - first);
+        let cols = bc * p;
+        let dy_c = &dy[first * o * p..(first + bc) * o * p];
+        let dy_cm = as_channel_major(dy_c, bc, o, p);
+        let dy_mat = MatRef::new(&dy_cm, o, cols);
+        with_scratch(rows * cols, |col| {
+            if let Some((dw, beta)) = dw {
                 for i in 0..bc {
-                    im2col(
-                        g,
-                        &x[(first + i) * img..(first + i + 1) * img],
-                        &mut col[i * p..],
-                        cols,
-                    );
+                    let image = &x[(first + i) * img..(first + i + 1) * img];
+                    im2col(g, image, &mut col[i * p..], cols);
                 }
-                let mut part = vec![0.0f32; o * rows];
-                gemm(
-                    1.0,
-                    dy_mat,
-                    MatRef::new(&col, rows, cols).t(),
-                    0.0,
-                    &mut part,
-                );
-                part
-            });
+                gemm(1.0, dy_mat, MatRef::new(col, rows, cols).t(), beta, dw);
+            }
             if let Some(dx_c) = dx_c {
-                gemm(1.0, w_mat.t(), dy_mat, 0.0, &mut col);
+                gemm(1.0, w_mat.t(), dy_mat, 0.0, col);
                 for i in 0..bc {
                     col2im(g, &col[i * p..], cols, &mut dx_c[i * img..(i + 1) * img]);
                 }
             }
-            dw_part
-        })
-        // Collected in chunk order and summed serially: a parallel `reduce` would add the
-        // partials in an order that depends on work stealing, so runs would not repeat.
-        .collect::<Vec<_>>()
-        .into_iter()
-        .fold(None, sum_partials);
+        });
+    });
     (
         want_dx.then_some(dx),
         dw.or_else(|| want_dw.then(|| vec![0.0; o * rows])),
     )
-}
-
-/// Adds two optional partial sums (the reduction of per-chunk weight gradients).
-pub(crate) fn sum_partials(a: Option<Vec<f32>>, b: Option<Vec<f32>>) -> Option<Vec<f32>> {
-    match (a, b) {
-        (Some(mut a), Some(b)) => {
-            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-            Some(a)
-        }
-        (a, b) => a.or(b),
-    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! Forward, per chunk: `col = W^T[O*kh*kw, C] * X[C, cols]`, `y = col2im(col)`.
 //! Backward: `col = im2col(dy)`, `dX = W * col`, `dW = sum_chunks X * col^T`, `db = sum dy`.
 
-use super::conv2d::sum_partials;
+use super::chunk_grads::backward_in_chunks;
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
 use crate::kernels::col2im::{col2im, col2im_par};
@@ -14,6 +14,7 @@ use crate::kernels::im2col::im2col;
 use crate::kernels::layout::{
     add_channel_bias, as_channel_major, channel_major_to_batch, channel_sums, images_per_chunk,
 };
+use crate::kernels::scratch::with_scratch;
 use crate::kernels::ConvGeom;
 use crate::Tensor;
 use ndarray::IxDyn;
@@ -153,19 +154,16 @@ fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &Arc<Tensor>) -> Vec<
             let bc = y_c.len() / out_img;
             let cols = bc * p;
             let x_cm = as_channel_major(x_c, bc, c, p);
-            let mut col = vec![0.0f32; rows * cols];
-            gemm_in_task(1.0, w_t, MatRef::new(&x_cm, c, cols), 0.0, &mut col, tasks);
-            if bc == 1 && tasks < rayon::current_num_threads() {
-                return col2im_par(g, &col, cols, y_c);
-            }
-            for i in 0..bc {
-                col2im(
-                    g,
-                    &col[i * p..],
-                    cols,
-                    &mut y_c[i * out_img..(i + 1) * out_img],
-                );
-            }
+            with_scratch(rows * cols, |col| {
+                gemm_in_task(1.0, w_t, MatRef::new(&x_cm, c, cols), 0.0, col, tasks);
+                if bc == 1 && tasks < rayon::current_num_threads() {
+                    return col2im_par(g, col, cols, y_c);
+                }
+                for i in 0..bc {
+                    let y_i = &mut y_c[i * out_img..(i + 1) * out_img];
+                    col2im(g, &col[i * p..], cols, y_i);
+                }
+            });
         });
     y
 }
@@ -185,53 +183,33 @@ fn backward(
     let b = images_per_chunk(n, p);
     let w_mat = MatRef::new(w.as_slice().unwrap(), c, rows).kept(w);
     let mut dx = vec![0.0f32; if want_dx { n * c * p } else { 0 }];
-    let mut dx_chunks: Vec<Option<&mut [f32]>> = dx.chunks_mut(b * c * p).map(Some).collect();
-    dx_chunks.resize_with(n.div_ceil(b), || None);
-    let dw = dx_chunks
-        .into_par_iter()
-        .enumerate()
-        .map(|(ci, dx_c)| {
-            let first = ci * b;
-            let bc = b.min(n - first);
-            let cols = bc * p;
-            let mut col = vec![0.0f32; rows * cols];
+    let dw_len = want_dw.then_some(c * rows);
+    let dw = backward_in_chunks(n.div_ceil(b), &mut dx, b * c * p, dw_len, |ci, dx_c, dw| {
+        let first = ci * b;
+        let bc = b.min(n - first);
+        let cols = bc * p;
+        with_scratch(rows * cols, |col| {
             for i in 0..bc {
-                im2col(
-                    g,
-                    &dy[(first + i) * out_img..(first + i + 1) * out_img],
-                    &mut col[i * p..],
-                    cols,
-                );
+                let dy_i = &dy[(first + i) * out_img..(first + i + 1) * out_img];
+                im2col(g, dy_i, &mut col[i * p..], cols);
             }
-            let col_mat = MatRef::new(&col, rows, cols);
+            let col_mat = MatRef::new(col, rows, cols);
             if let Some(dx_c) = dx_c {
                 if bc == 1 {
                     gemm(1.0, w_mat, col_mat, 0.0, dx_c);
                 } else {
-                    let mut t = vec![0.0f32; c * cols];
-                    gemm(1.0, w_mat, col_mat, 0.0, &mut t);
-                    channel_major_to_batch(&t, bc, c, p, dx_c);
+                    with_scratch(c * cols, |t| {
+                        gemm(1.0, w_mat, col_mat, 0.0, t);
+                        channel_major_to_batch(t, bc, c, p, dx_c);
+                    });
                 }
             }
-            want_dw.then(|| {
-                let x_c = &x[first * c * p..(first + bc) * c * p];
-                let x_cm = as_channel_major(x_c, bc, c, p);
-                let mut part = vec![0.0f32; c * rows];
-                gemm(
-                    1.0,
-                    MatRef::new(&x_cm, c, cols),
-                    col_mat.t(),
-                    0.0,
-                    &mut part,
-                );
-                part
-            })
-        })
-        // Collected in chunk order and summed serially: a parallel `reduce` would add the
-        // partials in an order that depends on work stealing, so runs would not repeat.
-        .collect::<Vec<_>>()
-        .into_iter()
-        .fold(None, sum_partials);
+            if let Some((dw, beta)) = dw {
+                let x_cm = as_channel_major(&x[first * c * p..(first + bc) * c * p], bc, c, p);
+                gemm(1.0, MatRef::new(&x_cm, c, cols), col_mat.t(), beta, dw);
+            }
+        });
+    });
     (
         want_dx.then_some(dx),
         dw.or_else(|| want_dw.then(|| vec![0.0; c * rows])),

@@ -7,6 +7,7 @@ pub(crate) use activation::stable_sigmoid;
 mod arith;
 mod batch_norm;
 mod channel_affine;
+mod chunk_grads;
 mod concat;
 mod conv2d;
 mod conv_transpose2d;

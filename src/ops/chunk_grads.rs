@@ -1,0 +1,94 @@
+//! The backward pass of a convolution over a batch split into chunks of images: each chunk
+//! writes its own slice of the input gradient and adds its product into the weight
+//! gradient. Chunks run in groups of consecutive chunks, one weight-gradient buffer per
+//! group (the group's first chunk writes it, the others add to it through the GEMM's
+//! `beta = 1`), and the groups' buffers are summed in group order. So the sums depend on
+//! the thread count only, never on which thread ran what, and a step allocates a few
+//! buffers instead of one per chunk.
+
+use rayon::prelude::*;
+
+/// Runs `per_chunk(chunk, dx_slice, dw)` for every chunk `0..chunks`, where `dx_slice` is
+/// the chunk's `dx_chunk_len` values of `dx` (fewer for the last chunk; `None` when `dx` is
+/// empty, i.e. not wanted) and `dw` is `(buffer, beta)` when `dw_len` is given: the chunk
+/// computes `buffer = product + beta * buffer`. Returns the summed weight gradient.
+pub(crate) fn backward_in_chunks<F>(
+    chunks: usize,
+    dx: &mut [f32],
+    dx_chunk_len: usize,
+    dw_len: Option<usize>,
+    per_chunk: F,
+) -> Option<Vec<f32>>
+where
+    F: Fn(usize, Option<&mut [f32]>, Option<(&mut [f32], f32)>) + Sync,
+{
+    let groups = chunks.min(2 * rayon::current_num_threads()).max(1);
+    let bound = |group: usize| group * chunks / groups;
+    let mut dx_chunks: Vec<Option<&mut [f32]>> = dx.chunks_mut(dx_chunk_len).map(Some).collect();
+    dx_chunks.resize_with(chunks, || None);
+    let mut dx_chunks = dx_chunks.into_iter();
+    let grouped: Vec<Vec<Option<&mut [f32]>>> = (0..groups)
+        .map(|g| dx_chunks.by_ref().take(bound(g + 1) - bound(g)).collect())
+        .collect();
+    grouped
+        .into_par_iter()
+        .enumerate()
+        .map(|(g, dx_group)| {
+            let mut dw = dw_len.map(|len| vec![0.0f32; len]);
+            for (k, dx_c) in dx_group.into_iter().enumerate() {
+                let beta = if k == 0 { 0.0 } else { 1.0 };
+                per_chunk(bound(g) + k, dx_c, dw.as_deref_mut().map(|d| (d, beta)));
+            }
+            dw
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(None, sum_partials)
+}
+
+/// Adds two optional partial sums (the reduction of per-group weight gradients).
+fn sum_partials(a: Option<Vec<f32>>, b: Option<Vec<f32>>) -> Option<Vec<f32>> {
+    match (a, b) {
+        (Some(mut a), Some(b)) => {
+            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+            Some(a)
+        }
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_chunk_runs_once_with_its_slice_and_partials_sum() {
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let (chunks, len) = (7, 3);
+            let mut dx = vec![0.0f32; chunks * len - 1]; // the last chunk is short
+            let dw = pool.install(|| {
+                backward_in_chunks(chunks, &mut dx, len, Some(2), |ci, dx_c, dw| {
+                    let dx_c = dx_c.unwrap();
+                    assert_eq!(dx_c.len(), if ci == chunks - 1 { len - 1 } else { len });
+                    dx_c.fill(ci as f32);
+                    let (buf, beta) = dw.unwrap();
+                    for v in buf.iter_mut() {
+                        *v = (ci + 1) as f32 + beta * *v;
+                    }
+                })
+            });
+            let expect: Vec<f32> = (0..chunks * len - 1).map(|i| (i / len) as f32).collect();
+            assert_eq!(dx, expect);
+            assert_eq!(dw.unwrap(), vec![28.0, 28.0]); // 1 + 2 + ... + 7
+        }
+        // Nothing wanted: no dx slices, no weight gradient.
+        let dw = backward_in_chunks(3, &mut [], 4, None, |_, dx_c, dw| {
+            assert!(dx_c.is_none() && dw.is_none());
+        });
+        assert!(dw.is_none());
+    }
+}
