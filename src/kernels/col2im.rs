@@ -30,16 +30,34 @@ pub fn col2im(g: &ConvGeom, col: &[f32], ld: usize, x: &mut [f32]) {
                     let dst = &mut plane[iy * g.w..(iy + 1) * g.w];
                     let vals = &src[oy * g.ow + x_lo..oy * g.ow + x_hi];
                     let ix0 = x_lo * g.sw + kj - g.pad_left;
-                    if g.sw == 1 {
-                        for (d, v) in dst[ix0..ix0 + vals.len()].iter_mut().zip(vals) {
-                            *d += v;
-                        }
-                    } else {
-                        for (o, v) in vals.iter().enumerate() {
-                            dst[ix0 + o * g.sw] += v;
-                        }
-                    }
+                    scatter_add_strided(&mut dst[ix0..], vals, g.sw);
                 }
+            }
+        }
+    }
+}
+
+/// `dst[o * stride] += vals[o]` for a non-empty `vals`, with strides 1 and 2 written out
+/// without bounds checks.
+#[inline(always)]
+fn scatter_add_strided(dst: &mut [f32], vals: &[f32], stride: usize) {
+    let n = vals.len();
+    match stride {
+        1 => {
+            for (d, v) in dst[..n].iter_mut().zip(vals) {
+                *d += v;
+            }
+        }
+        2 => {
+            let (last, body) = vals.split_last().expect("a row has values");
+            for (pair, v) in dst.chunks_exact_mut(2).zip(body) {
+                pair[0] += v;
+            }
+            dst[2 * (n - 1)] += last;
+        }
+        _ => {
+            for (o, v) in vals.iter().enumerate() {
+                dst[o * stride] += v;
             }
         }
     }

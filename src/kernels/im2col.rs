@@ -91,14 +91,30 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
                         continue;
                     }
                     let ix0 = x_lo * g.sw + kj - g.pad_left;
-                    if g.sw == 1 {
-                        out_row[x_lo..x_hi].copy_from_slice(&src[ix0..ix0 + (x_hi - x_lo)]);
-                    } else {
-                        for (o, v) in out_row[x_lo..x_hi].iter_mut().enumerate() {
-                            *v = src[ix0 + o * g.sw];
-                        }
-                    }
+                    gather_strided(&mut out_row[x_lo..x_hi], &src[ix0..], g.sw);
                 }
+            }
+        }
+    }
+}
+
+/// `dst[o] = src[o * stride]` for a non-empty `dst`, with strides 1 and 2 (every
+/// convolution of our models) written out without bounds checks.
+#[inline(always)]
+fn gather_strided(dst: &mut [f32], src: &[f32], stride: usize) {
+    let n = dst.len();
+    match stride {
+        1 => dst.copy_from_slice(&src[..n]),
+        2 => {
+            let (last, body) = dst.split_last_mut().expect("a row has values");
+            for (v, pair) in body.iter_mut().zip(src.chunks_exact(2)) {
+                *v = pair[0];
+            }
+            *last = src[2 * (n - 1)];
+        }
+        _ => {
+            for (o, v) in dst.iter_mut().enumerate() {
+                *v = src[o * stride];
             }
         }
     }
