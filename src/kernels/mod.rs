@@ -8,6 +8,7 @@ pub mod cuda;
 #[cfg(not(feature = "cuda"))]
 #[path = "cuda_stub.rs"]
 pub mod cuda;
+pub mod direct_conv;
 pub mod gemm;
 pub mod im2col;
 pub mod lanes;
@@ -15,5 +16,6 @@ pub mod layout;
 pub mod matrix;
 pub mod offload;
 pub mod scratch;
+pub mod simd;
 
 pub use im2col::ConvGeom;

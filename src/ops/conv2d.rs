@@ -4,6 +4,7 @@
 //! Backward: `dW = sum_chunks dY * col^T`, `dx = col2im(W^T * dY)`, `db = sum dY`.
 
 use super::chunk_grads::backward_in_chunks;
+use super::direct_conv;
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
 use crate::kernels::col2im::col2im;
@@ -182,6 +183,20 @@ fn geometry(xs: &[usize], ws: &[usize], spec: &Conv2dSpec) -> (usize, ConvGeom, 
 
 /// `y[N, O, P] = conv(x)` without bias.
 pub(crate) fn forward(x: &[f32], n: usize, g: &ConvGeom, w: &Arc<Tensor>, o: usize) -> Vec<f32> {
+    if direct_conv::applies(g, o) {
+        return direct_conv::conv2d_forward(x, n, g, w.as_slice().unwrap(), o);
+    }
+    gemm_forward(x, n, g, w, o)
+}
+
+/// [`forward`] through im2col + GEMM.
+pub(crate) fn gemm_forward(
+    x: &[f32],
+    n: usize,
+    g: &ConvGeom,
+    w: &Arc<Tensor>,
+    o: usize,
+) -> Vec<f32> {
     let (p, img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
     let w_mat = MatRef::new(w.as_slice().unwrap(), o, rows).kept(w);
@@ -217,6 +232,25 @@ pub(crate) fn forward(x: &[f32], n: usize, g: &ConvGeom, w: &Arc<Tensor>, o: usi
 /// Gradients of [`forward`] with respect to x and w, each only when asked for.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
+    x: &[f32],
+    n: usize,
+    g: &ConvGeom,
+    w: &Arc<Tensor>,
+    o: usize,
+    dy: &[f32],
+    want_dx: bool,
+    want_dw: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let w_all = w.as_slice().unwrap();
+    if direct_conv::applies(g, o) {
+        return direct_conv::conv2d_backward(x, n, g, w_all, o, dy, want_dx, want_dw);
+    }
+    gemm_backward(x, n, g, w, o, dy, want_dx, want_dw)
+}
+
+/// [`backward`] through im2col + GEMM + col2im.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_backward(
     x: &[f32],
     n: usize,
     g: &ConvGeom,

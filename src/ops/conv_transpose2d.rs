@@ -6,6 +6,7 @@
 //! Backward: `col = im2col(dy)`, `dX = W * col`, `dW = sum_chunks X * col^T`, `db = sum dy`.
 
 use super::chunk_grads::backward_in_chunks;
+use super::direct_conv;
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
 use crate::kernels::col2im::{col2im, col2im_par};
@@ -143,6 +144,20 @@ pub fn conv_transpose2d(
 
 /// `y[N, O, oh, ow]` without bias. `g` is the adjoint conv's geometry (`g.c == O`).
 fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &Arc<Tensor>) -> Vec<f32> {
+    if direct_conv::applies(g, c) {
+        return direct_conv::conv_transpose2d_forward(x, n, c, g, w.as_slice().unwrap());
+    }
+    gemm_forward(x, n, c, g, w)
+}
+
+/// [`forward`] through GEMM + col2im.
+pub(crate) fn gemm_forward(
+    x: &[f32],
+    n: usize,
+    c: usize,
+    g: &ConvGeom,
+    w: &Arc<Tensor>,
+) -> Vec<f32> {
     let (p, out_img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
     let w_t = MatRef::new(w.as_slice().unwrap(), c, rows).kept(w).t();
@@ -170,6 +185,25 @@ fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &Arc<Tensor>) -> Vec<
 
 #[allow(clippy::too_many_arguments)]
 fn backward(
+    x: &[f32],
+    n: usize,
+    c: usize,
+    g: &ConvGeom,
+    w: &Arc<Tensor>,
+    dy: &[f32],
+    want_dx: bool,
+    want_dw: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let w_all = w.as_slice().unwrap();
+    if direct_conv::applies(g, c) {
+        return direct_conv::conv_transpose2d_backward(x, n, c, g, w_all, dy, want_dx, want_dw);
+    }
+    gemm_backward(x, n, c, g, w, dy, want_dx, want_dw)
+}
+
+/// [`backward`] through im2col + GEMM.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_backward(
     x: &[f32],
     n: usize,
     c: usize,

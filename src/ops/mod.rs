@@ -11,6 +11,7 @@ mod chunk_grads;
 mod concat;
 mod conv2d;
 mod conv_transpose2d;
+mod direct_conv;
 mod elementwise;
 pub mod gradcheck;
 mod instance_norm;

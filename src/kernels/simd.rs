@@ -1,0 +1,80 @@
+//! Run-time choice of the vector instructions a loop is compiled for. The crate is built
+//! for the baseline of its target (SSE2 on x86-64), so plain loops use 128-bit vectors;
+//! [`simd_versions!`] compiles a loop's body again for AVX2 + FMA and for AVX-512 and
+//! calls the widest one this CPU runs. Rust never contracts `a * b + c` into an FMA on
+//! its own, so every version computes the same values in the same order: results do not
+//! depend on the machine.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// The widest instruction set found on this CPU, among those we compile for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Baseline = 1,
+    Avx2 = 2,
+    Avx512 = 3,
+}
+
+static DETECTED: AtomicU8 = AtomicU8::new(0);
+
+/// This CPU's [`Level`] (detected once).
+#[inline]
+pub fn level() -> Level {
+    match DETECTED.load(Ordering::Relaxed) {
+        1 => Level::Baseline,
+        2 => Level::Avx2,
+        3 => Level::Avx512,
+        _ => {
+            let found = detect();
+            DETECTED.store(found as u8, Ordering::Relaxed);
+            found
+        }
+    }
+}
+
+fn detect() -> Level {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Level::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Level::Avx2;
+        }
+    }
+    Level::Baseline
+}
+
+/// `simd_versions!(pub fn name(a: A, b: B) -> R = body;)` defines `name`, which calls the
+/// `#[inline(always)]` function `body` compiled for the widest [`Level`] of this CPU.
+macro_rules! simd_versions {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:path;) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                match $crate::kernels::simd::level() {
+                    // SAFETY: `level` found these instructions on this CPU.
+                    $crate::kernels::simd::Level::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::kernels::simd::Level::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::kernels::simd::Level::Baseline => {}
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+pub(crate) use simd_versions;

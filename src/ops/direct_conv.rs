@@ -1,0 +1,372 @@
+//! Stride-1 convolutions and transposed convolutions with at most [`THIN`] channels on one
+//! side run through the direct kernels of [`crate::kernels::direct_conv`] instead of
+//! im2col + GEMM, forward and backward. Each pass is one stride-1 convolution:
+//!
+//! - conv2d: `y = conv(x, w)`; `dx = conv(dy, w')` with `w'[c, o] = w[o, c]` flipped in
+//!   both axes and padding `k - 1 - p`; `dw[o, c] = sum dy[o] * x[c]` shifted by the tap.
+//! - conv_transpose2d (stride 1 is a convolution with the flipped kernel):
+//!   `y = conv(x, w')` with `w'[o, c] = w[c, o]` flipped and padding `k - 1 - p`;
+//!   `dx = conv(dy, w)` read as `[C, O]` with padding `p`; `dw[c, o] = sum x[c] * dy[o]`
+//!   shifted by the tap.
+
+use crate::kernels::direct_conv::{conv_group, pad_image, weight_grad_group, Direct, GROUP};
+use crate::kernels::scratch::with_scratch;
+use crate::kernels::ConvGeom;
+use rayon::prelude::*;
+
+/// Channels on the thin side up to which the direct kernels are used.
+pub const THIN: usize = 4;
+
+/// Whether a convolution of geometry `g` (as im2col sees it) with `outs` output channels
+/// runs direct: stride 1, few channels on one side, and padding below the kernel size on
+/// every side (so that the adjoint convolution's padding `k - 1 - p` is one too).
+pub(crate) fn applies(g: &ConvGeom, outs: usize) -> bool {
+    g.sh == 1
+        && g.sw == 1
+        && g.c.min(outs) <= THIN
+        && g.pad_top < g.kh
+        && g.pad_left < g.kw
+        && g.oh <= g.h + g.pad_top
+        && g.ow <= g.w + g.pad_left
+        && g.oh + g.kh > g.h + g.pad_top
+        && g.ow + g.kw > g.w + g.pad_left
+}
+
+/// The geometry `g` of a stride-1 convolution as a direct one.
+pub(crate) fn direct(g: &ConvGeom) -> Direct {
+    Direct {
+        cin: g.c,
+        h: g.h,
+        w: g.w,
+        kh: g.kh,
+        kw: g.kw,
+        pad_top: g.pad_top,
+        pad_left: g.pad_left,
+        oh: g.oh,
+        ow: g.ow,
+    }
+}
+
+/// The convolution that carries gradients back through `g`: from `outs` planes of
+/// `oh x ow` to `g.c` planes of `h x w`, padding `k - 1 - p`.
+pub(crate) fn adjoint(g: &ConvGeom, outs: usize) -> Direct {
+    Direct {
+        cin: outs,
+        h: g.oh,
+        w: g.ow,
+        kh: g.kh,
+        kw: g.kw,
+        pad_top: g.kh - 1 - g.pad_top,
+        pad_left: g.kw - 1 - g.pad_left,
+        oh: g.h,
+        ow: g.w,
+    }
+}
+
+/// Weights in the kernels' layout: groups of [`GROUP`] outputs, `[cin][kh][kw][GROUP]`
+/// each, zero for outputs past `outs`; `at(o, c, ki, kj)` gives each weight.
+pub(crate) fn group_weights(
+    d: &Direct,
+    outs: usize,
+    at: impl Fn(usize, usize, usize, usize) -> f32,
+) -> Vec<f32> {
+    let groups = outs.div_ceil(GROUP);
+    let mut w = vec![0.0f32; groups * d.group_weights_len()];
+    for o in 0..outs {
+        let group = &mut w[(o / GROUP) * d.group_weights_len()..];
+        for c in 0..d.cin {
+            for ki in 0..d.kh {
+                for kj in 0..d.kw {
+                    group[((c * d.kh + ki) * d.kw + kj) * GROUP + o % GROUP] = at(o, c, ki, kj);
+                }
+            }
+        }
+    }
+    w
+}
+
+/// `n` images of `d.cin` planes convolved into `outs` planes each (grouped weights from
+/// [`group_weights`]); images and output groups run in parallel.
+pub(crate) fn convolve(d: &Direct, x: &[f32], n: usize, w: &[f32], outs: usize) -> Vec<f32> {
+    let (image, plane) = (d.cin * d.h * d.w, d.oh * d.ow);
+    let mut y = vec![0.0f32; n * outs * plane];
+    y.par_chunks_mut(outs * plane)
+        .zip(x.par_chunks(image))
+        .for_each(|(y_i, x_i)| {
+            with_scratch(d.padded_len(), |xp| {
+                pad_image(d, x_i, xp);
+                let xp = &*xp;
+                y_i.par_chunks_mut(GROUP * plane)
+                    .enumerate()
+                    .for_each(|(g, y_g)| {
+                        let wg = &w[g * d.group_weights_len()..][..d.group_weights_len()];
+                        conv_group(d, xp, wg, y_g, y_g.len() / plane);
+                    });
+            });
+        });
+    y
+}
+
+/// `dw[a, b, ki, kj] = sum_images sum_{oy, ox} a[a, oy, ox] * b[b, oy + ki - pt, ox + kj - pl]`
+/// for `n` images of `na` planes `a` (`oh x ow`) and `d.cin` planes `b` (`h x w`).
+/// Images are summed in groups (one buffer each), the groups in order: the same sums for
+/// the same thread count.
+pub(crate) fn weight_grad(d: &Direct, a: &[f32], na: usize, b: &[f32], n: usize) -> Vec<f32> {
+    let taps = d.cin * d.kh * d.kw;
+    let groups = n.min(2 * rayon::current_num_threads()).max(1);
+    let parts: Vec<Vec<f32>> = (0..groups)
+        .into_par_iter()
+        .map(|g| {
+            let mut dw = vec![0.0f32; na * taps];
+            for i in g * n / groups..(g + 1) * n / groups {
+                add_image_weight_grad(d, &a[i * na * d.oh * d.ow..], b, i, &mut dw);
+            }
+            dw
+        })
+        .collect();
+    let mut parts = parts.into_iter();
+    let mut dw = parts.next().unwrap_or_else(|| vec![0.0; na * taps]);
+    for part in parts {
+        dw.iter_mut().zip(&part).for_each(|(s, v)| *s += v);
+    }
+    dw
+}
+
+/// One image's contribution to [`weight_grad`], added into `dw`.
+fn add_image_weight_grad(d: &Direct, a: &[f32], b: &[f32], i: usize, dw: &mut [f32]) {
+    let (plane, owb) = (d.oh * d.ow, d.ow_blocks());
+    let taps = d.cin * d.kh * d.kw;
+    let b_i = &b[i * d.cin * d.h * d.w..][..d.cin * d.h * d.w];
+    with_scratch(d.padded_len(), |bp| {
+        pad_image(d, b_i, bp);
+        with_scratch(GROUP * d.oh * owb, |ag| {
+            for (g, dw_g) in dw.chunks_mut(GROUP * taps).enumerate() {
+                let outs = dw_g.len() / taps;
+                ag.fill(0.0);
+                for k in 0..outs {
+                    let src = &a[(g * GROUP + k) * plane..][..plane];
+                    for (oy, row) in src.chunks_exact(d.ow).enumerate() {
+                        ag[(k * d.oh + oy) * owb..][..d.ow].copy_from_slice(row);
+                    }
+                }
+                weight_grad_group(d, ag, bp, dw_g, outs);
+            }
+        });
+    });
+}
+
+/// conv2d's forward (`w`: `[O, C, kh, kw]`).
+pub(crate) fn conv2d_forward(x: &[f32], n: usize, g: &ConvGeom, w: &[f32], o: usize) -> Vec<f32> {
+    let d = direct(g);
+    let wg = group_weights(&d, o, |o, c, ki, kj| {
+        w[((o * g.c + c) * g.kh + ki) * g.kw + kj]
+    });
+    convolve(&d, x, n, &wg, o)
+}
+
+/// conv2d's gradients with respect to x and w, each only when asked for.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d_backward(
+    x: &[f32],
+    n: usize,
+    g: &ConvGeom,
+    w: &[f32],
+    o: usize,
+    dy: &[f32],
+    want_dx: bool,
+    want_dw: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let dx = want_dx.then(|| {
+        let d = adjoint(g, o);
+        let (kh, kw) = (g.kh, g.kw);
+        let flipped = group_weights(&d, g.c, |c, o, ki, kj| {
+            w[((o * g.c + c) * kh + kh - 1 - ki) * kw + kw - 1 - kj]
+        });
+        convolve(&d, dy, n, &flipped, g.c)
+    });
+    let dw = want_dw.then(|| weight_grad(&direct(g), dy, o, x, n));
+    (dx, dw)
+}
+
+/// conv_transpose2d's forward (`w`: `[C, O, kh, kw]`; `g` is the adjoint conv's geometry,
+/// `g.c == O`): a convolution with the flipped kernel.
+pub(crate) fn conv_transpose2d_forward(
+    x: &[f32],
+    n: usize,
+    c: usize,
+    g: &ConvGeom,
+    w: &[f32],
+) -> Vec<f32> {
+    let d = adjoint(g, c);
+    let (o, kh, kw) = (g.c, g.kh, g.kw);
+    let flipped = group_weights(&d, o, |o_, c_, ki, kj| {
+        w[((c_ * o + o_) * kh + kh - 1 - ki) * kw + kw - 1 - kj]
+    });
+    convolve(&d, x, n, &flipped, o)
+}
+
+/// conv_transpose2d's gradients with respect to x and w, each only when asked for.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_transpose2d_backward(
+    x: &[f32],
+    n: usize,
+    c: usize,
+    g: &ConvGeom,
+    w: &[f32],
+    dy: &[f32],
+    want_dx: bool,
+    want_dw: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let d = direct(g);
+    let dx = want_dx.then(|| {
+        let (o, kh, kw) = (g.c, g.kh, g.kw);
+        let wg = group_weights(&d, c, |c_, o_, ki, kj| {
+            w[((c_ * o + o_) * kh + ki) * kw + kj]
+        });
+        convolve(&d, dy, n, &wg, c)
+    });
+    let dw = want_dw.then(|| weight_grad(&d, x, c, dy, n));
+    (dx, dw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::config;
+    use super::super::{conv2d, conv_transpose2d};
+    use super::*;
+    use crate::Tensor;
+    use ndarray::IxDyn;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    /// A stride-1 geometry with `cin` inputs, and its number of outputs, that runs direct.
+    fn thin_geometry() -> impl Strategy<Value = (ConvGeom, usize, usize)> {
+        (
+            1usize..4,
+            1usize..9,
+            1usize..9,
+            1usize..23,
+            1usize..21,
+            1usize..5,
+            1usize..5,
+        )
+            .prop_flat_map(|(n, cin, outs, h, w, kh, kw)| {
+                (
+                    Just((n, cin, outs, h, w, kh, kw)),
+                    0..kh,
+                    0..kh,
+                    0..kw,
+                    0..kw,
+                )
+            })
+            .prop_filter_map("needs a thin side and room for the kernel", |t| {
+                let ((n, cin, outs, h, w, kh, kw), pt, pb, pl, pr) = t;
+                if cin.min(outs) > THIN || h + pt + pb < kh || w + pl + pr < kw {
+                    return None;
+                }
+                let (oh, ow) = (h + pt + pb - kh + 1, w + pl + pr - kw + 1);
+                let (sh, sw, pad_top, pad_left, c) = (1, 1, pt, pl, cin);
+                let g = ConvGeom {
+                    c,
+                    h,
+                    w,
+                    kh,
+                    kw,
+                    sh,
+                    sw,
+                    pad_top,
+                    pad_left,
+                    oh,
+                    ow,
+                };
+                applies(&g, outs).then_some((g, outs, n))
+            })
+    }
+
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed | 1;
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn close(a: &[f32], b: &[f32]) -> Result<(), TestCaseError> {
+        prop_assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            prop_assert!(
+                (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                "[{}]: {} vs {}",
+                i,
+                x,
+                y
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(config(64))]
+
+        /// conv2d through the direct kernels equals im2col + GEMM, forward and backward.
+        #[test]
+        fn conv2d_matches_gemm((g, o, n) in thin_geometry(), seed: u64) {
+            let x = values(n * g.image_len(), seed);
+            let w = values(o * g.col_rows(), seed ^ 1);
+            let dy = values(n * o * g.out_positions(), seed ^ 2);
+            let w_t = Arc::new(Tensor::from_shape_vec(IxDyn(&[w.len()]), w.clone()).unwrap());
+            close(&conv2d_forward(&x, n, &g, &w, o), &conv2d::gemm_forward(&x, n, &g, &w_t, o))?;
+            let (dx, dw) = conv2d_backward(&x, n, &g, &w, o, &dy, true, true);
+            let (rdx, rdw) = conv2d::gemm_backward(&x, n, &g, &w_t, o, &dy, true, true);
+            close(&dx.unwrap(), &rdx.unwrap())?;
+            close(&dw.unwrap(), &rdw.unwrap())?;
+        }
+
+        /// conv_transpose2d of stride 1 (`g` is its adjoint conv: `g.c` outputs from
+        /// `c` inputs) through the direct kernels equals GEMM + col2im.
+        #[test]
+        fn conv_transpose2d_matches_gemm((g, c, n) in thin_geometry(), seed: u64) {
+            let x = values(n * c * g.out_positions(), seed);
+            let w = values(c * g.col_rows(), seed ^ 1);
+            let dy = values(n * g.image_len(), seed ^ 2);
+            let w_t = Arc::new(Tensor::from_shape_vec(IxDyn(&[w.len()]), w.clone()).unwrap());
+            let y = conv_transpose2d_forward(&x, n, c, &g, &w);
+            close(&y, &conv_transpose2d::gemm_forward(&x, n, c, &g, &w_t))?;
+            let (dx, dw) = conv_transpose2d_backward(&x, n, c, &g, &w, &dy, true, true);
+            let (rdx, rdw) = conv_transpose2d::gemm_backward(&x, n, c, &g, &w_t, &dy, true, true);
+            close(&dx.unwrap(), &rdx.unwrap())?;
+            close(&dw.unwrap(), &rdw.unwrap())?;
+        }
+    }
+
+    #[test]
+    fn thick_strided_or_overpadded_convolutions_do_not_run_direct() {
+        let g = ConvGeom {
+            c: 8,
+            h: 8,
+            w: 8,
+            kh: 3,
+            kw: 3,
+            sh: 1,
+            sw: 1,
+            pad_top: 1,
+            pad_left: 1,
+            oh: 8,
+            ow: 8,
+        };
+        assert!(applies(&g, 3) && applies(&g, 4) && !applies(&g, 5));
+        assert!(!applies(&ConvGeom { sh: 2, oh: 4, ..g }, 3));
+        assert!(!applies(
+            &ConvGeom {
+                pad_top: 3,
+                oh: 12,
+                ..g
+            },
+            3
+        ));
+    }
+}
