@@ -257,6 +257,7 @@ fn bench_times_a_training_step_and_refuses_bad_values() {
         "batch 4, 1 thread: 2 steps",
         "images/s",
         "GFLOP/s",
+        "sgemm",
         "peak memory",
         "conv2d",
         "optimizer",

@@ -97,10 +97,17 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if t.offloaded > 0 {
         println!("device, per step: {}", t.per(opts.steps as u32));
     }
-    println!("time by part (forward + backward):");
+    println!(
+        "sgemm       {:.1} GFLOP/s (1024 x 1024 x 1024 on the same threads)",
+        report.sgemm_gflops
+    );
+    println!("time by part (forward + backward), and GFLOP/s of the parts that multiply:");
     let total = report.total_seconds();
     for (part, seconds) in &report.by_part {
-        println!("  {part:<18} {:5.1}%", 100.0 * seconds / total);
+        match report.part_gflops(part) {
+            Some(g) => println!("  {part:<18} {:5.1}%  {g:6.1} GFLOP/s", 100.0 * seconds / total),
+            None => println!("  {part:<18} {:5.1}%", 100.0 * seconds / total),
+        }
     }
     Ok(())
 }

@@ -6,7 +6,9 @@
 use crate::autograd::{Profile, UNLABELED};
 use crate::config::Config;
 use crate::kernels::offload::{self, TransferStats};
-use crate::model::{flops::training_flops_per_image, Vae};
+use crate::kernels::gemm::{gemm_par, MatRef};
+use crate::model::flops::{forward_flops_per_sample, training_flops_per_image};
+use crate::model::Vae;
 use crate::nn::Mode;
 use crate::optim::{Adam, Optimizer};
 use crate::{Error, Result, Tape, Tensor, Var};
@@ -48,6 +50,11 @@ pub struct BenchReport {
     pub by_part: Vec<(String, f64)>,
     /// What the accelerator copied and computed over the timed steps (all zero on the CPU).
     pub transfers: TransferStats,
+    /// FLOPs of one step per layer kind that has any (convolutions, linear layers).
+    pub flops_by_part: Vec<(&'static str, f64)>,
+    /// GFLOP/s of a 1024 x 1024 x 1024 matrix product on the same threads (the best of a
+    /// few), the yardstick for the parts' figures.
+    pub sgemm_gflops: f64,
 }
 
 impl BenchReport {
@@ -63,6 +70,13 @@ impl BenchReport {
         self.flops_per_step * self.step_seconds.len() as f64 / self.total_seconds() / 1e9
     }
 
+    /// GFLOP/s of one part over the timed steps, for the parts that multiply matrices.
+    pub fn part_gflops(&self, part: &str) -> Option<f64> {
+        let (_, flops) = self.flops_by_part.iter().find(|(k, _)| *k == part)?;
+        let (_, seconds) = self.by_part.iter().find(|(k, _)| k == part)?;
+        (*seconds > 0.0).then(|| flops * self.step_seconds.len() as f64 / seconds / 1e9)
+    }
+
     pub fn median_step_seconds(&self) -> f64 {
         let mut s = self.step_seconds.clone();
         s.sort_by(f64::total_cmp);
@@ -76,6 +90,10 @@ pub fn bench_training_step(config: &Config, opts: &BenchOptions) -> Result<Bench
     opts.check()?;
     super::memory::check_batch_fits(config, &config.plan()?, opts.batch)?;
     let flops_per_step = opts.batch as f64 * training_flops_per_image(config)?;
+    let flops_by_part = forward_flops_per_sample(&config.plan()?, config.model.latent)
+        .into_iter()
+        .map(|(kind, f)| (kind, 3.0 * f * opts.batch as f64))
+        .collect();
     let mut rng = ChaCha8Rng::seed_from_u64(config.exp.seed);
     let mut model = Vae::new(config, &mut rng)?;
     let mut adam = Adam::new(config.exp.lr).with_weight_decay(config.exp.weight_decay);
@@ -124,7 +142,25 @@ pub fn bench_training_step(config: &Config, opts: &BenchOptions) -> Result<Bench
         flops_per_step,
         by_part,
         transfers: offload::stats().since(&transfers_before),
+        flops_by_part,
+        sgemm_gflops: sgemm_gflops(),
     })
+}
+
+/// GFLOP/s of the best of five 1024 x 1024 x 1024 products on the current pool.
+fn sgemm_gflops() -> f64 {
+    const N: usize = 1024;
+    let a: Vec<f32> = (0..N * N).map(|i| (i % 13) as f32 * 0.1).collect();
+    let mut c = vec![0.0f32; N * N];
+    let m = MatRef::new(&a, N, N);
+    let best = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            gemm_par(1.0, m, m, 0.0, &mut c);
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min);
+    2.0 * (N * N * N) as f64 / best / 1e9
 }
 
 /// The process's peak resident memory in bytes (Linux `VmHWM`), if the system says.
@@ -191,6 +227,14 @@ mod tests {
             "{sum}"
         );
         assert!(r.images_per_second() > 0.0 && r.gflops_per_second() > 0.0);
+        // Each multiplying part's GFLOP/s is its FLOPs over its own time.
+        let conv_flops = 3.0 * 5.0 * 2.0 * 27.0 * 64.0;
+        assert_eq!(r.flops_by_part[0], ("conv2d", conv_flops));
+        let conv_seconds = r.by_part.iter().find(|(p, _)| p == "conv2d").unwrap().1;
+        let expect = conv_flops * 3.0 / conv_seconds / 1e9;
+        assert!((r.part_gflops("conv2d").unwrap() - expect).abs() <= 1e-9 * expect);
+        assert_eq!(r.part_gflops("sigmoid"), None);
+        assert!(r.sgemm_gflops > 0.0);
         assert!(bench_training_step(&config, &BenchOptions { batch: 0, ..opts }).is_err());
     }
 
