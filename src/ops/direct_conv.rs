@@ -10,6 +10,7 @@
 //!   shifted by the tap.
 
 use crate::kernels::direct_conv::{conv_group, pad_image, weight_grad_group, Direct, GROUP};
+use crate::kernels::offload;
 use crate::kernels::scratch::with_scratch;
 use crate::kernels::ConvGeom;
 use rayon::prelude::*;
@@ -19,9 +20,11 @@ pub const THIN: usize = 4;
 
 /// Whether a convolution of geometry `g` (as im2col sees it) with `outs` output channels
 /// runs direct: stride 1, few channels on one side, and padding below the kernel size on
-/// every side (so that the adjoint convolution's padding `k - 1 - p` is one too).
+/// every side (so that the adjoint convolution's padding `k - 1 - p` is one too). With an
+/// accelerator in use every convolution stays a GEMM, which it runs.
 pub(crate) fn applies(g: &ConvGeom, outs: usize) -> bool {
-    g.sh == 1
+    !offload::is_active()
+        && g.sh == 1
         && g.sw == 1
         && g.c.min(outs) <= THIN
         && g.pad_top < g.kh
