@@ -105,7 +105,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let total = report.total_seconds();
     for (part, seconds) in &report.by_part {
         match report.part_gflops(part) {
-            Some(g) => println!("  {part:<18} {:5.1}%  {g:6.1} GFLOP/s", 100.0 * seconds / total),
+            Some(g) => println!(
+                "  {part:<18} {:5.1}%  {g:6.1} GFLOP/s",
+                100.0 * seconds / total
+            ),
             None => println!("  {part:<18} {:5.1}%", 100.0 * seconds / total),
         }
     }

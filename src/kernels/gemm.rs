@@ -5,6 +5,7 @@
 //! When an accelerator is in use (`--device cuda`, see [`super::offload`]), both hand
 //! large enough products to it first and compute on the CPU only what it declines.
 
+use super::avx512_gemm;
 pub use super::matrix::MatRef;
 use super::matrix::{checked_sgemm, prepare};
 use super::offload;
@@ -59,6 +60,74 @@ pub fn gemm_in_task(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32], 
     }
 }
 
+/// A left operand packed once for many products (a layer's weight, multiplied into every
+/// chunk of a batch): on a CPU with AVX-512, our kernel's panels; otherwise, or while an
+/// accelerator is in use, the view itself, multiplied as [`gemm`] multiplies it.
+pub struct PackedA<'a> {
+    view: MatRef<'a>,
+    panels: Option<Vec<f32>>,
+}
+
+impl<'a> PackedA<'a> {
+    pub fn new(view: MatRef<'a>) -> Self {
+        view.check();
+        let panels = own_kernel(view).then(|| {
+            let mut p = vec![0.0f32; avx512_gemm::packed_len(view.rows, view.cols)];
+            avx512_gemm::pack_all_par(view, &mut p);
+            p
+        });
+        PackedA { view, panels }
+    }
+}
+
+/// Whether products with this left operand run on our own AVX-512 kernel.
+fn own_kernel(a: MatRef) -> bool {
+    cfg!(target_arch = "x86_64")
+        && super::simd::level() == super::simd::Level::Avx512
+        && !offload::is_active()
+        && a.rows > 0
+        && a.cols > 0
+}
+
+/// [`gemm`] with a packed left operand.
+pub fn gemm_packed(alpha: f32, a: &PackedA, b: MatRef, beta: f32, c: &mut [f32]) {
+    let Some(panels) = &a.panels else {
+        return gemm(alpha, a.view, b, beta, c);
+    };
+    if let Some((m, n)) = prepare(a.view, b, beta, c) {
+        avx512_gemm::sgemm_packed(alpha, panels, m, b, beta, c, n);
+    }
+}
+
+/// [`gemm_in_task`] with a packed left operand: with fewer tasks than threads, the rows of
+/// C are split over the pool in whole panels.
+pub fn gemm_packed_in_task(
+    alpha: f32,
+    a: &PackedA,
+    b: MatRef,
+    beta: f32,
+    c: &mut [f32],
+    tasks: usize,
+) {
+    let threads = rayon::current_num_threads();
+    let Some(panels) = a.panels.as_ref().filter(|_| tasks < threads) else {
+        return gemm_packed(alpha, a, b, beta, c);
+    };
+    let Some((m, n)) = prepare(a.view, b, beta, c) else {
+        return;
+    };
+    let k = a.view.cols;
+    let rows_per = m.div_ceil(threads).div_ceil(avx512_gemm::MR) * avx512_gemm::MR;
+    c[..m * n]
+        .par_chunks_mut(rows_per * n)
+        .enumerate()
+        .for_each(|(i, c_block)| {
+            let len = c_block.len() / n;
+            let block_panels = &panels[i * rows_per * k..];
+            avx512_gemm::sgemm_packed(alpha, block_panels, len, b, beta, c_block, n);
+        });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +168,38 @@ mod tests {
             gemm(1.0, a, b, 1.0, &mut c);
             for (x, y) in c.iter().zip(&expect) {
                 prop_assert!((x - 2.0 * y).abs() < 2e-4 * (1.0 + y.abs()));
+            }
+        }
+
+        /// Products with a packed left operand equal the definition, on one thread and
+        /// split over a pool (a chunk of one image), across the kernel's block edges.
+        #[test]
+        fn gemm_packed_matches_naive(m in 1usize..40, k in prop_oneof![1usize..40, 250usize..300],
+                                     n in 1usize..70, ta: bool, tb: bool, seed: u64,
+                                     beta in prop_oneof![Just(0.0f32), Just(1.0f32)]) {
+            let gen = |len: usize, s: u64| -> Vec<f32> {
+                (0..len).map(|i| (((i as u64 * 2654435761 + s) % 1000) as f32 / 500.0) - 1.0).collect()
+            };
+            let a_data = gen(m * k, seed);
+            let b_data = gen(k * n, seed ^ 77);
+            let a = if ta { MatRef::new(&a_data, k, m).t() } else { MatRef::new(&a_data, m, k) };
+            let b = if tb { MatRef::new(&b_data, n, k).t() } else { MatRef::new(&b_data, k, n) };
+            let expect = naive(a, b);
+            let packed = PackedA::new(a);
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+            for split in [false, true] {
+                let mut c = vec![0.5f32; m * n];
+                pool.install(|| {
+                    if split {
+                        gemm_packed_in_task(1.0, &packed, b, beta, &mut c, 1)
+                    } else {
+                        gemm_packed(1.0, &packed, b, beta, &mut c)
+                    }
+                });
+                for (x, y) in c.iter().zip(&expect) {
+                    let want = y + beta * 0.5;
+                    prop_assert!((x - want).abs() < 1e-4 * (k as f32) * (1.0 + want.abs()), "{x} vs {want}");
+                }
             }
         }
     }

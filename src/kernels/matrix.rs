@@ -125,6 +125,9 @@ pub(crate) fn checked_sgemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut
     assert!(a.cols == b.rows && c.len() >= m * n);
     a.check();
     b.check();
+    if super::simd::level() == super::simd::Level::Avx512 {
+        return super::avx512_gemm::sgemm(alpha, a, b, beta, c, n);
+    }
     // SAFETY: just checked: the views stay inside their slices and C holds m*n values in
     // row-major order; the three slices cannot alias (&[f32] vs &mut [f32]).
     unsafe {

@@ -2,6 +2,7 @@
 //! Everything here works on plain row-major `f32` slices and is infallible once its
 //! preconditions (checked with `assert!`) hold.
 
+pub(crate) mod avx512_gemm;
 pub mod col2im;
 #[cfg(feature = "cuda")]
 pub mod cuda;

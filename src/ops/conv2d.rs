@@ -8,7 +8,7 @@ use super::direct_conv;
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
 use crate::kernels::col2im::col2im;
-use crate::kernels::gemm::{gemm, gemm_in_task, MatRef};
+use crate::kernels::gemm::{gemm, gemm_packed, gemm_packed_in_task, MatRef, PackedA};
 use crate::kernels::im2col::{im2col, im2col_par};
 use crate::kernels::layout::{
     add_channel_bias, as_channel_major, channel_major_to_batch, channel_sums, images_per_chunk,
@@ -199,7 +199,7 @@ pub(crate) fn gemm_forward(
 ) -> Vec<f32> {
     let (p, img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
-    let w_mat = MatRef::new(w.as_slice().unwrap(), o, rows).kept(w);
+    let w_mat = PackedA::new(MatRef::new(w.as_slice().unwrap(), o, rows).kept(w));
     let mut y = vec![0.0f32; n * o * p];
     let tasks = n.div_ceil(b);
     y.par_chunks_mut(b * o * p)
@@ -217,10 +217,10 @@ pub(crate) fn gemm_forward(
                 }
                 let col_mat = MatRef::new(col, rows, cols);
                 if bc == 1 {
-                    gemm_in_task(1.0, w_mat, col_mat, 0.0, y_c, tasks);
+                    gemm_packed_in_task(1.0, &w_mat, col_mat, 0.0, y_c, tasks);
                 } else {
                     with_scratch(o * cols, |y_cm| {
-                        gemm(1.0, w_mat, col_mat, 0.0, y_cm);
+                        gemm_packed(1.0, &w_mat, col_mat, 0.0, y_cm);
                         channel_major_to_batch(y_cm, bc, o, p, y_c);
                     });
                 }
@@ -262,7 +262,8 @@ pub(crate) fn gemm_backward(
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let (p, img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
-    let w_mat = MatRef::new(w.as_slice().unwrap(), o, rows).kept(w);
+    let w_t = MatRef::new(w.as_slice().unwrap(), o, rows).kept(w).t();
+    let w_t = want_dx.then(|| PackedA::new(w_t));
     let mut dx = vec![0.0f32; if want_dx { n * img } else { 0 }];
     let dw_len = want_dw.then_some(o * rows);
     let dw = backward_in_chunks(n.div_ceil(b), &mut dx, b * img, dw_len, |ci, dx_c, dw| {
@@ -280,8 +281,8 @@ pub(crate) fn gemm_backward(
                 }
                 gemm(1.0, dy_mat, MatRef::new(col, rows, cols).t(), beta, dw);
             }
-            if let Some(dx_c) = dx_c {
-                gemm(1.0, w_mat.t(), dy_mat, 0.0, col);
+            if let (Some(dx_c), Some(w_t)) = (dx_c, w_t.as_ref()) {
+                gemm_packed(1.0, w_t, dy_mat, 0.0, col);
                 for i in 0..bc {
                     col2im(g, &col[i * p..], cols, &mut dx_c[i * img..(i + 1) * img]);
                 }

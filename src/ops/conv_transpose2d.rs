@@ -10,7 +10,7 @@ use super::direct_conv;
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
 use crate::kernels::col2im::{col2im, col2im_par};
-use crate::kernels::gemm::{gemm, gemm_in_task, MatRef};
+use crate::kernels::gemm::{gemm, gemm_packed, gemm_packed_in_task, MatRef, PackedA};
 use crate::kernels::im2col::im2col;
 use crate::kernels::layout::{
     add_channel_bias, as_channel_major, channel_major_to_batch, channel_sums, images_per_chunk,
@@ -160,7 +160,7 @@ pub(crate) fn gemm_forward(
 ) -> Vec<f32> {
     let (p, out_img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
-    let w_t = MatRef::new(w.as_slice().unwrap(), c, rows).kept(w).t();
+    let w_t = PackedA::new(MatRef::new(w.as_slice().unwrap(), c, rows).kept(w).t());
     let mut y = vec![0.0f32; n * out_img];
     let tasks = n.div_ceil(b);
     y.par_chunks_mut(b * out_img)
@@ -170,7 +170,7 @@ pub(crate) fn gemm_forward(
             let cols = bc * p;
             let x_cm = as_channel_major(x_c, bc, c, p);
             with_scratch(rows * cols, |col| {
-                gemm_in_task(1.0, w_t, MatRef::new(&x_cm, c, cols), 0.0, col, tasks);
+                gemm_packed_in_task(1.0, &w_t, MatRef::new(&x_cm, c, cols), 0.0, col, tasks);
                 if bc == 1 && tasks < rayon::current_num_threads() {
                     return col2im_par(g, col, cols, y_c);
                 }
@@ -216,6 +216,7 @@ pub(crate) fn gemm_backward(
     let (p, out_img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
     let w_mat = MatRef::new(w.as_slice().unwrap(), c, rows).kept(w);
+    let w_mat = want_dx.then(|| PackedA::new(w_mat));
     let mut dx = vec![0.0f32; if want_dx { n * c * p } else { 0 }];
     let dw_len = want_dw.then_some(c * rows);
     let dw = backward_in_chunks(n.div_ceil(b), &mut dx, b * c * p, dw_len, |ci, dx_c, dw| {
@@ -228,12 +229,12 @@ pub(crate) fn gemm_backward(
                 im2col(g, dy_i, &mut col[i * p..], cols);
             }
             let col_mat = MatRef::new(col, rows, cols);
-            if let Some(dx_c) = dx_c {
+            if let (Some(dx_c), Some(w_mat)) = (dx_c, w_mat.as_ref()) {
                 if bc == 1 {
-                    gemm(1.0, w_mat, col_mat, 0.0, dx_c);
+                    gemm_packed(1.0, w_mat, col_mat, 0.0, dx_c);
                 } else {
                     with_scratch(c * cols, |t| {
-                        gemm(1.0, w_mat, col_mat, 0.0, t);
+                        gemm_packed(1.0, w_mat, col_mat, 0.0, t);
                         channel_major_to_batch(t, bc, c, p, dx_c);
                     });
                 }

@@ -5,8 +5,8 @@
 
 use crate::autograd::{Profile, UNLABELED};
 use crate::config::Config;
-use crate::kernels::offload::{self, TransferStats};
 use crate::kernels::gemm::{gemm_par, MatRef};
+use crate::kernels::offload::{self, TransferStats};
 use crate::model::flops::{forward_flops_per_sample, training_flops_per_image};
 use crate::model::Vae;
 use crate::nn::Mode;
