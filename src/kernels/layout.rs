@@ -61,15 +61,22 @@ pub fn channel_sums(data: &[f32], channels: usize, p: usize) -> Vec<f32> {
     sums.into_iter().map(|s| s as f32).collect()
 }
 
-/// A chunk `[b, c, p]` viewed as `[c, b*p]`: borrowed when `b == 1` (already that layout),
-/// else gathered into a new buffer.
-pub fn as_channel_major(src: &[f32], b: usize, c: usize, p: usize) -> std::borrow::Cow<'_, [f32]> {
+/// Runs `f` on a chunk `[b, c, p]` viewed as `[c, b*p]`: the chunk itself when `b == 1`
+/// (already that layout), else a copy in a scratch buffer.
+pub fn with_channel_major<R>(
+    src: &[f32],
+    b: usize,
+    c: usize,
+    p: usize,
+    f: impl FnOnce(&[f32]) -> R,
+) -> R {
     if b == 1 {
-        src.into()
+        f(src)
     } else {
-        let mut t = vec![0.0f32; b * c * p];
-        batch_to_channel_major(src, b, c, p, &mut t);
-        t.into()
+        super::scratch::with_scratch(b * c * p, |t| {
+            batch_to_channel_major(src, b, c, p, t);
+            f(t)
+        })
     }
 }
 

@@ -11,7 +11,7 @@ use crate::kernels::col2im::col2im;
 use crate::kernels::gemm::{gemm, gemm_packed, gemm_packed_in_task, MatRef, PackedA};
 use crate::kernels::im2col::{im2col, im2col_par};
 use crate::kernels::layout::{
-    add_channel_bias, as_channel_major, channel_major_to_batch, channel_sums, images_per_chunk,
+    add_channel_bias, channel_major_to_batch, channel_sums, images_per_chunk, with_channel_major,
 };
 use crate::kernels::scratch::with_scratch;
 use crate::kernels::ConvGeom;
@@ -271,22 +271,23 @@ pub(crate) fn gemm_backward(
         let bc = b.min(n - first);
         let cols = bc * p;
         let dy_c = &dy[first * o * p..(first + bc) * o * p];
-        let dy_cm = as_channel_major(dy_c, bc, o, p);
-        let dy_mat = MatRef::new(&dy_cm, o, cols);
-        with_scratch(rows * cols, |col| {
-            if let Some((dw, beta)) = dw {
-                for i in 0..bc {
-                    let image = &x[(first + i) * img..(first + i + 1) * img];
-                    im2col(g, image, &mut col[i * p..], cols);
+        with_channel_major(dy_c, bc, o, p, |dy_cm| {
+            let dy_mat = MatRef::new(dy_cm, o, cols);
+            with_scratch(rows * cols, |col| {
+                if let Some((dw, beta)) = dw {
+                    for i in 0..bc {
+                        let image = &x[(first + i) * img..(first + i + 1) * img];
+                        im2col(g, image, &mut col[i * p..], cols);
+                    }
+                    gemm(1.0, dy_mat, MatRef::new(col, rows, cols).t(), beta, dw);
                 }
-                gemm(1.0, dy_mat, MatRef::new(col, rows, cols).t(), beta, dw);
-            }
-            if let (Some(dx_c), Some(w_t)) = (dx_c, w_t.as_ref()) {
-                gemm_packed(1.0, w_t, dy_mat, 0.0, col);
-                for i in 0..bc {
-                    col2im(g, &col[i * p..], cols, &mut dx_c[i * img..(i + 1) * img]);
+                if let (Some(dx_c), Some(w_t)) = (dx_c, w_t.as_ref()) {
+                    gemm_packed(1.0, w_t, dy_mat, 0.0, col);
+                    for i in 0..bc {
+                        col2im(g, &col[i * p..], cols, &mut dx_c[i * img..(i + 1) * img]);
+                    }
                 }
-            }
+            })
         });
     });
     (

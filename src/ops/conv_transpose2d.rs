@@ -13,7 +13,7 @@ use crate::kernels::col2im::{col2im, col2im_par};
 use crate::kernels::gemm::{gemm, gemm_packed, gemm_packed_in_task, MatRef, PackedA};
 use crate::kernels::im2col::im2col;
 use crate::kernels::layout::{
-    add_channel_bias, as_channel_major, channel_major_to_batch, channel_sums, images_per_chunk,
+    add_channel_bias, channel_major_to_batch, channel_sums, images_per_chunk, with_channel_major,
 };
 use crate::kernels::scratch::with_scratch;
 use crate::kernels::ConvGeom;
@@ -168,16 +168,17 @@ pub(crate) fn gemm_forward(
         .for_each(|(y_c, x_c)| {
             let bc = y_c.len() / out_img;
             let cols = bc * p;
-            let x_cm = as_channel_major(x_c, bc, c, p);
-            with_scratch(rows * cols, |col| {
-                gemm_packed_in_task(1.0, &w_t, MatRef::new(&x_cm, c, cols), 0.0, col, tasks);
-                if bc == 1 && tasks < rayon::current_num_threads() {
-                    return col2im_par(g, col, cols, y_c);
-                }
-                for i in 0..bc {
-                    let y_i = &mut y_c[i * out_img..(i + 1) * out_img];
-                    col2im(g, &col[i * p..], cols, y_i);
-                }
+            with_channel_major(x_c, bc, c, p, |x_cm| {
+                with_scratch(rows * cols, |col| {
+                    gemm_packed_in_task(1.0, &w_t, MatRef::new(x_cm, c, cols), 0.0, col, tasks);
+                    if bc == 1 && tasks < rayon::current_num_threads() {
+                        return col2im_par(g, col, cols, y_c);
+                    }
+                    for i in 0..bc {
+                        let y_i = &mut y_c[i * out_img..(i + 1) * out_img];
+                        col2im(g, &col[i * p..], cols, y_i);
+                    }
+                })
             });
         });
     y
@@ -240,8 +241,10 @@ pub(crate) fn gemm_backward(
                 }
             }
             if let Some((dw, beta)) = dw {
-                let x_cm = as_channel_major(&x[first * c * p..(first + bc) * c * p], bc, c, p);
-                gemm(1.0, MatRef::new(&x_cm, c, cols), col_mat.t(), beta, dw);
+                let x_c = &x[first * c * p..(first + bc) * c * p];
+                with_channel_major(x_c, bc, c, p, |x_cm| {
+                    gemm(1.0, MatRef::new(x_cm, c, cols), col_mat.t(), beta, dw)
+                });
             }
         });
     });
