@@ -1,9 +1,9 @@
 //! Run-time choice of the vector instructions a loop is compiled for. The crate is built
 //! for the baseline of its target (SSE2 on x86-64), so plain loops use 128-bit vectors;
 //! [`simd_versions!`] compiles a loop's body again for AVX2 + FMA and for AVX-512 and
-//! calls the widest one this CPU runs. Rust never contracts `a * b + c` into an FMA on
-//! its own, so every version computes the same values in the same order: results do not
-//! depend on the machine.
+//! calls the widest one this CPU runs. The body takes a `const FMA: bool`: true in the
+//! wide versions (fused multiply-adds, one rounding), false in the baseline one, so
+//! results can differ between machines in the last bits (never between runs on one).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -51,20 +51,20 @@ fn detect() -> Level {
 }
 
 /// `simd_versions!(pub fn name(a: A, b: B) -> R = body;)` defines `name`, which calls the
-/// `#[inline(always)]` function `body` compiled for the widest [`Level`] of this CPU.
+/// `#[inline(always)]` function `body::<FMA>` compiled for the widest [`Level`] of this CPU.
 macro_rules! simd_versions {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:path;) => {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:ident;) => {
         $(#[$meta])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
                 unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
-                    $body($($arg),*)
+                    $body::<true>($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    $body($($arg),*)
+                    $body::<true>($($arg),*)
                 }
                 match $crate::kernels::simd::level() {
                     // SAFETY: `level` found these instructions on this CPU.
@@ -73,7 +73,7 @@ macro_rules! simd_versions {
                     $crate::kernels::simd::Level::Baseline => {}
                 }
             }
-            $body($($arg),*)
+            $body::<false>($($arg),*)
         }
     };
 }
