@@ -109,10 +109,19 @@ fn pack_a(a: MatRef, i0: usize, dst: &mut [f32]) {
     if rows < MR {
         dst.fill(0.0);
     }
-    if a.rs == 1 {
+    if a.rs == 1 && rows == MR {
+        // Whole panels: fixed-size copies, which compile to two vector moves (a
+        // `copy_from_slice` of a run-time length is a call to memcpy per step).
+        for (p, d) in dst.chunks_exact_mut(MR).enumerate() {
+            let src: &[f32; MR] = a.data[i0 + p * a.cs..][..MR].try_into().unwrap();
+            *<&mut [f32; MR]>::try_from(d).unwrap() = *src;
+        }
+    } else if a.rs == 1 {
         for (p, d) in dst.chunks_exact_mut(MR).enumerate() {
             let src = &a.data[i0 + p * a.cs..][..rows];
-            d[..rows].copy_from_slice(src);
+            for (d, s) in d.iter_mut().zip(src) {
+                *d = *s;
+            }
         }
     } else {
         for i in 0..rows {
@@ -130,10 +139,17 @@ fn pack_b(b: MatRef, k0: usize, kc: usize, j0: usize, dst: &mut [f32]) {
     if cols < NR {
         dst.fill(0.0);
     }
-    if b.cs == 1 {
+    if b.cs == 1 && cols == NR {
+        for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+            let src: &[f32; NR] = b.data[(k0 + p) * b.rs + j0..][..NR].try_into().unwrap();
+            *<&mut [f32; NR]>::try_from(d).unwrap() = *src;
+        }
+    } else if b.cs == 1 {
         for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
             let src = &b.data[(k0 + p) * b.rs + j0..][..cols];
-            d[..cols].copy_from_slice(src);
+            for (d, s) in d.iter_mut().zip(src) {
+                *d = *s;
+            }
         }
     } else if b.rs == 1 {
         pack_b_transposed(b, k0, kc, j0, cols, dst);

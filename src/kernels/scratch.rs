@@ -19,23 +19,23 @@ thread_local! {
 pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     let mut buf = take(len);
     if buf.len() < len {
-        buf.resize(len, 0.0);
+        // A new buffer rather than a grown one: growing would copy the old values.
+        buf = vec![0.0; len];
     }
     let result = f(&mut buf[..len]);
     give_back(buf);
     result
 }
 
-/// The smallest kept buffer that holds `len` values, else the largest one (to be grown),
-/// else a new empty one. The pool's borrow ends before `f` runs, so nesting is safe.
+/// The smallest kept buffer that holds `len` values, else an empty one. The pool's borrow
+/// ends before `f` runs, so nesting is safe.
 fn take(len: usize) -> Vec<f32> {
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
         let fitting = (0..pool.len())
             .filter(|&i| pool[i].len() >= len)
             .min_by_key(|&i| pool[i].len());
-        let pick = fitting.or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].len()));
-        pick.map(|i| pool.swap_remove(i)).unwrap_or_default()
+        fitting.map(|i| pool.swap_remove(i)).unwrap_or_default()
     })
 }
 
