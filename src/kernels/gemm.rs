@@ -147,15 +147,18 @@ mod tests {
         c
     }
 
+    /// `len` values in [-1, 1) from a seed.
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i as u64 * 2654435761 + seed) % 1000) as f32 / 500.0) - 1.0)
+            .collect()
+    }
+
     proptest! {
         #[test]
         fn gemm_matches_naive(m in 1usize..40, k in 0usize..40, n in 1usize..40,
                               ta: bool, tb: bool, seed: u64, par: bool) {
-            let gen = |len: usize, s: u64| -> Vec<f32> {
-                (0..len).map(|i| (((i as u64 * 2654435761 + s) % 1000) as f32 / 500.0) - 1.0).collect()
-            };
-            let a_data = gen(m * k, seed);
-            let b_data = gen(k * n, seed ^ 77);
+            let (a_data, b_data) = (values(m * k, seed), values(k * n, seed ^ 77));
             let a = if ta { MatRef::new(&a_data, k, m).t() } else { MatRef::new(&a_data, m, k) };
             let b = if tb { MatRef::new(&b_data, n, k).t() } else { MatRef::new(&b_data, k, n) };
             let expect = naive(a, b);
@@ -177,11 +180,7 @@ mod tests {
         fn gemm_packed_matches_naive(m in 1usize..40, k in prop_oneof![1usize..40, 250usize..300],
                                      n in 1usize..70, ta: bool, tb: bool, seed: u64,
                                      beta in prop_oneof![Just(0.0f32), Just(1.0f32)]) {
-            let gen = |len: usize, s: u64| -> Vec<f32> {
-                (0..len).map(|i| (((i as u64 * 2654435761 + s) % 1000) as f32 / 500.0) - 1.0).collect()
-            };
-            let a_data = gen(m * k, seed);
-            let b_data = gen(k * n, seed ^ 77);
+            let (a_data, b_data) = (values(m * k, seed), values(k * n, seed ^ 77));
             let a = if ta { MatRef::new(&a_data, k, m).t() } else { MatRef::new(&a_data, m, k) };
             let b = if tb { MatRef::new(&b_data, n, k).t() } else { MatRef::new(&b_data, k, n) };
             let expect = naive(a, b);

@@ -1,7 +1,7 @@
-//! The one module that calls `matrixmultiply`: matrix views ([`MatRef`]) and the CPU
-//! product on the calling thread. [`super::gemm`] decides where a product runs;
-//! `matrixmultiply` is built without its own `threading` feature so that only one thread
-//! pool exists.
+//! Matrix views ([`MatRef`]) and the CPU product on the calling thread: our own
+//! [`super::avx512_gemm`] on CPUs with AVX-512, `matrixmultiply` elsewhere (the one module
+//! that calls it). [`super::gemm`] decides where a product runs; `matrixmultiply` is built
+//! without its own `threading` feature so that only one thread pool exists.
 
 use crate::Tensor;
 use std::sync::Arc;
@@ -111,14 +111,15 @@ pub(crate) fn prepare(a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) -> Option<
     Some((m, n))
 }
 
-/// The CPU product (`matrixmultiply`), on the calling thread, never offloaded.
+/// The CPU product, on the calling thread, never offloaded.
 pub(crate) fn cpu_gemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
     if prepare(a, b, beta, c).is_some() {
         checked_sgemm(alpha, a, b, beta, c);
     }
 }
 
-/// `matrixmultiply`'s product of views that [`prepare`] accepted (or row ranges of them);
+/// The CPU product of views that [`prepare`] accepted (or row ranges of them): our AVX-512
+/// kernel where the CPU has it, else `matrixmultiply`;
 /// only the O(1) bounds checks that make the call safe are repeated.
 pub(crate) fn checked_sgemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
