@@ -11,7 +11,9 @@ use rayon::prelude::*;
 /// Runs `per_chunk(chunk, dx_slice, dw)` for every chunk `0..chunks`, where `dx_slice` is
 /// the chunk's `dx_chunk_len` values of `dx` (fewer for the last chunk; `None` when `dx` is
 /// empty, i.e. not wanted) and `dw` is `(buffer, beta)` when `dw_len` is given: the chunk
-/// computes `buffer = product + beta * buffer`. Returns the summed weight gradient.
+/// computes `buffer = product + beta * buffer` (each group's buffer starts zeroed, so a
+/// chunk may also just add into it). Returns the summed weight gradient, `Some` exactly
+/// when `dw_len` is (zeros when there are no chunks).
 pub(crate) fn backward_in_chunks<F>(
     chunks: usize,
     dx: &mut [f32],
@@ -76,6 +78,9 @@ mod tests {
                     assert_eq!(dx_c.len(), if ci == chunks - 1 { len - 1 } else { len });
                     dx_c.fill(ci as f32);
                     let (buf, beta) = dw.unwrap();
+                    if beta == 0.0 {
+                        assert!(buf.iter().all(|&v| v == 0.0), "a group starts zeroed");
+                    }
                     for v in buf.iter_mut() {
                         *v = (ci + 1) as f32 + beta * *v;
                     }
@@ -90,5 +95,8 @@ mod tests {
             assert!(dx_c.is_none() && dw.is_none());
         });
         assert!(dw.is_none());
+        // No chunks: still a (zero) weight gradient when one is asked for.
+        let dw = backward_in_chunks(0, &mut [], 4, Some(3), |_, _, _| unreachable!());
+        assert_eq!(dw, Some(vec![0.0; 3]));
     }
 }

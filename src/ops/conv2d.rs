@@ -290,10 +290,7 @@ pub(crate) fn gemm_backward(
             })
         });
     });
-    (
-        want_dx.then_some(dx),
-        dw.or_else(|| want_dw.then(|| vec![0.0; o * rows])),
-    )
+    (want_dx.then_some(dx), dw)
 }
 
 #[cfg(test)]

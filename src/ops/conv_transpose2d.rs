@@ -248,10 +248,7 @@ pub(crate) fn gemm_backward(
             }
         });
     });
-    (
-        want_dx.then_some(dx),
-        dw.or_else(|| want_dw.then(|| vec![0.0; c * rows])),
-    )
+    (want_dx.then_some(dx), dw)
 }
 
 #[cfg(test)]

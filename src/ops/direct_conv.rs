@@ -9,6 +9,7 @@
 //!   `dx = conv(dy, w)` read as `[C, O]` with padding `p`; `dw[c, o] = sum x[c] * dy[o]`
 //!   shifted by the tap.
 
+use super::chunk_grads::backward_in_chunks;
 use crate::kernels::direct_conv::{conv_group, pad_image, weight_grad_group, Direct, GROUP};
 use crate::kernels::offload;
 use crate::kernels::scratch::with_scratch;
@@ -112,27 +113,17 @@ pub(crate) fn convolve(d: &Direct, x: &[f32], n: usize, w: &[f32], outs: usize) 
 
 /// `dw[a, b, ki, kj] = sum_images sum_{oy, ox} a[a, oy, ox] * b[b, oy + ki - pt, ox + kj - pl]`
 /// for `n` images of `na` planes `a` (`oh x ow`) and `d.cin` planes `b` (`h x w`).
-/// Images are summed in groups (one buffer each), the groups in order: the same sums for
-/// the same thread count.
+/// Images are summed as the GEMM path sums its chunks ([`backward_in_chunks`]: groups of
+/// images, one buffer each, the groups in order): the same sums for the same thread count.
 pub(crate) fn weight_grad(d: &Direct, a: &[f32], na: usize, b: &[f32], n: usize) -> Vec<f32> {
     let taps = d.cin * d.kh * d.kw;
-    let groups = n.min(2 * rayon::current_num_threads()).max(1);
-    let parts: Vec<Vec<f32>> = (0..groups)
-        .into_par_iter()
-        .map(|g| {
-            let mut dw = vec![0.0f32; na * taps];
-            for i in g * n / groups..(g + 1) * n / groups {
-                add_image_weight_grad(d, &a[i * na * d.oh * d.ow..], b, i, &mut dw);
-            }
-            dw
-        })
-        .collect();
-    let mut parts = parts.into_iter();
-    let mut dw = parts.next().unwrap_or_else(|| vec![0.0; na * taps]);
-    for part in parts {
-        dw.iter_mut().zip(&part).for_each(|(s, v)| *s += v);
-    }
-    dw
+    let plane = d.oh * d.ow;
+    // Each group's buffer starts zeroed, so adding an image serves beta = 0 as well.
+    backward_in_chunks(n, &mut [], 1, Some(na * taps), |i, _, dw| {
+        let (dw, _beta) = dw.expect("a weight gradient was asked for");
+        add_image_weight_grad(d, &a[i * na * plane..], b, i, dw);
+    })
+    .expect("a weight gradient was asked for")
 }
 
 /// One image's contribution to [`weight_grad`], added into `dw`.
