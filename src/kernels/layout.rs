@@ -40,7 +40,23 @@ pub fn images_per_chunk(n: usize, p: usize) -> usize {
     }
     let threads = rayon::current_num_threads().max(1);
     let wide = TARGET_COLUMNS.div_ceil(p);
-    wide.min(n.div_ceil(threads)).max(1)
+    balanced(n, wide.min(n.div_ceil(threads)).max(1), threads)
+}
+
+/// `b`, or a little less (down to half) when that splits `n` images into a multiple of
+/// `threads` chunks of nearly equal size: 64 images in chunks of 22 are 3 tasks, of which
+/// two threads run the last alone; chunks of 16 are 4 tasks, two for each.
+fn balanced(n: usize, b: usize, threads: usize) -> usize {
+    if threads == 1 {
+        return b;
+    }
+    let first = n.div_ceil(b).next_multiple_of(threads);
+    (first..=n)
+        .step_by(threads)
+        .map(|tasks| n.div_ceil(tasks))
+        .take_while(|&c| 2 * c >= b)
+        .find(|&c| n.div_ceil(c) % threads == 0 && n % c <= c / 2)
+        .unwrap_or(b)
 }
 
 /// Adds `bias[c]` to every position of channel `c` in `[n, c, p]` data.
@@ -83,6 +99,18 @@ pub fn with_channel_major<R>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_come_in_whole_rounds_of_threads_when_they_can() {
+        // 64 images of 3x4 outputs on 2 threads: 22 would be 3 chunks; 16 are 4.
+        assert_eq!(balanced(64, 22, 2), 16);
+        // 6x8 outputs: 6 would be 11 chunks, 5 would be 13; 4 are 16.
+        assert_eq!(balanced(64, 6, 2), 4);
+        assert_eq!(balanced(64, 8, 2), 8);
+        // One thread, or no balanced size down to half: unchanged.
+        assert_eq!(balanced(64, 22, 1), 22);
+        assert_eq!(balanced(7, 1, 2), 1);
+    }
 
     #[test]
     fn layouts_round_trip_and_place_values() {
