@@ -18,5 +18,6 @@ pub mod matrix;
 pub mod offload;
 pub mod scratch;
 pub mod simd;
+pub mod zeroed;
 
 pub use im2col::ConvGeom;

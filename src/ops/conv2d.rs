@@ -14,6 +14,7 @@ use crate::kernels::layout::{
     add_channel_bias, channel_major_to_batch, channel_sums, images_per_chunk, with_channel_major,
 };
 use crate::kernels::scratch::with_scratch;
+use crate::kernels::zeroed::zeroed;
 use crate::kernels::ConvGeom;
 use crate::Tensor;
 use ndarray::IxDyn;
@@ -200,7 +201,7 @@ pub(crate) fn gemm_forward(
     let (p, img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
     let w_mat = PackedA::new(MatRef::new(w.as_slice().unwrap(), o, rows).kept(w));
-    let mut y = vec![0.0f32; n * o * p];
+    let mut y = zeroed(n * o * p);
     let tasks = n.div_ceil(b);
     y.par_chunks_mut(b * o * p)
         .zip(x.par_chunks(b * img))
@@ -264,7 +265,7 @@ pub(crate) fn gemm_backward(
     let b = images_per_chunk(n, p);
     let w_t = MatRef::new(w.as_slice().unwrap(), o, rows).kept(w).t();
     let w_t = want_dx.then(|| PackedA::new(w_t));
-    let mut dx = vec![0.0f32; if want_dx { n * img } else { 0 }];
+    let mut dx = zeroed(if want_dx { n * img } else { 0 });
     let dw_len = want_dw.then_some(o * rows);
     let dw = backward_in_chunks(n.div_ceil(b), &mut dx, b * img, dw_len, |ci, dx_c, dw| {
         let first = ci * b;

@@ -16,6 +16,7 @@ use crate::kernels::layout::{
     add_channel_bias, channel_major_to_batch, channel_sums, images_per_chunk, with_channel_major,
 };
 use crate::kernels::scratch::with_scratch;
+use crate::kernels::zeroed::zeroed;
 use crate::kernels::ConvGeom;
 use crate::Tensor;
 use ndarray::IxDyn;
@@ -161,7 +162,7 @@ pub(crate) fn gemm_forward(
     let (p, out_img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
     let w_t = PackedA::new(MatRef::new(w.as_slice().unwrap(), c, rows).kept(w).t());
-    let mut y = vec![0.0f32; n * out_img];
+    let mut y = zeroed(n * out_img);
     let tasks = n.div_ceil(b);
     y.par_chunks_mut(b * out_img)
         .zip(x.par_chunks(b * c * p))
@@ -218,7 +219,7 @@ pub(crate) fn gemm_backward(
     let b = images_per_chunk(n, p);
     let w_mat = MatRef::new(w.as_slice().unwrap(), c, rows).kept(w);
     let w_mat = want_dx.then(|| PackedA::new(w_mat));
-    let mut dx = vec![0.0f32; if want_dx { n * c * p } else { 0 }];
+    let mut dx = zeroed(if want_dx { n * c * p } else { 0 });
     let dw_len = want_dw.then_some(c * rows);
     let dw = backward_in_chunks(n.div_ceil(b), &mut dx, b * c * p, dw_len, |ci, dx_c, dw| {
         let first = ci * b;

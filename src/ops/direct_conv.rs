@@ -13,6 +13,7 @@ use super::chunk_grads::backward_in_chunks;
 use crate::kernels::direct_conv::{conv_group, pad_image, weight_grad_group, Direct, GROUP};
 use crate::kernels::offload;
 use crate::kernels::scratch::with_scratch;
+use crate::kernels::zeroed::zeroed;
 use crate::kernels::ConvGeom;
 use rayon::prelude::*;
 
@@ -93,7 +94,7 @@ pub(crate) fn group_weights(
 /// [`group_weights`]); images and output groups run in parallel.
 pub(crate) fn convolve(d: &Direct, x: &[f32], n: usize, w: &[f32], outs: usize) -> Vec<f32> {
     let (image, plane) = (d.cin * d.h * d.w, d.oh * d.ow);
-    let mut y = vec![0.0f32; n * outs * plane];
+    let mut y = zeroed(n * outs * plane);
     y.par_chunks_mut(outs * plane)
         .zip(x.par_chunks(image))
         .for_each(|(y_i, x_i)| {

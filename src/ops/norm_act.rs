@@ -14,6 +14,7 @@ use super::norm_core::{fold_channels, plane_statistics, tile};
 use super::sync_stats::Span;
 use crate::autograd::Var;
 use crate::kernels::lanes;
+use crate::kernels::zeroed::zeroed;
 use crate::Tensor;
 use rayon::prelude::*;
 
@@ -147,7 +148,7 @@ fn normalize_act(
     let (_, c, p) = ncp(x.shape());
     let groups = k.mean.len();
     let xs = x_val.as_slice().unwrap();
-    let mut y = vec![0.0f32; xs.len()];
+    let mut y = zeroed(xs.len());
     y.par_chunks_mut(p)
         .zip(xs.par_chunks(p))
         .enumerate()
@@ -215,7 +216,7 @@ fn pre_activation_grad(
     p: usize,
 ) -> (Vec<f32>, Vec<(f64, f64, f64)>) {
     let groups = k.mean.len();
-    let mut dpre = vec![0.0f32; xs.len()];
+    let mut dpre = zeroed(xs.len());
     let sums = dpre
         .par_chunks_mut(p)
         .zip(xs.par_chunks(p).zip(dy.par_chunks(p)))
