@@ -59,20 +59,27 @@ fn balanced(n: usize, b: usize, threads: usize) -> usize {
         .unwrap_or(b)
 }
 
-/// Adds `bias[c]` to every position of channel `c` in `[n, c, p]` data.
+/// Adds `bias[c]` to every position of channel `c` in `[n, c, p]` data; the images are
+/// split over the current rayon pool.
 pub fn add_channel_bias(data: &mut [f32], channels: usize, p: usize, bias: &[f32]) {
+    use rayon::prelude::*;
     assert_eq!(bias.len(), channels);
-    for (i, plane) in data.chunks_mut(p).enumerate() {
-        let b = bias[i % channels];
-        plane.iter_mut().for_each(|v| *v += b);
-    }
+    data.par_chunks_mut((channels * p).max(1))
+        .for_each(|image| {
+            for (plane, &b) in image.chunks_mut(p.max(1)).zip(bias) {
+                plane.iter_mut().for_each(|v| *v += b);
+            }
+        });
 }
 
-/// Per-channel sums of `[n, c, p]` data (the gradient of a channel bias).
+/// Per-channel sums of `[n, c, p]` data (the gradient of a channel bias): each plane summed
+/// on the current rayon pool, the planes added in order (the same sums for any pool).
 pub fn channel_sums(data: &[f32], channels: usize, p: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    let planes: Vec<f64> = data.par_chunks(p.max(1)).map(super::lanes::sum).collect();
     let mut sums = vec![0.0f64; channels];
-    for (i, plane) in data.chunks(p).enumerate() {
-        sums[i % channels] += super::lanes::sum(plane);
+    for (i, s) in planes.into_iter().enumerate() {
+        sums[i % channels] += s;
     }
     sums.into_iter().map(|s| s as f32).collect()
 }

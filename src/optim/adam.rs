@@ -9,6 +9,9 @@ use ndarray::Zip;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Parameters with at least this many values are updated by every thread of the pool.
+const PARALLEL_FROM: usize = 1 << 14;
+
 /// Adam's settings and per-parameter step counts, as checkpoints store them (TOML); the
 /// moments are the tensors `{name}.m` and `{name}.v`.
 #[derive(Serialize, Deserialize)]
@@ -89,16 +92,20 @@ impl Optimizer for Adam {
             s.step += 1;
             let bc1 = 1.0 - b1.powi(s.step as i32);
             let bc2 = 1.0 - b2.powi(s.step as i32);
-            Zip::from(p)
-                .and(&mut s.m)
-                .and(&mut s.v)
-                .and(g)
-                .for_each(|p, m, v, &g| {
-                    let g = g + wd * *p;
-                    *m = b1 * *m + (1.0 - b1) * g;
-                    *v = b2 * *v + (1.0 - b2) * g * g;
-                    *p -= lr * (*m / bc1) / ((*v / bc2).sqrt() + eps);
-                });
+            let update = |p: &mut f32, m: &mut f32, v: &mut f32, &g: &f32| {
+                let g = g + wd * *p;
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                *p -= lr * (*m / bc1) / ((*v / bc2).sqrt() + eps);
+            };
+            // Each value's update is independent of the others: splitting a large tensor
+            // over the threads gives the same values.
+            let zip = Zip::from(p).and(&mut s.m).and(&mut s.v).and(g);
+            if zip.size() >= PARALLEL_FROM {
+                zip.par_for_each(update);
+            } else {
+                zip.for_each(update);
+            }
         });
     }
 
