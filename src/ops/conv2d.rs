@@ -120,7 +120,9 @@ pub fn conv2d(x: &Var, weight: &Var, bias: Option<&Var>, spec: Conv2dSpec) -> Va
     }
     let x_val = standard(x.shared());
     let w_val = standard(weight.shared());
-    let mut y = forward(x_val.as_slice().unwrap(), n, &g, &w_val, o);
+    // The weight gradient multiplies by the same columns as the forward: keep them.
+    let keep_columns = weight.is_tracked();
+    let (mut y, columns) = forward(x_val.as_slice().unwrap(), n, &g, &w_val, o, keep_columns);
     if let Some(b) = bias {
         add_channel_bias(&mut y, o, g.out_positions(), &row_major(b.value()));
     }
@@ -132,7 +134,8 @@ pub fn conv2d(x: &Var, weight: &Var, bias: Option<&Var>, spec: Conv2dSpec) -> Va
     Var::record(&inputs, y, move |dy, wants| {
         let dy = row_major(dy);
         let xs = x_val.as_slice().unwrap();
-        let (dx, dw) = backward(xs, n, &g, &w_val, o, &dy, wants[0], wants[1]);
+        let wanted = (wants[0], wants[1]);
+        let (dx, dw) = backward(xs, n, &g, &w_val, o, &dy, wanted, columns.as_deref());
         let mut grads = vec![
             dx.map(|d| Tensor::from_shape_vec(IxDyn(&x_shape), d).unwrap()),
             dw.map(|d| Tensor::from_shape_vec(IxDyn(&w_shape), d).unwrap()),
@@ -182,12 +185,24 @@ fn geometry(xs: &[usize], ws: &[usize], spec: &Conv2dSpec) -> (usize, ConvGeom, 
     (xs[0], g, ws[0])
 }
 
-/// `y[N, O, P] = conv(x)` without bias.
-pub(crate) fn forward(x: &[f32], n: usize, g: &ConvGeom, w: &Arc<Tensor>, o: usize) -> Vec<f32> {
+/// Each chunk's im2col columns, in chunk order, kept from the forward for the backward.
+pub(crate) type Columns = Vec<Vec<f32>>;
+
+/// `y[N, O, P] = conv(x)` without bias, and with `keep_columns` the im2col columns of the
+/// GEMM path (the direct kernels have none).
+pub(crate) fn forward(
+    x: &[f32],
+    n: usize,
+    g: &ConvGeom,
+    w: &Arc<Tensor>,
+    o: usize,
+    keep_columns: bool,
+) -> (Vec<f32>, Option<Columns>) {
     if direct_conv::applies(g, o) {
-        return direct_conv::conv2d_forward(x, n, g, w.as_slice().unwrap(), o);
+        let y = direct_conv::conv2d_forward(x, n, g, w.as_slice().unwrap(), o);
+        return (y, None);
     }
-    gemm_forward(x, n, g, w, o)
+    gemm_forward(x, n, g, w, o, keep_columns)
 }
 
 /// [`forward`] through im2col + GEMM.
@@ -197,18 +212,20 @@ pub(crate) fn gemm_forward(
     g: &ConvGeom,
     w: &Arc<Tensor>,
     o: usize,
-) -> Vec<f32> {
+    keep_columns: bool,
+) -> (Vec<f32>, Option<Columns>) {
     let (p, img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
     let w_mat = PackedA::new(MatRef::new(w.as_slice().unwrap(), o, rows).kept(w));
     let mut y = zeroed(n * o * p);
     let tasks = n.div_ceil(b);
-    y.par_chunks_mut(b * o * p)
+    let columns = y
+        .par_chunks_mut(b * o * p)
         .zip(x.par_chunks(b * img))
-        .for_each(|(y_c, x_c)| {
+        .map(|(y_c, x_c)| {
             let bc = y_c.len() / (o * p);
             let cols = bc * p;
-            with_scratch(rows * cols, |col| {
+            let mut chunk = |col: &mut [f32]| {
                 if bc == 1 && tasks < rayon::current_num_threads() {
                     im2col_par(g, x_c, col, cols);
                 } else {
@@ -225,12 +242,22 @@ pub(crate) fn gemm_forward(
                         channel_major_to_batch(y_cm, bc, o, p, y_c);
                     });
                 }
-            });
-        });
-    y
+            };
+            if keep_columns {
+                let mut col = vec![0.0f32; rows * cols];
+                chunk(&mut col);
+                col
+            } else {
+                with_scratch(rows * cols, chunk);
+                Vec::new()
+            }
+        })
+        .collect();
+    (y, keep_columns.then_some(columns))
 }
 
-/// Gradients of [`forward`] with respect to x and w, each only when asked for.
+/// Gradients of [`forward`] with respect to x and w, each only when `wanted`
+/// (`(dx, dw)`); `columns`: the forward's, when it kept them.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
     x: &[f32],
@@ -239,14 +266,15 @@ pub(crate) fn backward(
     w: &Arc<Tensor>,
     o: usize,
     dy: &[f32],
-    want_dx: bool,
-    want_dw: bool,
+    wanted: (bool, bool),
+    columns: Option<&[Vec<f32>]>,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let w_all = w.as_slice().unwrap();
+    let (want_dx, want_dw) = wanted;
     if direct_conv::applies(g, o) {
         return direct_conv::conv2d_backward(x, n, g, w_all, o, dy, want_dx, want_dw);
     }
-    gemm_backward(x, n, g, w, o, dy, want_dx, want_dw)
+    gemm_backward(x, n, g, w, o, dy, wanted, columns)
 }
 
 /// [`backward`] through im2col + GEMM + col2im.
@@ -258,8 +286,8 @@ pub(crate) fn gemm_backward(
     w: &Arc<Tensor>,
     o: usize,
     dy: &[f32],
-    want_dx: bool,
-    want_dw: bool,
+    (want_dx, want_dw): (bool, bool),
+    columns: Option<&[Vec<f32>]>,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let (p, img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
@@ -272,15 +300,19 @@ pub(crate) fn gemm_backward(
         let bc = b.min(n - first);
         let cols = bc * p;
         let dy_c = &dy[first * o * p..(first + bc) * o * p];
+        let kept = columns.map(|c| &c[ci][..]);
         with_channel_major(dy_c, bc, o, p, |dy_cm| {
             let dy_mat = MatRef::new(dy_cm, o, cols);
             with_scratch(rows * cols, |col| {
                 if let Some((dw, beta)) = dw {
-                    for i in 0..bc {
-                        let image = &x[(first + i) * img..(first + i + 1) * img];
-                        im2col(g, image, &mut col[i * p..], cols);
-                    }
-                    gemm(1.0, dy_mat, MatRef::new(col, rows, cols).t(), beta, dw);
+                    let col_x = kept.unwrap_or_else(|| {
+                        for i in 0..bc {
+                            let image = &x[(first + i) * img..(first + i + 1) * img];
+                            im2col(g, image, &mut col[i * p..], cols);
+                        }
+                        col
+                    });
+                    gemm(1.0, dy_mat, MatRef::new(col_x, rows, cols).t(), beta, dw);
                 }
                 if let (Some(dx_c), Some(w_t)) = (dx_c, w_t.as_ref()) {
                     gemm_packed(1.0, w_t, dy_mat, 0.0, col);

@@ -314,9 +314,9 @@ mod tests {
             let w = values(o * g.col_rows(), seed ^ 1);
             let dy = values(n * o * g.out_positions(), seed ^ 2);
             let w_t = Arc::new(Tensor::from_shape_vec(IxDyn(&[w.len()]), w.clone()).unwrap());
-            close(&conv2d_forward(&x, n, &g, &w, o), &conv2d::gemm_forward(&x, n, &g, &w_t, o))?;
+            close(&conv2d_forward(&x, n, &g, &w, o), &conv2d::gemm_forward(&x, n, &g, &w_t, o, false).0)?;
             let (dx, dw) = conv2d_backward(&x, n, &g, &w, o, &dy, true, true);
-            let (rdx, rdw) = conv2d::gemm_backward(&x, n, &g, &w_t, o, &dy, true, true);
+            let (rdx, rdw) = conv2d::gemm_backward(&x, n, &g, &w_t, o, &dy, (true, true), None);
             close(&dx.unwrap(), &rdx.unwrap())?;
             close(&dw.unwrap(), &rdw.unwrap())?;
         }
