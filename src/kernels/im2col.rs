@@ -80,13 +80,13 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
                 for oy in 0..g.oh {
                     let out_row = &mut dst[oy * g.ow..(oy + 1) * g.ow];
                     if oy < y_lo || oy >= y_hi {
-                        zero(out_row);
+                        out_row.fill(0.0);
                         continue;
                     }
                     let iy = oy * g.sh + ki - g.pad_top;
                     let src = &plane[iy * g.w..(iy + 1) * g.w];
-                    zero(&mut out_row[..x_lo]);
-                    zero(&mut out_row[x_hi..]);
+                    out_row[..x_lo].fill(0.0);
+                    out_row[x_hi..].fill(0.0);
                     if x_lo == x_hi {
                         continue;
                     }
@@ -98,34 +98,12 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
     }
 }
 
-/// Rows shorter than this are copied and zeroed value by value: a call to memcpy or
-/// memset costs more than the few values of a 3x4 or 6x8 output row (im2col of
-/// celeba64x48-in's smallest layers spent a third of its time in those calls).
-const SHORT: usize = 16;
-
-/// Zeroes `dst`, value by value when it is short.
-#[inline(always)]
-fn zero(dst: &mut [f32]) {
-    if dst.len() < SHORT {
-        for v in dst {
-            *v = 0.0;
-        }
-    } else {
-        dst.fill(0.0);
-    }
-}
-
 /// `dst[o] = src[o * stride]` for a non-empty `dst`, with strides 1 and 2 (every
 /// convolution of our models) written out without bounds checks.
 #[inline(always)]
 fn gather_strided(dst: &mut [f32], src: &[f32], stride: usize) {
     let n = dst.len();
     match stride {
-        1 if n < SHORT => {
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d = *s;
-            }
-        }
         1 => dst.copy_from_slice(&src[..n]),
         2 => {
             let (last, body) = dst.split_last_mut().expect("a row has values");
