@@ -300,7 +300,11 @@ pub(crate) fn gemm_backward(
         let bc = b.min(n - first);
         let cols = bc * p;
         let dy_c = &dy[first * o * p..(first + bc) * o * p];
-        let kept = columns.map(|c| &c[ci][..]);
+        // Columns kept by a forward that chunked alike (it ran on a pool of the same size).
+        let kept = columns
+            .filter(|c| c.len() == n.div_ceil(b))
+            .map(|c| &c[ci][..])
+            .filter(|c| c.len() == rows * cols);
         with_channel_major(dy_c, bc, o, p, |dy_cm| {
             let dy_mat = MatRef::new(dy_cm, o, cols);
             with_scratch(rows * cols, |col| {
@@ -477,6 +481,39 @@ mod tests {
             conv2d_output_size(5, 6, 4, 4, &Conv2dSpec::new(2, Padding::Same)),
             Some((3, 3))
         );
+    }
+
+    /// The kept columns serve only a backward that chunks the batch as the forward did: on
+    /// a pool of another size it unfolds the input again, with the same gradients.
+    #[test]
+    fn backward_on_another_pool_than_the_forward_matches() {
+        let x = Tensor::from_shape_fn(IxDyn(&[7, 2, 5, 5]), |d| {
+            ((d[0] * 5 + d[1] * 3 + d[2] * 7 + d[3]) % 13) as f32 / 13.0 - 0.5
+        });
+        let w = Arc::new(Tensor::from_shape_fn(IxDyn(&[6, 2, 3, 3]), |d| {
+            ((d[0] + 3 * d[1] + 2 * d[2] + 5 * d[3]) % 11) as f32 / 11.0 - 0.5
+        }));
+        let (n, g, o) = geometry(
+            x.shape(),
+            w.shape(),
+            &Conv2dSpec::new(1, Padding::symmetric(1)),
+        );
+        let xs = x.as_slice().unwrap();
+        let dy: Vec<f32> = (0..n * o * g.out_positions())
+            .map(|i| (i % 7) as f32 - 3.0)
+            .collect();
+        let pool = |threads| crate::threads::thread_pool(threads).unwrap();
+        let (dx, dw) = gemm_backward(xs, n, &g, &w, o, &dy, (true, true), None);
+        for (fwd, bwd) in [(1, 3), (3, 1), (2, 5), (2, 2)] {
+            let (_, kept) = pool(fwd).install(|| gemm_forward(xs, n, &g, &w, o, true));
+            let kept = kept.expect("the columns were kept");
+            let (dx2, dw2) = pool(bwd)
+                .install(|| gemm_backward(xs, n, &g, &w, o, &dy, (true, true), Some(&kept)));
+            let pairs = dx2.iter().flatten().zip(dx.iter().flatten());
+            for (a, e) in pairs.chain(dw2.iter().flatten().zip(dw.iter().flatten())) {
+                assert!((a - e).abs() < 1e-4, "{fwd} -> {bwd} threads: {a} vs {e}");
+            }
+        }
     }
 
     #[test]
