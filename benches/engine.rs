@@ -2,29 +2,15 @@
 //! GFLOP/s and the forward+backward speed of the two convolution layers that dominate
 //! the celeba32 model. Figures are the best of several repetitions after a warm-up.
 
-use ndarray::IxDyn;
-use std::time::Instant;
+mod common;
+
+use common::filled;
 use vae_cpu::kernels::gemm::{gemm_par, MatRef};
 use vae_cpu::ops::{self, Conv2dSpec, ConvTranspose2dSpec, Padding};
 use vae_cpu::{Tape, Tensor};
 
-fn best_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
-}
-
-fn filled(shape: &[usize]) -> Tensor {
-    let mut state = 12345u32;
-    Tensor::from_shape_simple_fn(IxDyn(shape), || {
-        state = state.wrapping_mul(1664525).wrapping_add(1013904223);
-        (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-    })
+fn best_seconds(reps: usize, f: impl FnMut()) -> f64 {
+    common::best_seconds(reps, |_| {}, f)
 }
 
 fn sgemm(n: usize) -> f64 {

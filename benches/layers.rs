@@ -1,9 +1,11 @@
 //! Per-layer timing of celeba64x48-in's convolutions: `cargo bench --bench layers`.
-//! Forward + backward (input and weight gradients) of each layer at batch 64, 2 threads,
-//! best of 5, with its GFLOP/s.
+//! The forward, and forward + backward (input and weight gradients), of each distinct layer
+//! at batch 64, best of 5 with the caches evicted before each, with its GFLOP/s.
+//! `THREADS=n` (default 2) sets the pool; `ONLY=i` times layer `i` alone (for `perf`).
 
-use ndarray::IxDyn;
-use std::time::Instant;
+mod common;
+
+use common::filled;
 use vae_cpu::ops::{self, Conv2dSpec, ConvTranspose2dSpec, Padding};
 use vae_cpu::{Tape, Tensor};
 
@@ -11,27 +13,15 @@ use vae_cpu::{Tape, Tensor};
 static ALLOCATOR: vae_cpu::alloc::RecyclingAllocator =
     vae_cpu::alloc::RecyclingAllocator::new(4 << 30);
 
-fn best_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
-    f();
+/// [`common::best_seconds`] with the caches evicted before each timed call: in a training
+/// step each layer finds its input cold.
+fn best_seconds(reps: usize, f: impl FnMut()) -> f64 {
     let mut junk = vec![0u8; 64 << 20];
-    (0..reps)
-        .map(|r| {
-            // Evict the caches: in a training step each layer finds its input cold.
-            junk.iter_mut().for_each(|b| *b = b.wrapping_add(r as u8));
-            std::hint::black_box(&junk);
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
-}
-
-fn filled(shape: &[usize]) -> Tensor {
-    let mut state = 12345u32;
-    Tensor::from_shape_simple_fn(IxDyn(shape), || {
-        state = state.wrapping_mul(1664525).wrapping_add(1013904223);
-        (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-    })
+    let evict = |r: usize| {
+        junk.iter_mut().for_each(|b| *b = b.wrapping_add(r as u8));
+        std::hint::black_box(&junk);
+    };
+    common::best_seconds(reps, evict, f)
 }
 
 fn time(
