@@ -295,16 +295,17 @@ pub(crate) fn gemm_backward(
     let w_t = want_dx.then(|| PackedA::new(w_t));
     let mut dx = zeroed(if want_dx { n * img } else { 0 });
     let dw_len = want_dw.then_some(o * rows);
+    // Columns kept by a forward that chunked alike (it ran on a pool of the same size): as
+    // many chunks, the first of as many images.
+    let columns = columns.filter(|c| {
+        c.len() == n.div_ceil(b) && c.first().is_none_or(|c| c.len() == rows * b.min(n) * p)
+    });
     let dw = backward_in_chunks(n.div_ceil(b), &mut dx, b * img, dw_len, |ci, dx_c, dw| {
         let first = ci * b;
         let bc = b.min(n - first);
         let cols = bc * p;
         let dy_c = &dy[first * o * p..(first + bc) * o * p];
-        // Columns kept by a forward that chunked alike (it ran on a pool of the same size).
-        let kept = columns
-            .filter(|c| c.len() == n.div_ceil(b))
-            .map(|c| &c[ci][..])
-            .filter(|c| c.len() == rows * cols);
+        let kept = columns.map(|c| &c[ci][..]);
         with_channel_major(dy_c, bc, o, p, |dy_cm| {
             let dy_mat = MatRef::new(dy_cm, o, cols);
             with_scratch(rows * cols, |col| {
