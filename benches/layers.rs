@@ -51,16 +51,37 @@ fn time(
     (fwd, all)
 }
 
+/// One layer: transposed or not, channels in and out, kernel, stride, input height and width.
+type Layer = (bool, usize, usize, usize, usize, usize, usize);
+
+/// The forward's and forward + backward's best seconds and the forward's FLOPs of `layer`
+/// at batch `n` (padding 1, as in the model).
+fn measure(n: usize, (transposed, cin, cout, k, s, h, w): Layer) -> (f64, f64, f64) {
+    let x = filled(&[n, cin, h, w]);
+    if transposed {
+        let spec = ConvTranspose2dSpec::new(s, 1, 0);
+        let weight = filled(&[cin, cout, k, k]);
+        let (fwd, all) = time(&x, &weight, |x, w| ops::conv_transpose2d(x, w, None, spec));
+        (fwd, all, 2.0 * (n * cin * cout * k * k * h * w) as f64)
+    } else {
+        let spec = Conv2dSpec::new(s, Padding::symmetric(1));
+        let weight = filled(&[cout, cin, k, k]);
+        let (fwd, all) = time(&x, &weight, |x, w| ops::conv2d(x, w, None, spec));
+        let (oh, ow) = (h / s, w / s);
+        (fwd, all, 2.0 * (n * cin * cout * k * k * oh * ow) as f64)
+    }
+}
+
 fn main() {
     let n = 64;
-    let threads: usize = std::env::var("THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(2);
-    let pool = vae_cpu::threads::thread_pool(threads).unwrap();
-    // (transposed, cin, cout, k, stride, h, w) of the input
-    let only: Option<usize> = std::env::var("ONLY").ok().and_then(|t| t.parse().ok());
-    let layers = [
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    let pool = vae_cpu::threads::thread_pool(env("THREADS").unwrap_or(2)).unwrap();
+    let only = env("ONLY");
+    let layers: [Layer; 13] = [
         (false, 3, 32, 4, 2, 48, 64),
         (false, 32, 32, 3, 1, 24, 32),
         (false, 32, 64, 4, 2, 24, 32),
@@ -77,24 +98,21 @@ fn main() {
     ];
     let mut total = 0.0;
     pool.install(|| {
-        for (i, (t, cin, cout, k, s, h, w)) in layers.into_iter().enumerate() {
-            if only.is_some_and(|o| o != i) { continue; }
-            let x = filled(&[n, cin, h, w]);
-            let (fwd, all, flops) = if t {
-                let wt = filled(&[cin, cout, k, k]);
-                let (f, a) = time(&x, &wt, |x, w| ops::conv_transpose2d(x, w, None, ConvTranspose2dSpec::new(s, 1, 0)));
-                (f, a, 2.0 * (n * cin * cout * k * k * h * w) as f64)
-            } else {
-                let wt = filled(&[cout, cin, k, k]);
-                let (f, a) = time(&x, &wt, |x, w| ops::conv2d(x, w, None, Conv2dSpec::new(s, Padding::symmetric(1))));
-                let (oh, ow) = (h / s, w / s);
-                (f, a, 2.0 * (n * cin * cout * k * k * oh * ow) as f64)
-            };
+        for (i, layer) in layers.into_iter().enumerate() {
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
+            let (fwd, all, flops) = measure(n, layer);
             total += all;
+            let (t, cin, cout, k, s, h, w) = layer;
+            let kind = if t { "convT" } else { "conv " };
             println!(
-                "{} {cin:>3}->{cout:>3} k{k} s{s} {h:>2}x{w:<2}: fwd {:6.2} ms {:5.0} GF/s | fwd+bwd {:6.2} ms {:5.0} GF/s",
-                if t { "convT" } else { "conv " },
-                fwd * 1e3, flops / fwd / 1e9, all * 1e3, 3.0 * flops / all / 1e9
+                "{kind} {cin:>3}->{cout:>3} k{k} s{s} {h:>2}x{w:<2}: fwd {:6.2} ms {:5.0} GF/s \
+                 | fwd+bwd {:6.2} ms {:5.0} GF/s",
+                fwd * 1e3,
+                flops / fwd / 1e9,
+                all * 1e3,
+                3.0 * flops / all / 1e9
             );
         }
     });
