@@ -77,6 +77,53 @@ fn sgd_momentum_matches_hand_computed_steps() {
     assert!((m.0.value()[[0]] - (0.79 - 0.3969)).abs() < 1e-6);
 }
 
+/// Nesterov momentum with dampening and weight decay on a tensor large enough to be split
+/// over the threads: three steps against the formula, the same values on 1 and 3 threads.
+#[test]
+fn sgd_nesterov_steps_large_tensors_alike_on_any_pool() {
+    let n = 40_000;
+    let start: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+        .collect();
+    let g: Vec<f32> = (0..n)
+        .map(|i| ((i * 53 % 89) as f32 - 44.0) / 11.0)
+        .collect();
+    let (lr, mom, damp, wd) = (0.05f32, 0.9f32, 0.25f32, 0.01f32);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut m = One(Param::new(t(&start)));
+        let mut sgd = Sgd::new(lr, mom).with_weight_decay(wd);
+        (sgd.dampening, sgd.nesterov) = (damp, true);
+        for _ in 0..3 {
+            let grads = grads_of(&m, &g);
+            pool.install(|| sgd.step(&mut m, &grads));
+        }
+        m.0.value().iter().copied().collect::<Vec<f32>>()
+    };
+    let one = run(1);
+    assert_eq!(one, run(3), "the update depends on the pool");
+    for i in [0, 1, 777, n - 1] {
+        let (mut p, mut buf) = (start[i] as f64, 0.0f64);
+        for step in 0..3 {
+            let d = g[i] as f64 + wd as f64 * p;
+            buf = if step == 0 {
+                d
+            } else {
+                mom as f64 * buf + (1.0 - damp as f64) * d
+            };
+            p -= lr as f64 * (d + mom as f64 * buf);
+        }
+        assert!(
+            (one[i] as f64 - p).abs() < 1e-4,
+            "value {i}: {} vs {p}",
+            one[i]
+        );
+    }
+}
+
 #[test]
 fn optimizers_reduce_a_quadratic_through_a_layer() {
     // Fit y = 3x - 1 with one Linear layer: the loss must fall by orders of magnitude.

@@ -1,5 +1,5 @@
-//! `bench`: times full training steps (forward, backward, Adam) of a model config on a
-//! synthetic batch and prints images/s, GFLOP/s, peak memory and the time per part; or,
+//! `bench`: times full training steps (forward, backward, the config's optimizer) of a
+//! model config on a synthetic batch and prints images/s, GFLOP/s, peak memory and the time per part; or,
 //! with `--mode decode|encode`, inference calls. One configuration per run, so the peak
 //! memory is that configuration's.
 
@@ -10,8 +10,8 @@ use vae_cpu::config::Config;
 use vae_cpu::train::bench::{bench_training_step, peak_memory_bytes, BenchOptions};
 use vae_cpu::train::inference_bench::{bench_inference, Half};
 
-/// Time training steps (forward, backward, Adam), or decoding or encoding, of a model on
-/// synthetic data.
+/// Time training steps (forward, backward, the config's optimizer), or decoding or
+/// encoding, of a model on synthetic data.
 #[derive(Args)]
 pub struct BenchArgs {
     /// The model config: a built-in name (celeba32, celeba64, ...; see `vae-cpu models`)
@@ -29,9 +29,10 @@ pub struct BenchArgs {
     /// Untimed steps before them (buffers, caches and the allocator warm up).
     #[arg(long, default_value_t = 2)]
     warmup: usize,
-    /// What a step is: train (forward, backward, Adam), decode (latent points to images,
-    /// eval mode, no gradients; batch 1 is one face's latency) or encode (images to their
-    /// latent means and log-variances, as evaluate and the latent tools do).
+    /// What a step is: train (forward, backward, the config's optimizer: Adam unless its
+    /// exp.optimizer says sgd), decode (latent points to images, eval mode, no gradients;
+    /// batch 1 is one face's latency) or encode (images to their latent means and
+    /// log-variances, as evaluate and the latent tools do).
     #[arg(long, default_value = "train", value_parser = ["train", "decode", "encode"])]
     mode: String,
 }

@@ -2,15 +2,12 @@
 //! gradient: g += wd * p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 //! p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
 
-use super::{for_each_with_grad, Optimizer, SavedOptimizer};
+use super::{for_each_with_grad, Optimizer, SavedOptimizer, PARALLEL_FROM};
 use crate::nn::Module;
 use crate::{Gradients, Tensor};
 use ndarray::Zip;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// Parameters with at least this many values are updated by every thread of the pool.
-const PARALLEL_FROM: usize = 1 << 14;
 
 /// Adam's settings and per-parameter step counts, as checkpoints store them (TOML); the
 /// moments are the tensors `{name}.m` and `{name}.v`.

@@ -46,6 +46,9 @@ pub fn restore(
     }
 }
 
+/// Parameters with at least this many values are updated by every thread of the pool.
+pub(crate) const PARALLEL_FROM: usize = 1 << 14;
+
 /// Calls `f(name, value, grad)` for each parameter of `model` that received a gradient.
 pub(crate) fn for_each_with_grad(
     model: &mut dyn Module,

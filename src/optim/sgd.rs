@@ -2,7 +2,7 @@
 //! else buf = momentum * buf + (1 - dampening) * g; p -= lr * buf (or, with Nesterov,
 //! p -= lr * (g + momentum * buf)).
 
-use super::{for_each_with_grad, Optimizer, SavedOptimizer};
+use super::{for_each_with_grad, Optimizer, SavedOptimizer, PARALLEL_FROM};
 use crate::nn::Module;
 use crate::{Gradients, Tensor};
 use ndarray::Zip;
@@ -81,24 +81,36 @@ impl Optimizer for Sgd {
         );
         let buffers = &mut self.buffers;
         for_each_with_grad(model, grads, &mut |name, p, g| {
-            let mut d = g + &(&*p * wd);
-            if mom != 0.0 {
-                match buffers.get_mut(name) {
-                    None => {
-                        buffers.insert(name.to_string(), d.clone());
-                    }
-                    Some(buf) => Zip::from(&mut *buf)
-                        .and(&d)
-                        .for_each(|b, &d| *b = mom * *b + (1.0 - damp) * d),
-                }
-                let buf = &buffers[name];
-                if nesterov {
-                    d.zip_mut_with(buf, |d, &b| *d += mom * b);
+            if mom == 0.0 {
+                let update = |p: &mut f32, &g: &f32| *p -= lr * (g + *p * wd);
+                let zip = Zip::from(p).and(g);
+                return if zip.size() >= PARALLEL_FROM {
+                    zip.par_for_each(update)
                 } else {
-                    d.assign(buf);
-                }
+                    zip.for_each(update)
+                };
             }
-            p.zip_mut_with(&d, |p, &d| *p -= lr * d);
+            // The first step sets the buffer to the gradient itself.
+            let first = !buffers.contains_key(name);
+            let buf = buffers
+                .entry(name.to_string())
+                .or_insert_with(|| Tensor::zeros(p.raw_dim()));
+            let update = |p: &mut f32, b: &mut f32, &g: &f32| {
+                let d = g + *p * wd;
+                *b = if first {
+                    d
+                } else {
+                    mom * *b + (1.0 - damp) * d
+                };
+                *p -= lr * if nesterov { d + mom * *b } else { *b };
+            };
+            // Each value's update is independent of the others: any split gives the same.
+            let zip = Zip::from(p).and(buf).and(g);
+            if zip.size() >= PARALLEL_FROM {
+                zip.par_for_each(update);
+            } else {
+                zip.for_each(update);
+            }
         });
     }
 

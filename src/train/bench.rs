@@ -1,4 +1,4 @@
-//! Training-step benchmark (`vae-cpu bench`): full steps (forward, backward, Adam) of a
+//! Training-step benchmark (`vae-cpu bench`): full steps (forward, backward, the config's optimizer) of a
 //! model on a fixed synthetic batch, timed after a warm-up, with the time split by layer
 //! kind (from a profiling tape), the analytic FLOPs (`model::flops`) and the process's peak
 //! memory. Data loading is not part of it: `train` reports its own data-loading share.
@@ -10,7 +10,6 @@ use crate::kernels::offload::{self, TransferStats};
 use crate::model::flops::{forward_flops_per_sample, training_flops_per_image};
 use crate::model::Vae;
 use crate::nn::Mode;
-use crate::optim::{Adam, Optimizer};
 use crate::{Error, Result, Tape, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -96,7 +95,7 @@ pub fn bench_training_step(config: &Config, opts: &BenchOptions) -> Result<Bench
         .collect();
     let mut rng = ChaCha8Rng::seed_from_u64(config.exp.seed);
     let mut model = Vae::new(config, &mut rng)?;
-    let mut adam = Adam::new(config.exp.lr).with_weight_decay(config.exp.weight_decay);
+    let mut optim = config.exp.optimizer();
     let m = &config.model;
     let input = Var::constant(Tensor::from_shape_simple_fn(
         vec![opts.batch, m.channels, m.height, m.width],
@@ -115,15 +114,15 @@ pub fn bench_training_step(config: &Config, opts: &BenchOptions) -> Result<Bench
         let out = model.forward(&tape, &input, Mode::Train, &mut rng);
         let loss = model.loss(&out, input.value());
         let grads = tape.backward(&loss.total);
-        let adam_start = Instant::now();
-        adam.step(&mut model, &grads);
-        let adam_time = adam_start.elapsed();
+        let optim_start = Instant::now();
+        optim.step(&mut model, &grads);
+        let optim_time = optim_start.elapsed();
         let step_profile = tape.profile().unwrap_or_default();
         drop((out, loss, grads, tape));
         if step >= opts.warmup {
             step_seconds.push(start.elapsed().as_secs_f64());
             profile.add(&step_profile);
-            optimizer += adam_time;
+            optimizer += optim_time;
         }
     }
     let total: f64 = step_seconds.iter().sum();
