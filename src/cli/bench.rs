@@ -1,7 +1,7 @@
 //! `bench`: times full training steps (forward, backward, the config's optimizer) of a
-//! model config on a synthetic batch and prints images/s, GFLOP/s, peak memory and the time per part; or,
-//! with `--mode decode|encode`, inference calls. One configuration per run, so the peak
-//! memory is that configuration's.
+//! model config on a synthetic batch and prints images/s, GFLOP/s, peak memory and the
+//! time per part; or, with `--mode decode|encode`, inference calls. One configuration per
+//! run, so the peak memory is that configuration's.
 
 use anyhow::{Context, Result};
 use clap::Args;

@@ -2,7 +2,7 @@
 //! gradient: g += wd * p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 //! p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
 
-use super::{for_each_with_grad, Optimizer, SavedOptimizer, PARALLEL_FROM};
+use super::{for_each_with_grad, update_values, Optimizer, SavedOptimizer};
 use crate::nn::Module;
 use crate::{Gradients, Tensor};
 use ndarray::Zip;
@@ -95,14 +95,7 @@ impl Optimizer for Adam {
                 *v = b2 * *v + (1.0 - b2) * g * g;
                 *p -= lr * (*m / bc1) / ((*v / bc2).sqrt() + eps);
             };
-            // Each value's update is independent of the others: splitting a large tensor
-            // over the threads gives the same values.
-            let zip = Zip::from(p).and(&mut s.m).and(&mut s.v).and(g);
-            if zip.size() >= PARALLEL_FROM {
-                zip.par_for_each(update);
-            } else {
-                zip.for_each(update);
-            }
+            update_values!(Zip::from(p).and(&mut s.m).and(&mut s.v).and(g), update);
         });
     }
 

@@ -49,6 +49,21 @@ pub fn restore(
 /// Parameters with at least this many values are updated by every thread of the pool.
 pub(crate) const PARALLEL_FROM: usize = 1 << 14;
 
+/// Runs an `ndarray::Zip` over a parameter's values with `f`, on every thread of the pool
+/// from [`PARALLEL_FROM`] values. Each value's update is independent of the others, so any
+/// split gives the same values. (A macro: `par_for_each` exists per arity of `Zip`.)
+macro_rules! update_values {
+    ($zip:expr, $f:expr) => {{
+        let zip = $zip;
+        if zip.size() >= super::PARALLEL_FROM {
+            zip.par_for_each($f)
+        } else {
+            zip.for_each($f)
+        }
+    }};
+}
+pub(crate) use update_values;
+
 /// Calls `f(name, value, grad)` for each parameter of `model` that received a gradient.
 pub(crate) fn for_each_with_grad(
     model: &mut dyn Module,

@@ -2,7 +2,7 @@
 //! else buf = momentum * buf + (1 - dampening) * g; p -= lr * buf (or, with Nesterov,
 //! p -= lr * (g + momentum * buf)).
 
-use super::{for_each_with_grad, Optimizer, SavedOptimizer, PARALLEL_FROM};
+use super::{for_each_with_grad, update_values, Optimizer, SavedOptimizer};
 use crate::nn::Module;
 use crate::{Gradients, Tensor};
 use ndarray::Zip;
@@ -83,18 +83,14 @@ impl Optimizer for Sgd {
         for_each_with_grad(model, grads, &mut |name, p, g| {
             if mom == 0.0 {
                 let update = |p: &mut f32, &g: &f32| *p -= lr * (g + *p * wd);
-                let zip = Zip::from(p).and(g);
-                return if zip.size() >= PARALLEL_FROM {
-                    zip.par_for_each(update)
-                } else {
-                    zip.for_each(update)
-                };
+                return update_values!(Zip::from(p).and(g), update);
             }
             // The first step sets the buffer to the gradient itself.
             let first = !buffers.contains_key(name);
-            let buf = buffers
-                .entry(name.to_string())
-                .or_insert_with(|| Tensor::zeros(p.raw_dim()));
+            if first {
+                buffers.insert(name.to_string(), Tensor::zeros(p.raw_dim()));
+            }
+            let buf = buffers.get_mut(name).expect("inserted above");
             let update = |p: &mut f32, b: &mut f32, &g: &f32| {
                 let d = g + *p * wd;
                 *b = if first {
@@ -104,13 +100,7 @@ impl Optimizer for Sgd {
                 };
                 *p -= lr * if nesterov { d + mom * *b } else { *b };
             };
-            // Each value's update is independent of the others: any split gives the same.
-            let zip = Zip::from(p).and(buf).and(g);
-            if zip.size() >= PARALLEL_FROM {
-                zip.par_for_each(update);
-            } else {
-                zip.for_each(update);
-            }
+            update_values!(Zip::from(p).and(buf).and(g), update);
         });
     }
 

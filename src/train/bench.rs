@@ -1,7 +1,8 @@
-//! Training-step benchmark (`vae-cpu bench`): full steps (forward, backward, the config's optimizer) of a
-//! model on a fixed synthetic batch, timed after a warm-up, with the time split by layer
-//! kind (from a profiling tape), the analytic FLOPs (`model::flops`) and the process's peak
-//! memory. Data loading is not part of it: `train` reports its own data-loading share.
+//! Training-step benchmark (`vae-cpu bench`): full steps (forward, backward, the config's
+//! optimizer) of a model on a fixed synthetic batch, timed after a warm-up, with the time
+//! split by layer kind (from a profiling tape), the analytic FLOPs (`model::flops`) and the
+//! process's peak memory. Data loading is not part of it: `train` reports its own
+//! data-loading share.
 
 use crate::autograd::{Profile, UNLABELED};
 use crate::config::Config;
