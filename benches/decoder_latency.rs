@@ -2,7 +2,8 @@
 //! model (random weights: they do not change the time) the decoder is exported to ONNX
 //! twice, literal (`--plain-conv-transpose --keep-batch-norm`) and fast (the default:
 //! sub-pixel transposed convolutions, batch norms folded), and timed at batch 1 and 16 with
-//! tract and with the engine (eval mode, 1 thread and 2 threads). Prints the median and
+//! tract (each file read by our own reader, as the edge binary reads it, and by
+//! tract-onnx) and with the engine (eval mode, 1 thread and 2 threads). Prints the median and
 //! 90th percentile over the runs after a warm-up. `VAE_CPU_MODELS=celeba32,celeba64` picks
 //! models; the files are left in `target/decoder-latency/` for other runtimes
 //! (`scripts/onnxruntime-check.py`).
@@ -14,7 +15,7 @@ use vae_cpu::config::Config;
 use vae_cpu::model::Vae;
 use vae_cpu::nn::Mode;
 use vae_cpu::onnx::export::{export, write, ExportOptions, Part};
-use vae_cpu::onnx::run::OnnxModel;
+use vae_cpu::onnx::run::{OnnxModel, Reader};
 use vae_cpu::threads::thread_pool;
 use vae_cpu::timing::{measure, Latency};
 use vae_cpu::{latent, Tape, Var};
@@ -33,7 +34,7 @@ fn main() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/decoder-latency");
     std::fs::create_dir_all(&dir).unwrap();
     println!(
-        "{:<10} {:>5}  {:<18} {:>10} {:>10}",
+        "{:<10} {:>5}  {:<26} {:>10} {:>10}",
         "model", "batch", "runtime", "median ms", "p90 ms"
     );
     for name in wanted.split(',') {
@@ -47,14 +48,17 @@ fn main() {
         ] {
             let file = dir.join(format!("{name}-{style}.onnx"));
             write(&file, &export(&model, Part::Decoder, &options).unwrap()).unwrap();
-            files.push((style, OnnxModel::load(&file).unwrap()));
+            for (reader, label) in [(Reader::Own, "ours"), (Reader::TractOnnx, "tract-onnx")] {
+                let onnx = OnnxModel::load_with(&file, reader).unwrap();
+                files.push((format!("{style}, {label}"), onnx));
+            }
         }
         for batch in [1, 16] {
             let z = latent::prior_samples(batch, config.model.latent, 1, 1.0);
             let values: Vec<f32> = z.iter().copied().collect();
             let row = |runtime: &str, l: Latency| {
                 println!(
-                    "{name:<10} {batch:>5}  {runtime:<18} {:>10.3} {:>10.3}",
+                    "{name:<10} {batch:>5}  {runtime:<26} {:>10.3} {:>10.3}",
                     l.median_ms, l.p90_ms
                 );
             };

@@ -1,6 +1,6 @@
 //! The `vae-cpu` command line. It only parses and dispatches; the work is in the library.
 
-#[cfg(not(any(feature = "engine", feature = "onnx-runtime")))]
+#[cfg(not(any(feature = "engine", feature = "decoder-runtime")))]
 compile_error!("vae-cpu needs the `engine` feature, the `edge` feature, or both");
 
 mod cli;

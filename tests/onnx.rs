@@ -1,5 +1,6 @@
 //! ONNX export: every config in `models/` exports decoder and encoder; tract runs the files
-//! at batch sizes 1 and 7 and matches the engine's eval-mode outputs; tract's own protobuf
+//! at batch sizes 1 and 7, read by our own reader (as the edge binary reads them) and by
+//! tract-onnx, and matches the engine's eval-mode outputs; tract's own protobuf
 //! types decode the bytes to the same graph; the structural check catches broken files.
 #![cfg(all(feature = "engine", feature = "onnx-runtime"))]
 
@@ -15,7 +16,7 @@ use vae_cpu::nn::{Mode, Module, Slot};
 use vae_cpu::onnx::check::check_model;
 use vae_cpu::onnx::export::{export, write, ExportOptions, Part};
 use vae_cpu::onnx::proto::ModelProto;
-use vae_cpu::onnx::run::OnnxModel;
+use vae_cpu::onnx::run::{OnnxModel, Reader};
 use vae_cpu::{Tape, Tensor, Var};
 
 /// Every shipped config (the conditional ones export their decoder only).
@@ -61,6 +62,10 @@ fn perturbed(config: &Config, seed: u64) -> Vae {
     });
     model
 }
+
+/// Both ways a file reaches tract: our own reader into tract-core (what the edge binary
+/// runs) and tract-onnx.
+const READERS: [Reader; 2] = [Reader::Own, Reader::TractOnnx];
 
 fn random(shape: &[usize], rng: &mut impl Rng) -> Tensor {
     Tensor::from_shape_simple_fn(shape.to_vec(), || rng.gen_range(-1.5..1.5))
@@ -128,13 +133,17 @@ fn every_config_exports_and_tract_matches_the_engine() {
                     .path()
                     .join(format!("{}-{style}-{part:?}.onnx", config.model.name));
                 write(&path, &proto).unwrap();
-                let onnx = OnnxModel::load(&path).unwrap();
-                for batch in [1, 7] {
-                    let d = tract_vs_engine(&mut model, &onnx, part, batch, &mut rng);
-                    assert!(
-                        d < 1e-4,
-                        "{name} {style} {part:?} batch {batch}: max |tract - engine| = {d}"
-                    );
+                assert_eq!(OnnxModel::load(&path).unwrap().reader(), Reader::Own);
+                for reader in READERS {
+                    let onnx = OnnxModel::load_with(&path, reader).unwrap();
+                    for batch in [1, 7] {
+                        let d = tract_vs_engine(&mut model, &onnx, part, batch, &mut rng);
+                        assert!(
+                            d < 1e-4,
+                            "{name} {style} {part:?} {reader:?} batch {batch}: \
+                             max |tract - engine| = {d}"
+                        );
+                    }
                 }
             }
         }
@@ -167,9 +176,11 @@ fn prelu_exports_for_slopes_above_one_and_mixed_slopes() {
         );
         let path = dir.path().join(format!("{op}.onnx"));
         write(&path, &proto).unwrap();
-        let onnx = OnnxModel::load(&path).unwrap();
-        let d = tract_vs_engine(&mut model, &onnx, Part::Decoder, 3, &mut rng);
-        assert!(d < 1e-4, "{op}: {d}");
+        for reader in READERS {
+            let onnx = OnnxModel::load_with(&path, reader).unwrap();
+            let d = tract_vs_engine(&mut model, &onnx, Part::Decoder, 3, &mut rng);
+            assert!(d < 1e-4, "{op} {reader:?}: {d}");
+        }
     }
 }
 
@@ -245,6 +256,78 @@ fn tracts_protobuf_types_read_back_the_same_graph() {
 }
 
 #[test]
+fn our_reader_runs_every_op_the_layers_export_and_names_any_other() {
+    use vae_cpu::onnx::tract_graph::OPS;
+    for op in vae_cpu::layers::ONNX_OPS {
+        assert!(
+            OPS.contains(&op),
+            "the layers export {op}, our reader lacks it"
+        );
+    }
+    let (_, config) = configs().remove(0);
+    let model = perturbed(&config, 3);
+    let mut proto = export(&model, Part::Decoder, &ExportOptions::default()).unwrap();
+    let graph = proto.graph.as_mut().unwrap();
+    let last = graph.node.len() - 1;
+    graph.node[last].op_type = "Abs".into();
+    let node = graph.node[last].name.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("abs.onnx");
+    write(&path, &proto).unwrap();
+    let err = OnnxModel::load_with(&path, Reader::Own)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("abs.onnx") && err.contains(&node) && err.contains("not Abs"),
+        "{err}"
+    );
+    // Any other file goes to tract-onnx, which runs Abs.
+    assert_eq!(OnnxModel::load(&path).unwrap().reader(), Reader::TractOnnx);
+}
+
+/// Broken files (every node given every other op, every weight flattened or cut short,
+/// every attribute dropped) are refused with an error or read, never a panic.
+#[test]
+fn our_reader_survives_broken_decoders() {
+    use vae_cpu::onnx::tract_graph::OPS;
+    let (_, config) = configs().remove(0);
+    let model = perturbed(&config, 8);
+    let good = export(&model, Part::Decoder, &ExportOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.onnx");
+    let nodes = good.graph.as_ref().unwrap().node.len();
+    let weights = good.graph.as_ref().unwrap().initializer.len();
+    let mut broken = vec![];
+    for i in 0..nodes {
+        for op in OPS {
+            let mut p = good.clone();
+            p.graph.as_mut().unwrap().node[i].op_type = op.into();
+            broken.push(p);
+        }
+        let mut p = good.clone();
+        p.graph.as_mut().unwrap().node[i].attribute.clear();
+        broken.push(p);
+    }
+    for i in 0..weights {
+        let mut flat = good.clone();
+        let t = &mut flat.graph.as_mut().unwrap().initializer[i];
+        t.dims = vec![t.dims.iter().product()];
+        let mut short = good.clone();
+        short.graph.as_mut().unwrap().initializer[i]
+            .raw_data
+            .truncate(4);
+        broken.extend([flat, short]);
+    }
+    let mut refused = 0;
+    for p in broken {
+        write(&path, &p).unwrap();
+        refused += OnnxModel::load_with(&path, Reader::Own).is_err() as usize;
+    }
+    assert!(refused > nodes * OPS.len() / 2, "{refused} refused");
+}
+
+#[test]
 fn the_structural_check_catches_broken_graphs() {
     let (_, config) = configs().remove(0);
     let model = perturbed(&config, 3);
@@ -299,7 +382,10 @@ fn export_verify_and_generate_commands() {
     ]);
     let out = ok(&["verify-onnx", "dec.onnx", "--checkpoint", ck]);
     assert!(
-        out.contains("batch 7: max |tract - engine|") && out.contains("ok:"),
+        out.contains("batch 7: max |tract - engine|")
+            && out.contains("(tract-onnx)")
+            && out.contains("as the edge binary")
+            && out.contains("ok:"),
         "{out}"
     );
     ok(&[

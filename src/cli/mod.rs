@@ -17,7 +17,7 @@ pub mod evaluate;
 pub mod explore;
 #[cfg(feature = "engine")]
 pub mod flags;
-#[cfg(feature = "onnx-runtime")]
+#[cfg(feature = "decoder-runtime")]
 pub mod generate;
 #[cfg(feature = "engine")]
 pub mod images;
@@ -41,7 +41,7 @@ pub mod sweep;
 pub mod train;
 #[cfg(feature = "engine")]
 pub mod traverse;
-#[cfg(all(feature = "engine", feature = "onnx-runtime"))]
+#[cfg(all(feature = "engine", feature = "decoder-runtime"))]
 pub mod verify;
 #[cfg(feature = "engine")]
 pub mod world;
@@ -85,9 +85,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     #[cfg(feature = "engine")]
     ExportOnnx(onnx::ExportArgs),
-    #[cfg(all(feature = "engine", feature = "onnx-runtime"))]
+    #[cfg(all(feature = "engine", feature = "decoder-runtime"))]
     VerifyOnnx(verify::VerifyArgs),
-    #[cfg(feature = "onnx-runtime")]
+    #[cfg(feature = "decoder-runtime")]
     Generate(generate::GenerateArgs),
     #[cfg(feature = "engine")]
     Bench(bench::BenchArgs),
@@ -147,9 +147,9 @@ pub fn run(command: Command, cli: impl FnOnce() -> clap::Command) -> anyhow::Res
         Command::Serve(a) => serve::run(a),
         #[cfg(feature = "engine")]
         Command::ExportOnnx(a) => onnx::export_onnx(a),
-        #[cfg(all(feature = "engine", feature = "onnx-runtime"))]
+        #[cfg(all(feature = "engine", feature = "decoder-runtime"))]
         Command::VerifyOnnx(a) => verify::verify_onnx(a),
-        #[cfg(feature = "onnx-runtime")]
+        #[cfg(feature = "decoder-runtime")]
         Command::Generate(a) => generate::generate(a),
         #[cfg(feature = "engine")]
         Command::Bench(a) => bench::run(a),

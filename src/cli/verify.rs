@@ -1,12 +1,13 @@
 //! `verify-onnx`: tract runs an exported decoder at batch sizes 1 and 7 on random latents
-//! and must match the engine's own eval-mode decoder. `--save-case` keeps the inputs and
+//! and must match the engine's own eval-mode decoder, with the file read both by our own
+//! reader (as the edge binary reads it) and by tract-onnx (builds with `onnx-runtime`). `--save-case` keeps the inputs and
 //! the engine's images, for checking other runtimes (`scripts/onnxruntime-check.sh`).
 
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use vae_cpu::npy::{self, Array};
-use vae_cpu::onnx::run::OnnxModel;
+use vae_cpu::onnx::run::{OnnxModel, Reader};
 use vae_cpu::onnx::verify::{compare_decoder, Comparison};
 use vae_cpu::Tensor;
 
@@ -44,18 +45,22 @@ pub fn verify_onnx(a: VerifyArgs) -> Result<()> {
         &outputs,
     )?;
     let mut model = a.checkpoint.load_model()?;
-    let onnx = OnnxModel::load(&a.onnx)?;
-    let comparisons = compare_decoder(&mut model, &onnx, &a.onnx, a.seed)?;
-    for c in &comparisons {
-        println!(
-            "batch {}: max |tract - engine| = {:.3e}",
-            c.batch, c.max_diff
-        );
+    let mut worst = 0.0f32;
+    for (k, &(reader, label)) in READERS.iter().enumerate() {
+        let onnx = OnnxModel::load_with(&a.onnx, reader)?;
+        let comparisons = compare_decoder(&mut model, &onnx, &a.onnx, a.seed)?;
+        for c in &comparisons {
+            println!(
+                "batch {}: max |tract - engine| = {:.3e} ({label})",
+                c.batch, c.max_diff
+            );
+            worst = worst.max(c.max_diff);
+        }
+        // The inputs and the engine's images are the same for every reader.
+        if let (0, Some(dir), Some(last)) = (k, &a.save_case, comparisons.last()) {
+            save_case(dir, last)?;
+        }
     }
-    if let (Some(dir), Some(last)) = (&a.save_case, comparisons.last()) {
-        save_case(dir, last)?;
-    }
-    let worst = comparisons.iter().map(|c| c.max_diff).fold(0.0, f32::max);
     if worst > a.tolerance {
         bail!(
             "the ONNX decoder differs from the engine by {worst:.3e} (> {:.0e})",
@@ -69,6 +74,13 @@ pub fn verify_onnx(a: VerifyArgs) -> Result<()> {
     );
     Ok(())
 }
+
+/// The readers compared: ours (what the edge binary runs), and tract-onnx where built in.
+const READERS: &[(Reader, &str)] = &[
+    (Reader::Own, "vae-cpu's reader, as the edge binary"),
+    #[cfg(feature = "onnx-runtime")]
+    (Reader::TractOnnx, "tract-onnx"),
+];
 
 /// What `--save-case` writes into its folder: the latents, the condition (conditional
 /// decoders only) and the engine's images.

@@ -1,7 +1,8 @@
 //! ONNX: hand-written protobuf messages (`proto`), the exporter (`export`), weights of
 //! models exported elsewhere, inline or external (`import`), a structural
-//! check of exported files (`check`) and, with the `onnx-runtime` feature, tract (`run`,
-//! and `inception`: a user's feature network for the FID).
+//! check of exported files (`check`) and tract: `run` (our own exports read by `tract_graph`
+//! into tract-core with the `decoder-runtime` feature; any file through tract-onnx with
+//! `onnx-runtime`) and `inception` (a user's feature network for the FID, `onnx-runtime`).
 
 #[cfg(feature = "engine")]
 pub mod check;
@@ -16,9 +17,11 @@ pub mod import;
 #[cfg(all(feature = "engine", feature = "onnx-runtime"))]
 pub mod inception;
 pub mod proto;
-#[cfg(feature = "onnx-runtime")]
+#[cfg(feature = "decoder-runtime")]
 pub mod run;
-#[cfg(all(feature = "engine", feature = "onnx-runtime"))]
+#[cfg(feature = "decoder-runtime")]
+pub mod tract_graph;
+#[cfg(all(feature = "engine", feature = "decoder-runtime"))]
 pub mod verify;
 
 /// The metadata key listing a conditional decoder's condition names, comma-separated (the

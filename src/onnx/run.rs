@@ -3,6 +3,10 @@
 //! gets its own optimized plan with the batch fixed, because tract takes its fast paths
 //! only for known shapes (a per-channel PReLU slope against `[N, C, H, W]` with a symbolic
 //! N runs several times slower).
+//!
+//! The decoders vae-cpu exports are read by our own reader ([`super::tract_graph`]) into
+//! tract-core; any other file goes through tract-onnx in builds that have it
+//! (`onnx-runtime`). [`Reader`] picks.
 
 use super::proto::{DimensionValue, ModelProto};
 use super::{CONDITIONS_KEY, PIXEL_RANGE_KEY};
@@ -12,7 +16,7 @@ use prost::Message;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tract_onnx::prelude::*;
+use tract_core::prelude::*;
 
 /// The name of the batch dimension in the files `export-onnx` writes.
 const BATCH: &str = "N";
@@ -20,8 +24,23 @@ const BATCH: &str = "N";
 /// as needed.
 const PLANS_KEPT: usize = 8;
 
+/// Which reader turns the file into tract's graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader {
+    /// Our own reader when every op of the file is one it runs (our exports), else
+    /// tract-onnx in builds that have it.
+    Auto,
+    /// Our own reader only, as the edge binary runs the file.
+    Own,
+    /// tract-onnx (builds with `onnx-runtime`).
+    #[cfg(feature = "onnx-runtime")]
+    TractOnnx,
+}
+
 pub struct OnnxModel {
     path: PathBuf,
+    /// The reader that read the file: [`Reader::Own`] or [`Reader::TractOnnx`].
+    reader: Reader,
     /// The model as tract typed it, the batch still symbolic.
     typed: TypedModel,
     /// Optimized plans by batch size.
@@ -43,6 +62,11 @@ pub struct Output {
 impl OnnxModel {
     /// Loads and optimizes a model file; anything tract rejects is an error naming the file.
     pub fn load(path: &Path) -> Result<OnnxModel> {
+        OnnxModel::load_with(path, Reader::Auto)
+    }
+
+    /// [`OnnxModel::load`] with the given reader.
+    pub fn load_with(path: &Path, reader: Reader) -> Result<OnnxModel> {
         let bad = |e: TractError| Error::File {
             path: path.to_path_buf(),
             message: format!("tract cannot load this ONNX model: {e:#}"),
@@ -55,14 +79,23 @@ impl OnnxModel {
             path: path.to_path_buf(),
             message: format!("not an ONNX model (protobuf decoding failed: {e})"),
         })?;
-        // From the path, so that tract finds external data files beside the model.
-        let typed = tract_onnx::onnx()
-            .model_for_path(path)
-            .map_err(bad)?
-            .into_typed()
-            .map_err(bad)?
-            .into_decluttered()
-            .map_err(bad)?;
+        let reader = match reader {
+            Reader::Auto if !(proto.graph.as_ref()).is_some_and(super::tract_graph::reads) => {
+                #[cfg(feature = "onnx-runtime")]
+                let fallback = Reader::TractOnnx;
+                #[cfg(not(feature = "onnx-runtime"))]
+                let fallback = Reader::Own;
+                fallback
+            }
+            Reader::Auto => Reader::Own,
+            chosen => chosen,
+        };
+        let typed = match reader {
+            #[cfg(feature = "onnx-runtime")]
+            Reader::TractOnnx => read_with_tract_onnx(path).map_err(bad)?,
+            _ => read_own(path, &proto)?,
+        };
+        let typed = typed.into_decluttered().map_err(bad)?;
         let conditions = proto
             .metadata_props
             .iter()
@@ -75,6 +108,7 @@ impl OnnxModel {
         };
         let model = OnnxModel {
             path: path.to_path_buf(),
+            reader,
             typed,
             plans: Mutex::new(HashMap::new()),
             proto,
@@ -84,6 +118,11 @@ impl OnnxModel {
         // Anything tract cannot optimize or run fails here, not at the first run.
         model.plan(1).map_err(bad)?;
         Ok(model)
+    }
+
+    /// The reader that read the file ([`Reader::Own`] or [`Reader::TractOnnx`]).
+    pub fn reader(&self) -> Reader {
+        self.reader
     }
 
     /// The optimized plan for `batch` images, made on first use.
@@ -199,6 +238,26 @@ impl OnnxModel {
             })
             .collect()
     }
+}
+
+/// The file read by our own reader (every node one vae-cpu exports).
+fn read_own(path: &Path, proto: &ModelProto) -> Result<TypedModel> {
+    let graph = proto.graph.as_ref().ok_or_else(|| Error::File {
+        path: path.to_path_buf(),
+        message: "the ONNX model has no graph".into(),
+    })?;
+    super::tract_graph::typed_model(graph).map_err(|message| Error::File {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+/// The file read by tract-onnx; from the path, so that it finds external data files
+/// beside the model.
+#[cfg(feature = "onnx-runtime")]
+fn read_with_tract_onnx(path: &Path) -> TractResult<TypedModel> {
+    use tract_onnx::prelude::InferenceModelExt;
+    tract_onnx::onnx().model_for_path(path)?.into_typed()
 }
 
 /// The first graph input's dimensions as declared (empty when it declares no shape).
