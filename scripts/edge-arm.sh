@@ -7,6 +7,7 @@
 #
 # usage: scripts/edge-arm.sh DECODER.onnx [OUT_DIR]
 #   EDGE_TARGETS="aarch64 armv7" (the default) picks the targets.
+#   EDGE_MAX_BYTES (default 8000000): a stripped binary above this size fails the check.
 #
 # Needs Debian's cross compilers (the linker, and the C compiler for tract's ARM kernels)
 # and qemu-user:
@@ -46,7 +47,13 @@ check() {
     env "CARGO_TARGET_${upper}_LINKER=$gcc" "CC_${target//-/_}=$gcc" \
         cargo build --locked --profile edge --no-default-features --features edge --target "$target"
     local bin=target/$target/edge/vae-cpu
-    echo "size: $(stat -c %s "$bin") bytes"
+    local size max=${EDGE_MAX_BYTES:-8000000}
+    size=$(stat -c %s "$bin")
+    echo "size: $size bytes (at most $max)"
+    if [ "$size" -gt "$max" ]; then
+        echo "error: the $target edge binary is $size bytes, over $max (EDGE_MAX_BYTES)" >&2
+        exit 1
+    fi
     echo "== $target ($cpu) under qemu: generate and compare with x86"
     "$qemu" -cpu "$cpu" -L "$sysroot" "$bin" generate --onnx "$decoder" --n 16 --seed 7 \
         --out "$out/$target.png" --save-values "$out/$target.npy" \
