@@ -237,7 +237,8 @@ impl Import<'_> {
             .ok_or(format!("input \"{name}\" must be an initializer"))?;
         if t.data_location == EXTERNAL {
             return Err(format!(
-                "initializer \"{name}\" is stored outside the file; this reader needs the weights inside it"
+                "initializer \"{name}\" is stored outside the file; this reader needs the \
+                 weights inside it"
             ));
         }
         Ok(t)
