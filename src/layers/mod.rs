@@ -160,25 +160,7 @@ impl LayerSpec {
 }
 
 /// The ONNX ops the layer types may write.
-pub const ONNX_OPS: [&str; 17] = [
-    "Conv",
-    "ConvTranspose",
-    "DepthToSpace",
-    "Slice",
-    "Mul",
-    "Max",
-    "Min",
-    "Gemm",
-    "BatchNormalization",
-    "InstanceNormalization",
-    "Relu",
-    "LeakyRelu",
-    "PRelu",
-    "Sigmoid",
-    "Tanh",
-    "Flatten",
-    "Reshape",
-];
+pub use crate::onnx::LAYER_OPS as ONNX_OPS;
 
 /// Shape-rule helpers shared by the layer files.
 pub(crate) mod rule {

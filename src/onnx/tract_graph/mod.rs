@@ -7,36 +7,20 @@
 
 use super::proto::{AttributeProto, DimensionValue, GraphProto, NodeProto, TensorProto};
 use super::proto::{TypeProto, ValueInfoProto, EXTERNAL, FLOAT, INT64};
+use super::LAYER_OPS;
 use std::collections::HashMap;
 use tract_core::internal::*;
 use tract_core::ops::{math, nn};
 
-/// The ops this reader runs: those vae-cpu's layers export, and the `Concat` that joins a
-/// conditional decoder's `z` and `cond`.
-pub const OPS: [&str; 18] = [
-    "Conv",
-    "ConvTranspose",
-    "DepthToSpace",
-    "Slice",
-    "Mul",
-    "Max",
-    "Min",
-    "Gemm",
-    "BatchNormalization",
-    "InstanceNormalization",
-    "Relu",
-    "LeakyRelu",
-    "PRelu",
-    "Sigmoid",
-    "Tanh",
-    "Flatten",
-    "Reshape",
-    "Concat",
-];
+/// Whether this reader runs `op`: one of those vae-cpu's layers export, or the `Concat`
+/// that joins a conditional decoder's `z` and `cond`.
+pub fn runs(op: &str) -> bool {
+    LAYER_OPS.contains(&op) || op == "Concat"
+}
 
 /// Whether every node of `graph` is one this reader runs.
 pub fn reads(graph: &GraphProto) -> bool {
-    graph.node.iter().all(|n| OPS.contains(&n.op_type.as_str()))
+    graph.node.iter().all(|n| runs(&n.op_type))
 }
 
 /// The typed model of `graph`, its inputs' symbolic dimensions kept as symbols.
@@ -141,7 +125,7 @@ impl Import<'_> {
             "Concat" => self.concat(node, name),
             other => Err(format!(
                 "this reader runs only the ops vae-cpu exports ({}), not {other}",
-                OPS.join(", ")
+                LAYER_OPS.join(", ") + ", Concat"
             )),
         }
     }

@@ -160,10 +160,7 @@ impl Import<'_> {
             .map(|((b, m), s)| b - m * s)
             .collect();
         let rank = self.shape_of_rank(x, 2)?.len();
-        let scale = self.per_channel(&format!("{name}#scale"), &scale, rank)?;
-        let shift = self.per_channel(&format!("{name}#shift"), &shift, rank)?;
-        let y = self.broadcast(&format!("{name}.scale"), math::mul(), &[x, scale])?;
-        self.broadcast(name, math::add(), &[y, shift])
+        self.affine(name, x, &scale, &shift, rank)
     }
 
     /// `InstanceNormalization`: each plane less its mean, over its standard deviation
@@ -201,10 +198,7 @@ impl Import<'_> {
         )?;
         let (_, gamma) = self.float_values(node, 1)?;
         let (_, beta) = self.float_values(node, 2)?;
-        let gamma = self.per_channel(&format!("{name}#gamma"), &gamma, rank)?;
-        let beta = self.per_channel(&format!("{name}#beta"), &beta, rank)?;
-        let y = self.broadcast(&format!("{name}.gamma"), math::mul(), &[y, gamma])?;
-        self.broadcast(name, math::add(), &[y, beta])
+        self.affine(name, y, &gamma, &beta, rank)
     }
 
     /// `PRelu` as `max(x, 0) + slope * min(x, 0)`, exact for any slope.
@@ -257,6 +251,21 @@ impl Import<'_> {
         let rank = self.shape(first)?.len();
         let axis = axis_index(int(node, "axis", 0), rank)?;
         self.add(name, Box::new(TypedConcat { axis }), &inputs)
+    }
+
+    /// `x * scale + shift` with one scale and shift per channel (axis 1 of a rank-`rank` x).
+    fn affine(
+        &mut self,
+        name: &str,
+        x: OutletId,
+        scale: &[f32],
+        shift: &[f32],
+        rank: usize,
+    ) -> Wire {
+        let scale = self.per_channel(&format!("{name}#scale"), scale, rank)?;
+        let shift = self.per_channel(&format!("{name}#shift"), shift, rank)?;
+        let y = self.broadcast(&format!("{name}.scale"), math::mul(), &[x, scale])?;
+        self.broadcast(name, math::add(), &[y, shift])
     }
 
     /// A constant `[C, 1, ...]` that broadcasts along axis 1 of a rank-`rank` value.
