@@ -39,6 +39,7 @@ pub mod model;
 pub mod nn;
 pub mod npy;
 pub mod onnx;
+pub mod onnx_ops;
 #[cfg(feature = "engine")]
 pub mod ops;
 #[cfg(feature = "engine")]

@@ -283,7 +283,7 @@ fn our_reader_names_the_node_and_op_it_does_not_run() {
 /// every attribute dropped) are refused with an error or read, never a panic.
 #[test]
 fn our_reader_survives_broken_decoders() {
-    let mut ops = vae_cpu::onnx::LAYER_OPS.to_vec();
+    let mut ops = vae_cpu::onnx_ops::LAYER_OPS.to_vec();
     ops.push("Concat");
     let (_, config) = configs().remove(0);
     let model = perturbed(&config, 8);

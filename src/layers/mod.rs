@@ -160,7 +160,7 @@ impl LayerSpec {
 }
 
 /// The ONNX ops the layer types may write.
-pub use crate::onnx::LAYER_OPS as ONNX_OPS;
+pub use crate::onnx_ops::LAYER_OPS as ONNX_OPS;
 
 /// Shape-rule helpers shared by the layer files.
 pub(crate) mod rule {

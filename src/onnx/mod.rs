@@ -30,24 +30,3 @@ pub const CONDITIONS_KEY: &str = "vae-cpu.conditions";
 /// The metadata key saying the output's pixel range: `unit` ([0, 1]) or `symmetric`
 /// ([-1, 1], a Tanh decoder).
 pub const PIXEL_RANGE_KEY: &str = "vae-cpu.pixel_range";
-
-/// The ONNX ops the layer types may write.
-pub const LAYER_OPS: [&str; 17] = [
-    "Conv",
-    "ConvTranspose",
-    "DepthToSpace",
-    "Slice",
-    "Mul",
-    "Max",
-    "Min",
-    "Gemm",
-    "BatchNormalization",
-    "InstanceNormalization",
-    "Relu",
-    "LeakyRelu",
-    "PRelu",
-    "Sigmoid",
-    "Tanh",
-    "Flatten",
-    "Reshape",
-];

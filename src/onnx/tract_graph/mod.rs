@@ -7,7 +7,7 @@
 
 use super::proto::{AttributeProto, DimensionValue, GraphProto, NodeProto, TensorProto};
 use super::proto::{TypeProto, ValueInfoProto, EXTERNAL, FLOAT, INT64};
-use super::LAYER_OPS;
+use crate::onnx_ops::LAYER_OPS;
 use std::collections::HashMap;
 use tract_core::internal::*;
 use tract_core::ops::{math, nn};
