@@ -97,24 +97,15 @@ pub fn from_model(
     FeatureNet::new(stages, layers, normalize, range)
 }
 
-fn attribute<'a>(node: &'a NodeProto, name: &str) -> Option<&'a super::proto::AttributeProto> {
-    node.attribute.iter().find(|a| a.name == name)
-}
-
 fn ints(node: &NodeProto, name: &str, default: Vec<i64>) -> Vec<i64> {
-    attribute(node, name).map_or(default, |a| a.ints.clone())
-}
-
-/// Whether `auto_pad` asks for anything but explicit pads.
-fn auto_pads(node: &NodeProto) -> bool {
-    attribute(node, "auto_pad").is_some_and(|a| !a.s.is_empty() && a.s != b"NOTSET")
+    node.attribute(name).map_or(default, |a| a.ints.clone())
 }
 
 /// A Conv node: group 1, dilation 1, explicit pads smaller than the kernel.
 fn conv_stage(node: &NodeProto, weights: &Weights) -> std::result::Result<Stage, String> {
-    if attribute(node, "group").is_some_and(|a| a.i != 1)
+    if node.attribute("group").is_some_and(|a| a.i != 1)
         || ints(node, "dilations", vec![1, 1]) != [1, 1]
-        || auto_pads(node)
+        || node.auto_pads()
     {
         return Err("only group 1, dilation 1 and explicit pads are supported".into());
     }
@@ -125,7 +116,7 @@ fn conv_stage(node: &NodeProto, weights: &Weights) -> std::result::Result<Stage,
     let [_, _, kh, kw] = *weight.shape() else {
         return Err("the weight must be [out, in, kh, kw]".into());
     };
-    let bias = match node.input.get(2).filter(|n| !n.is_empty()) {
+    let bias = match node.optional_input(2) {
         Some(b) => Some(weights.resolve(b).map_err(|e| format!("its bias: {e}"))?),
         None => None,
     };
@@ -185,9 +176,9 @@ fn max_pool_stage(node: &NodeProto) -> std::result::Result<Stage, String> {
         || !square(&strides)
         || pads.len() != 4
         || !square(&pads)
-        || attribute(node, "ceil_mode").is_some_and(|a| a.i != 0)
+        || node.attribute("ceil_mode").is_some_and(|a| a.i != 0)
         || ints(node, "dilations", vec![1, 1]) != [1, 1]
-        || auto_pads(node)
+        || node.auto_pads()
         || !(1..=64).contains(&kernel[0])
         || !(1..=64).contains(&strides[0])
         || !(0..=32).contains(&pads[0])

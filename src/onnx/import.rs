@@ -10,7 +10,7 @@
 //!   `..`, or a symlink leading out), a missing or short file and an offset past its end
 //!   are refused, naming the tensor and the file.
 
-use super::proto::{GraphProto, NodeProto, TensorProto, EXTERNAL};
+use super::proto::{le_floats, GraphProto, NodeProto, TensorProto, EXTERNAL};
 use crate::Tensor;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -225,13 +225,6 @@ impl<'a> Weights<'a> {
             .insert(path.to_path_buf(), map.clone());
         Ok(map)
     }
-}
-
-fn le_floats(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
 }
 
 #[cfg(test)]

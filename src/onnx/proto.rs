@@ -167,3 +167,42 @@ pub enum DimensionValue {
     #[prost(string, tag = "2")]
     DimParam(String),
 }
+
+impl NodeProto {
+    /// The attribute called `name`, if the node has one.
+    pub fn attribute(&self, name: &str) -> Option<&AttributeProto> {
+        self.attribute.iter().find(|a| a.name == name)
+    }
+
+    /// Whether `auto_pad` asks for anything but explicit pads.
+    pub fn auto_pads(&self) -> bool {
+        self.attribute("auto_pad")
+            .is_some_and(|a| !a.s.is_empty() && a.s != b"NOTSET")
+    }
+
+    /// The name of optional input `i`, when the node gives one (an empty name means absent).
+    pub fn optional_input(&self, i: usize) -> Option<&str> {
+        self.input
+            .get(i)
+            .map(String::as_str)
+            .filter(|n| !n.is_empty())
+    }
+}
+
+impl ValueInfoProto {
+    /// The declared dimensions, or `None` when the value declares no tensor shape.
+    pub fn dims(&self) -> Option<&[Dimension]> {
+        (self.r#type.as_ref())
+            .and_then(|t| t.tensor_type.as_ref())
+            .and_then(|t| t.shape.as_ref())
+            .map(|s| s.dim.as_slice())
+    }
+}
+
+/// Little-endian f32 values (`raw_data`, external data); a partial last value is dropped.
+pub fn le_floats(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}

@@ -80,12 +80,9 @@ impl OnnxModel {
             message: format!("not an ONNX model (protobuf decoding failed: {e})"),
         })?;
         let reader = match reader {
+            #[cfg(feature = "onnx-runtime")]
             Reader::Auto if !(proto.graph.as_ref()).is_some_and(super::tract_graph::reads) => {
-                #[cfg(feature = "onnx-runtime")]
-                let fallback = Reader::TractOnnx;
-                #[cfg(not(feature = "onnx-runtime"))]
-                let fallback = Reader::Own;
-                fallback
+                Reader::TractOnnx
             }
             Reader::Auto => Reader::Own,
             chosen => chosen,
@@ -264,9 +261,7 @@ fn read_with_tract_onnx(path: &Path) -> TractResult<TypedModel> {
 fn first_input_dims(proto: &ModelProto) -> Vec<Option<DimensionValue>> {
     (proto.graph.as_ref())
         .and_then(|g| g.input.first())
-        .and_then(|i| i.r#type.as_ref())
-        .and_then(|t| t.tensor_type.as_ref())
-        .and_then(|t| t.shape.as_ref())
-        .map(|s| s.dim.iter().map(|d| d.value.clone()).collect())
+        .and_then(|i| i.dims())
+        .map(|dims| dims.iter().map(|d| d.value.clone()).collect())
         .unwrap_or_default()
 }

@@ -5,8 +5,8 @@
 //! Each node becomes the tract-core ops tract-onnx would make of it, so tract optimizes the
 //! graph the same way. Anything else is refused, naming the node and its op.
 
-use super::proto::{AttributeProto, DimensionValue, GraphProto, NodeProto, TensorProto};
-use super::proto::{TypeProto, ValueInfoProto, EXTERNAL, FLOAT, INT64};
+use super::proto::{le_floats, DimensionValue, GraphProto, NodeProto, TensorProto};
+use super::proto::{ValueInfoProto, EXTERNAL, FLOAT, INT64};
 use crate::onnx_ops::LAYER_OPS;
 use std::collections::HashMap;
 use tract_core::internal::*;
@@ -80,11 +80,8 @@ struct Import<'a> {
 impl Import<'_> {
     /// An f32 input `[N, d...]`; a named dimension becomes a symbol.
     fn input_fact(&self, input: &ValueInfoProto) -> Result<TypedFact, String> {
-        let dims = (input.r#type.as_ref())
-            .and_then(|t: &TypeProto| t.tensor_type.as_ref())
-            .and_then(|t| t.shape.as_ref())
-            .ok_or(format!("input \"{}\" declares no shape", input.name))?;
-        let shape = (dims.dim.iter())
+        let dims = (input.dims()).ok_or(format!("input \"{}\" declares no shape", input.name))?;
+        let shape = (dims.iter())
             .map(|d| match &d.value {
                 Some(DimensionValue::DimValue(v)) if *v > 0 => Ok(TDim::Val(*v)),
                 Some(DimensionValue::DimParam(s)) => Ok(self.model.symbols.sym(s).into()),
@@ -194,9 +191,7 @@ impl Import<'_> {
             .map(|&d| usize::try_from(d).map_err(|_| format!("\"{}\" has dimension {d}", t.name)))
             .collect::<Result<Vec<_>, _>>()?;
         let values: Vec<f32> = match (t.data_type, t.raw_data.is_empty()) {
-            (FLOAT, false) => (t.raw_data.chunks_exact(4))
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
+            (FLOAT, false) => le_floats(&t.raw_data),
             (FLOAT, true) => t.float_data.clone(),
             _ => return Err(format!("initializer \"{}\" is not float", t.name)),
         };
@@ -255,7 +250,7 @@ impl Import<'_> {
 
     /// The bias (input 2) or zeros, one per output channel.
     fn bias(&self, node: &NodeProto, channels: usize) -> Result<Tensor, String> {
-        match node.input.get(2).filter(|n| !n.is_empty()) {
+        match node.optional_input(2) {
             Some(_) => self.float(node, 2),
             None => Ok(Tensor::zero::<f32>(&[channels]).map_err(tract)?),
         }
@@ -264,21 +259,17 @@ impl Import<'_> {
 
 /// Float attribute `name`, or `default`.
 fn float(node: &NodeProto, name: &str, default: f32) -> f32 {
-    attribute(node, name).map_or(default, |a| a.f)
+    node.attribute(name).map_or(default, |a| a.f)
 }
 
 /// Int attribute `name`, or `default`.
 fn int(node: &NodeProto, name: &str, default: i64) -> i64 {
-    attribute(node, name).map_or(default, |a| a.i)
+    node.attribute(name).map_or(default, |a| a.i)
 }
 
 /// Ints attribute `name` (empty when absent).
 fn ints(node: &NodeProto, name: &str) -> Vec<i64> {
-    attribute(node, name).map_or(vec![], |a| a.ints.clone())
-}
-
-fn attribute<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
-    node.attribute.iter().find(|a| a.name == name)
+    node.attribute(name).map_or(vec![], |a| a.ints.clone())
 }
 
 mod nodes;

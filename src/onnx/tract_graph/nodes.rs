@@ -1,6 +1,6 @@
 //! Each ONNX op vae-cpu exports as tract-core ops (the forms tract-onnx gives them).
 
-use super::{attribute, float, int, ints, tract, Import};
+use super::{float, int, ints, tract, Import};
 use crate::onnx::proto::NodeProto;
 use tract_core::internal::*;
 use tract_core::ops::array::{Slice, TypedConcat};
@@ -27,7 +27,7 @@ impl Import<'_> {
 
     /// `ConvTranspose` (weight `[C, O, kh, kw]`, which tract takes as `[O, C, kh, kw]`).
     pub(super) fn conv_transpose(&mut self, node: &NodeProto, name: &str) -> Wire {
-        if attribute(node, "output_shape").is_some() {
+        if node.attribute("output_shape").is_some() {
             return Err("output_shape is not supported (pads and output_padding are)".into());
         }
         let x = self.wire(node, 0)?;
@@ -52,7 +52,7 @@ impl Import<'_> {
     /// `DepthToSpace` in DCR mode (ONNX's default): channels `[b, b, C]` moved behind the
     /// rows and columns.
     pub(super) fn depth_to_space(&mut self, node: &NodeProto, name: &str) -> Wire {
-        if attribute(node, "mode").is_some_and(|a| a.s != b"DCR") {
+        if node.attribute("mode").is_some_and(|a| a.s != b"DCR") {
             return Err("only mode DCR is supported".into());
         }
         let b = usize::try_from(int(node, "blocksize", 0))
@@ -89,11 +89,11 @@ impl Import<'_> {
         let mut x = self.wire(node, 0)?;
         let (starts, ends) = (self.ints(node, 1)?, self.ints(node, 2)?);
         let rank = self.shape(x)?.len();
-        let axes = match node.input.get(3).filter(|n| !n.is_empty()) {
+        let axes = match node.optional_input(3) {
             Some(_) => self.ints(node, 3)?,
             None => (0..starts.len() as i64).collect(),
         };
-        let steps_of_one = match node.input.get(4).filter(|n| !n.is_empty()) {
+        let steps_of_one = match node.optional_input(4) {
             Some(_) => self.ints(node, 4)?.iter().all(|&s| s == 1),
             None => true,
         };
@@ -129,7 +129,7 @@ impl Import<'_> {
         let axes = expression.parse().map_err(tract)?;
         let product = EinSum::new(axes, f32::datum_type());
         let y = self.add(&format!("{name}.product"), Box::new(product), &[x, w])?;
-        match node.input.get(2).filter(|n| !n.is_empty()) {
+        match node.optional_input(2) {
             Some(_) => {
                 let b = self.float(node, 2)?;
                 let b = self.konst(&format!("{name}#bias"), b)?;
@@ -277,21 +277,17 @@ impl Import<'_> {
     }
 }
 
-/// The pool spec of a `Conv` or `ConvTranspose` node with a kernel of `kernel` (weight
-/// shape); grouped, dilated and `auto_pad` forms are refused.
+/// The pool spec of a `Conv` or `ConvTranspose` node whose weight has the 4-D shape
+/// `kernel`; grouped, dilated and `auto_pad` forms are refused.
 fn pool_spec(
     node: &NodeProto,
     kernel: &[usize],
     c_in: usize,
     c_out: usize,
 ) -> Result<PoolSpec, String> {
-    let spatial = kernel
-        .len()
-        .checked_sub(2)
-        .filter(|&s| s > 0)
-        .ok_or("the weight has no spatial axes")?;
-    let auto_pad = attribute(node, "auto_pad").is_some_and(|a| !a.s.is_empty() && a.s != b"NOTSET");
-    if int(node, "group", 1) != 1 || ints(node, "dilations").iter().any(|&d| d != 1) || auto_pad {
+    let spatial = kernel.len() - 2;
+    let dilated = ints(node, "dilations").iter().any(|&d| d != 1);
+    if int(node, "group", 1) != 1 || dilated || node.auto_pads() {
         return Err("grouped, dilated and auto_pad convolutions are not supported".into());
     }
     let mut strides = usizes(&ints(node, "strides"))?;
