@@ -22,7 +22,14 @@ pub const KC: usize = 256;
 /// `C = alpha * A * B + beta * C` with C's rows `ldc` apart; A's and B's layouts are any
 /// strides. The caller checks that AVX-512 is present ([`super::simd::level`]) and that the
 /// shapes agree and fit their slices (`matrix::prepare` and `MatRef::check`).
-pub(crate) fn sgemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32], ldc: usize) {
+pub(crate) fn sgemm(
+    alpha: f32,
+    a: MatRef,
+    b: &impl PanelSource,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
     with_scratch(packed_len(a.rows, a.cols), |a_packed| {
         pack_all(a, a_packed);
         sgemm_packed(alpha, a_packed, a.rows, b, beta, c, ldc);
@@ -53,18 +60,39 @@ pub(crate) fn pack_all_par(a: MatRef, dst: &mut [f32]) {
         .for_each(|(p, panel)| pack_a(a, p * MR, panel));
 }
 
-/// [`sgemm`] with A already packed ([`pack_all`] of an `m x b.rows` matrix, or whole
-/// panels of one: `m` rows from the first panel given).
+/// A right operand B as the kernel reads it: panel by panel, each packed into L1 just
+/// before use. A matrix view is one; so is a convolution's column matrix read straight
+/// from its images (`super::im2col_view`), which is then never written whole.
+pub(crate) trait PanelSource {
+    /// B's rows (the product's K) and columns (its N).
+    fn shape(&self) -> (usize, usize);
+    /// Rows `k0..k0+kc` and columns `j0..j0+NR` of B (zero past B's last column) as
+    /// `[kc][NR]`.
+    fn pack(&self, k0: usize, kc: usize, j0: usize, dst: &mut [f32]);
+}
+
+impl PanelSource for MatRef<'_> {
+    fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    fn pack(&self, k0: usize, kc: usize, j0: usize, dst: &mut [f32]) {
+        pack_b(*self, k0, kc, j0, dst)
+    }
+}
+
+/// [`sgemm`] with A already packed ([`pack_all`] of an `m x k` matrix, or whole panels of
+/// one: `m` rows from the first panel given) and B any [`PanelSource`].
 pub(crate) fn sgemm_packed(
     alpha: f32,
     a_packed: &[f32],
     m: usize,
-    b: MatRef,
+    b: &impl PanelSource,
     beta: f32,
     c: &mut [f32],
     ldc: usize,
 ) {
-    let (k, n) = (b.rows, b.cols);
+    let (k, n) = b.shape();
     assert!(ldc >= n && k > 0 && m > 0 && n > 0);
     assert!(c.len() >= (m - 1) * ldc + n && a_packed.len() >= packed_len(m, k));
     assert!(super::simd::level() == super::simd::Level::Avx512);
@@ -75,7 +103,7 @@ pub(crate) fn sgemm_packed(
             let beta_here = if k0 == 0 { beta } else { 1.0 };
             for j0 in (0..n).step_by(NR) {
                 let cols = NR.min(n - j0);
-                pack_b(b, k0, kc, j0, &mut b_panel[..kc * NR]);
+                b.pack(k0, kc, j0, &mut b_panel[..kc * NR]);
                 for p in 0..panels {
                     let rows = MR.min(m - p * MR);
                     let a_part = &a_packed[p * MR * k + k0 * MR..][..kc * MR];
@@ -134,7 +162,7 @@ fn pack_a(a: MatRef, i0: usize, dst: &mut [f32]) {
 }
 
 /// Rows `k0..k0+kc` and columns `j0..j0+NR` of B (zero past B's last column) as `[kc][NR]`.
-fn pack_b(b: MatRef, k0: usize, kc: usize, j0: usize, dst: &mut [f32]) {
+pub(crate) fn pack_b(b: MatRef, k0: usize, kc: usize, j0: usize, dst: &mut [f32]) {
     let cols = NR.min(b.cols - j0);
     if cols < NR {
         dst.fill(0.0);

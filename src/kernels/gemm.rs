@@ -6,9 +6,11 @@
 //! large enough products to it first and compute on the CPU only what it declines.
 
 use super::avx512_gemm;
+use super::im2col_view::Im2colView;
 pub use super::matrix::MatRef;
 use super::matrix::{checked_sgemm, prepare};
 use super::offload;
+use super::scratch::with_scratch;
 use rayon::prelude::*;
 
 /// `C = alpha * A * B + beta * C`, with C a contiguous row-major `A.rows x B.cols` slice.
@@ -82,11 +84,17 @@ impl<'a> PackedA<'a> {
 
 /// Whether products with this left operand run on our own AVX-512 kernel.
 fn own_kernel(a: MatRef) -> bool {
+    packs_columns_in_place() && a.rows > 0 && a.cols > 0
+}
+
+/// Whether products run on our own kernel, which packs a convolution's column matrix
+/// straight from the images ([`gemm_packed_columns`], [`gemm_columns_t`]): a CPU with
+/// AVX-512 and no accelerator in use. Elsewhere the columns are written out first, and a
+/// convolution may as well keep them for its backward.
+pub fn packs_columns_in_place() -> bool {
     cfg!(target_arch = "x86_64")
         && super::simd::level() == super::simd::Level::Avx512
         && !offload::is_active()
-        && a.rows > 0
-        && a.cols > 0
 }
 
 /// [`gemm`] with a packed left operand.
@@ -95,7 +103,7 @@ pub fn gemm_packed(alpha: f32, a: &PackedA, b: MatRef, beta: f32, c: &mut [f32])
         return gemm(alpha, a.view, b, beta, c);
     };
     if let Some((m, n)) = prepare(a.view, b, beta, c) {
-        avx512_gemm::sgemm_packed(alpha, panels, m, b, beta, c, n);
+        avx512_gemm::sgemm_packed(alpha, panels, m, &b, beta, c, n);
     }
 }
 
@@ -124,8 +132,58 @@ pub fn gemm_packed_in_task(
         .for_each(|(i, c_block)| {
             let len = c_block.len() / n;
             let block_panels = &panels[i * rows_per * k..];
-            avx512_gemm::sgemm_packed(alpha, block_panels, len, b, beta, c_block, n);
+            avx512_gemm::sgemm_packed(alpha, block_panels, len, &b, beta, c_block, n);
         });
+}
+
+/// `C = alpha * A * col + beta * C` with `col` a convolution's column matrix, for one of
+/// `tasks` products side by side (as [`gemm_packed_in_task`]). On our kernel with a task
+/// per thread, the panels of `col` are packed straight from the images; otherwise `col` is
+/// written whole into scratch first (over the pool for one image that must keep every
+/// thread busy).
+pub fn gemm_packed_columns(
+    alpha: f32,
+    a: &PackedA,
+    col: Im2colView,
+    beta: f32,
+    c: &mut [f32],
+    tasks: usize,
+) {
+    let (rows, cols) = (col.rows(), col.cols());
+    assert_eq!(a.view.cols, rows, "gemm: weight and columns differ");
+    assert!(c.len() >= a.view.rows * cols, "gemm output slice too short");
+    if cols == 0 || a.view.rows == 0 {
+        return;
+    }
+    match &a.panels {
+        Some(panels) if tasks >= rayon::current_num_threads() => {
+            avx512_gemm::sgemm_packed(alpha, panels, a.view.rows, &col, beta, c, cols)
+        }
+        _ => with_scratch(rows * cols, |buf| {
+            col.write(buf, tasks < rayon::current_num_threads());
+            gemm_packed_in_task(alpha, a, MatRef::new(buf, rows, cols), beta, c, tasks)
+        }),
+    }
+}
+
+/// `C = alpha * A * colᵀ + beta * C` with `col` a convolution's column matrix (a weight
+/// gradient `dY · colᵀ`): on our kernel its panels are packed straight from the images,
+/// otherwise `col` is written whole into scratch first.
+pub fn gemm_columns_t(alpha: f32, a: MatRef, col: Im2colView, beta: f32, c: &mut [f32]) {
+    let (rows, cols) = (col.rows(), col.cols());
+    assert_eq!(a.cols, cols, "gemm: gradient and columns differ");
+    assert!(c.len() >= a.rows * rows, "gemm output slice too short");
+    a.check();
+    if cols == 0 || a.rows == 0 {
+        return c[..a.rows * rows].iter_mut().for_each(|v| *v *= beta);
+    }
+    if own_kernel(a) {
+        return avx512_gemm::sgemm(alpha, a, &col.t(), beta, c, rows);
+    }
+    with_scratch(rows * cols, |buf| {
+        col.write(buf, false);
+        gemm(alpha, a, MatRef::new(buf, rows, cols).t(), beta, c)
+    })
 }
 
 #[cfg(test)]

@@ -103,6 +103,20 @@ pub fn with_channel_major<R>(
     }
 }
 
+/// Runs `f` to write a chunk's `[c, b*p]` product and stores it into `dst` as
+/// `[b, c, p]`: `f` writes `dst` itself when `b == 1` (already that layout), else a
+/// scratch buffer that is then copied.
+pub fn into_batch_major(dst: &mut [f32], b: usize, c: usize, p: usize, f: impl FnOnce(&mut [f32])) {
+    if b == 1 {
+        f(dst)
+    } else {
+        super::scratch::with_scratch(b * c * p, |t| {
+            f(t);
+            channel_major_to_batch(t, b, c, p, dst);
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,7 +127,7 @@ pub(crate) fn checked_sgemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut
     a.check();
     b.check();
     if super::simd::level() == super::simd::Level::Avx512 {
-        return super::avx512_gemm::sgemm(alpha, a, b, beta, c, n);
+        return super::avx512_gemm::sgemm(alpha, a, &b, beta, c, n);
     }
     // SAFETY: just checked: the views stay inside their slices and C holds m*n values in
     // row-major order; the three slices cannot alias (&[f32] vs &mut [f32]).

@@ -12,6 +12,7 @@ pub mod cuda;
 pub mod direct_conv;
 pub mod gemm;
 pub mod im2col;
+pub mod im2col_view;
 pub mod lanes;
 pub mod layout;
 pub mod matrix;

@@ -8,10 +8,13 @@ use super::direct_conv;
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
 use crate::kernels::col2im::col2im;
-use crate::kernels::gemm::{gemm, gemm_packed, gemm_packed_in_task, MatRef, PackedA};
-use crate::kernels::im2col::{im2col, im2col_par};
+use crate::kernels::gemm::{
+    gemm, gemm_columns_t, gemm_packed, gemm_packed_columns, gemm_packed_in_task,
+    packs_columns_in_place, MatRef, PackedA,
+};
+use crate::kernels::im2col_view::Im2colView;
 use crate::kernels::layout::{
-    add_channel_bias, channel_major_to_batch, channel_sums, images_per_chunk, with_channel_major,
+    add_channel_bias, channel_sums, images_per_chunk, into_batch_major, with_channel_major,
 };
 use crate::kernels::scratch::with_scratch;
 use crate::kernels::zeroed::zeroed;
@@ -205,7 +208,9 @@ pub(crate) fn forward(
     gemm_forward(x, n, g, w, o, keep_columns)
 }
 
-/// [`forward`] through im2col + GEMM.
+/// [`forward`] through im2col + GEMM. Where our kernel packs the columns straight from
+/// the images, nothing is kept; elsewhere, with `keep_columns`, each chunk's columns are
+/// written out once and kept for the weight gradient.
 pub(crate) fn gemm_forward(
     x: &[f32],
     n: usize,
@@ -217,6 +222,7 @@ pub(crate) fn gemm_forward(
     let (p, img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
     let w_mat = PackedA::new(MatRef::new(w.as_slice().unwrap(), o, rows).kept(w));
+    let keep_columns = keep_columns && !packs_columns_in_place();
     let mut y = zeroed(n * o * p);
     let tasks = n.div_ceil(b);
     let columns = y
@@ -224,33 +230,19 @@ pub(crate) fn gemm_forward(
         .zip(x.par_chunks(b * img))
         .map(|(y_c, x_c)| {
             let bc = y_c.len() / (o * p);
-            let cols = bc * p;
-            let mut chunk = |col: &mut [f32]| {
-                if bc == 1 && tasks < rayon::current_num_threads() {
-                    im2col_par(g, x_c, col, cols);
+            let view = Im2colView::new(g, x_c);
+            let mut kept = Vec::new();
+            into_batch_major(y_c, bc, o, p, |y_cm| {
+                if keep_columns {
+                    kept = vec![0.0f32; rows * bc * p];
+                    view.write(&mut kept, tasks < rayon::current_num_threads());
+                    let col = MatRef::new(&kept, rows, bc * p);
+                    gemm_packed_in_task(1.0, &w_mat, col, 0.0, y_cm, tasks);
                 } else {
-                    for i in 0..bc {
-                        im2col(g, &x_c[i * img..(i + 1) * img], &mut col[i * p..], cols);
-                    }
+                    gemm_packed_columns(1.0, &w_mat, view, 0.0, y_cm, tasks);
                 }
-                let col_mat = MatRef::new(col, rows, cols);
-                if bc == 1 {
-                    gemm_packed_in_task(1.0, &w_mat, col_mat, 0.0, y_c, tasks);
-                } else {
-                    with_scratch(o * cols, |y_cm| {
-                        gemm_packed(1.0, &w_mat, col_mat, 0.0, y_cm);
-                        channel_major_to_batch(y_cm, bc, o, p, y_c);
-                    });
-                }
-            };
-            if keep_columns {
-                let mut col = vec![0.0f32; rows * cols];
-                chunk(&mut col);
-                col
-            } else {
-                with_scratch(rows * cols, chunk);
-                Vec::new()
-            }
+            });
+            kept
         })
         .collect();
     (y, keep_columns.then_some(columns))
@@ -305,27 +297,31 @@ pub(crate) fn gemm_backward(
         let bc = b.min(n - first);
         let cols = bc * p;
         let dy_c = &dy[first * o * p..(first + bc) * o * p];
-        let kept = columns.map(|c| &c[ci][..]);
         with_channel_major(dy_c, bc, o, p, |dy_cm| {
             let dy_mat = MatRef::new(dy_cm, o, cols);
-            with_scratch(rows * cols, |col| {
-                if let Some((dw, beta)) = dw {
-                    let col_x = kept.unwrap_or_else(|| {
-                        for i in 0..bc {
-                            let image = &x[(first + i) * img..(first + i + 1) * img];
-                            im2col(g, image, &mut col[i * p..], cols);
-                        }
-                        col
-                    });
-                    gemm(1.0, dy_mat, MatRef::new(col_x, rows, cols).t(), beta, dw);
+            if let Some((dw, beta)) = dw {
+                match columns {
+                    Some(kept) => gemm(
+                        1.0,
+                        dy_mat,
+                        MatRef::new(&kept[ci], rows, cols).t(),
+                        beta,
+                        dw,
+                    ),
+                    None => {
+                        let view = Im2colView::new(g, &x[first * img..(first + bc) * img]);
+                        gemm_columns_t(1.0, dy_mat, view, beta, dw)
+                    }
                 }
-                if let (Some(dx_c), Some(w_t)) = (dx_c, w_t.as_ref()) {
+            }
+            if let (Some(dx_c), Some(w_t)) = (dx_c, w_t.as_ref()) {
+                with_scratch(rows * cols, |col| {
                     gemm_packed(1.0, w_t, dy_mat, 0.0, col);
                     for i in 0..bc {
                         col2im(g, &col[i * p..], cols, &mut dx_c[i * img..(i + 1) * img]);
                     }
-                }
-            })
+                })
+            }
         });
     });
     (want_dx.then_some(dx), dw)
@@ -485,7 +481,8 @@ mod tests {
     }
 
     /// The kept columns serve only a backward that chunks the batch as the forward did: on
-    /// a pool of another size it unfolds the input again, with the same gradients.
+    /// a pool of another size it unfolds the input again, with the same gradients (and so
+    /// does every backward where no columns are kept).
     #[test]
     fn backward_on_another_pool_than_the_forward_matches() {
         let x = Tensor::from_shape_fn(IxDyn(&[7, 2, 5, 5]), |d| {
@@ -507,9 +504,10 @@ mod tests {
         let (dx, dw) = gemm_backward(xs, n, &g, &w, o, &dy, (true, true), None);
         for (fwd, bwd) in [(1, 3), (3, 1), (2, 5), (2, 2)] {
             let (_, kept) = pool(fwd).install(|| gemm_forward(xs, n, &g, &w, o, true));
-            let kept = kept.expect("the columns were kept");
+            // Where the kernel packs columns from the images, there is nothing to keep.
+            assert_eq!(kept.is_some(), !packs_columns_in_place());
             let (dx2, dw2) = pool(bwd)
-                .install(|| gemm_backward(xs, n, &g, &w, o, &dy, (true, true), Some(&kept)));
+                .install(|| gemm_backward(xs, n, &g, &w, o, &dy, (true, true), kept.as_deref()));
             let pairs = dx2.iter().flatten().zip(dx.iter().flatten());
             for (a, e) in pairs.chain(dw2.iter().flatten().zip(dw.iter().flatten())) {
                 assert!((a - e).abs() < 1e-4, "{fwd} -> {bwd} threads: {a} vs {e}");

@@ -10,10 +10,12 @@ use super::direct_conv;
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
 use crate::kernels::col2im::{col2im, col2im_par};
-use crate::kernels::gemm::{gemm, gemm_packed, gemm_packed_in_task, MatRef, PackedA};
-use crate::kernels::im2col::im2col;
+use crate::kernels::gemm::{
+    gemm_columns_t, gemm_packed_columns, gemm_packed_in_task, MatRef, PackedA,
+};
+use crate::kernels::im2col_view::Im2colView;
 use crate::kernels::layout::{
-    add_channel_bias, channel_major_to_batch, channel_sums, images_per_chunk, with_channel_major,
+    add_channel_bias, channel_sums, images_per_chunk, into_batch_major, with_channel_major,
 };
 use crate::kernels::scratch::with_scratch;
 use crate::kernels::zeroed::zeroed;
@@ -203,7 +205,8 @@ fn backward(
     gemm_backward(x, n, c, g, w, dy, want_dx, want_dw)
 }
 
-/// [`backward`] through im2col + GEMM.
+/// [`backward`] through im2col + GEMM (the columns of `dy` packed straight from it where
+/// our kernel runs, see [`Im2colView`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_backward(
     x: &[f32],
@@ -221,33 +224,22 @@ pub(crate) fn gemm_backward(
     let w_mat = want_dx.then(|| PackedA::new(w_mat));
     let mut dx = zeroed(if want_dx { n * c * p } else { 0 });
     let dw_len = want_dw.then_some(c * rows);
-    let dw = backward_in_chunks(n.div_ceil(b), &mut dx, b * c * p, dw_len, |ci, dx_c, dw| {
+    let tasks = n.div_ceil(b);
+    let dw = backward_in_chunks(tasks, &mut dx, b * c * p, dw_len, |ci, dx_c, dw| {
         let first = ci * b;
         let bc = b.min(n - first);
-        let cols = bc * p;
-        with_scratch(rows * cols, |col| {
-            for i in 0..bc {
-                let dy_i = &dy[(first + i) * out_img..(first + i + 1) * out_img];
-                im2col(g, dy_i, &mut col[i * p..], cols);
-            }
-            let col_mat = MatRef::new(col, rows, cols);
-            if let (Some(dx_c), Some(w_mat)) = (dx_c, w_mat.as_ref()) {
-                if bc == 1 {
-                    gemm_packed(1.0, w_mat, col_mat, 0.0, dx_c);
-                } else {
-                    with_scratch(c * cols, |t| {
-                        gemm_packed(1.0, w_mat, col_mat, 0.0, t);
-                        channel_major_to_batch(t, bc, c, p, dx_c);
-                    });
-                }
-            }
-            if let Some((dw, beta)) = dw {
-                let x_c = &x[first * c * p..(first + bc) * c * p];
-                with_channel_major(x_c, bc, c, p, |x_cm| {
-                    gemm(1.0, MatRef::new(x_cm, c, cols), col_mat.t(), beta, dw)
-                });
-            }
-        });
+        let col = Im2colView::new(g, &dy[first * out_img..(first + bc) * out_img]);
+        if let (Some(dx_c), Some(w_mat)) = (dx_c, w_mat.as_ref()) {
+            into_batch_major(dx_c, bc, c, p, |t| {
+                gemm_packed_columns(1.0, w_mat, col, 0.0, t, tasks)
+            });
+        }
+        if let Some((dw, beta)) = dw {
+            let x_c = &x[first * c * p..(first + bc) * c * p];
+            with_channel_major(x_c, bc, c, p, |x_cm| {
+                gemm_columns_t(1.0, MatRef::new(x_cm, c, bc * p), col, beta, dw)
+            });
+        }
     });
     (want_dx.then_some(dx), dw)
 }
