@@ -35,6 +35,35 @@ impl ConvGeom {
         self.c * self.h * self.w
     }
 
+    /// The convolution that carries gradients back through this one when its stride is 1:
+    /// from `outs` planes of `oh x ow` to `c` planes of `h x w`, with the kernel flipped
+    /// and padding `k - 1 - p` (so `dx = conv(dy, w')`, `w'[c, o, i, j] =
+    /// w[o, c, kh-1-i, kw-1-j]`). `None` for other strides, or padding at least the kernel
+    /// size on some side (the adjoint's padding would be negative).
+    pub fn adjoint(&self, outs: usize) -> Option<ConvGeom> {
+        let fits = self.sh == 1
+            && self.sw == 1
+            && self.pad_top < self.kh
+            && self.pad_left < self.kw
+            && self.oh <= self.h + self.pad_top
+            && self.ow <= self.w + self.pad_left
+            && self.oh + self.kh > self.h + self.pad_top
+            && self.ow + self.kw > self.w + self.pad_left;
+        fits.then_some(ConvGeom {
+            c: outs,
+            h: self.oh,
+            w: self.ow,
+            kh: self.kh,
+            kw: self.kw,
+            sh: 1,
+            sw: 1,
+            pad_top: self.kh - 1 - self.pad_top,
+            pad_left: self.kw - 1 - self.pad_left,
+            oh: self.h,
+            ow: self.w,
+        })
+    }
+
     /// The output indices `ox` whose input column `ox*sw + kj - pad_left` lies in `[0, w)`,
     /// as a half-open range (same formula for rows).
     pub(crate) fn valid_range(

@@ -1,27 +1,18 @@
-//! 2-D convolution (cross-correlation, as in PyTorch) via im2col + GEMM.
+//! 2-D convolution (cross-correlation, as in PyTorch): thin convolutions through the
+//! direct kernels ([`super::direct_conv`]), the others through im2col + GEMM
+//! ([`super::conv2d_gemm`]).
 //!
 //! Forward, per chunk of images: `col = im2col(x)`, `Y = W[O, C*kh*kw] * col`.
 //! Backward: `dW = sum_chunks dY * col^T`, `dx = col2im(W^T * dY)`, `db = sum dY`.
 
-use super::chunk_grads::backward_in_chunks;
+use super::conv2d_gemm;
 use super::direct_conv;
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
-use crate::kernels::col2im::col2im;
-use crate::kernels::gemm::{
-    gemm, gemm_columns_t, gemm_packed, gemm_packed_columns, gemm_packed_in_task,
-    packs_columns_in_place, MatRef, PackedA,
-};
-use crate::kernels::im2col_view::Im2colView;
-use crate::kernels::layout::{
-    add_channel_bias, channel_sums, images_per_chunk, into_batch_major, with_channel_major,
-};
-use crate::kernels::scratch::with_scratch;
-use crate::kernels::zeroed::zeroed;
+use crate::kernels::layout::{add_channel_bias, channel_sums};
 use crate::kernels::ConvGeom;
 use crate::Tensor;
 use ndarray::IxDyn;
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// Zero padding of a convolution's input.
@@ -153,7 +144,7 @@ pub fn conv2d(x: &Var, weight: &Var, bias: Option<&Var>, spec: Conv2dSpec) -> Va
     })
 }
 
-fn geometry(xs: &[usize], ws: &[usize], spec: &Conv2dSpec) -> (usize, ConvGeom, usize) {
+pub(crate) fn geometry(xs: &[usize], ws: &[usize], spec: &Conv2dSpec) -> (usize, ConvGeom, usize) {
     assert_eq!(xs.len(), 4, "conv2d input must be [N, C, H, W], got {xs:?}");
     assert_eq!(
         ws.len(),
@@ -205,47 +196,7 @@ pub(crate) fn forward(
         let y = direct_conv::conv2d_forward(x, n, g, w.as_slice().unwrap(), o);
         return (y, None);
     }
-    gemm_forward(x, n, g, w, o, keep_columns)
-}
-
-/// [`forward`] through im2col + GEMM. Where our kernel packs the columns straight from
-/// the images, nothing is kept; elsewhere, with `keep_columns`, each chunk's columns are
-/// written out once and kept for the weight gradient.
-pub(crate) fn gemm_forward(
-    x: &[f32],
-    n: usize,
-    g: &ConvGeom,
-    w: &Arc<Tensor>,
-    o: usize,
-    keep_columns: bool,
-) -> (Vec<f32>, Option<Columns>) {
-    let (p, img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
-    let b = images_per_chunk(n, p);
-    let w_mat = PackedA::new(MatRef::new(w.as_slice().unwrap(), o, rows).kept(w));
-    let keep_columns = keep_columns && !packs_columns_in_place();
-    let mut y = zeroed(n * o * p);
-    let tasks = n.div_ceil(b);
-    let columns = y
-        .par_chunks_mut(b * o * p)
-        .zip(x.par_chunks(b * img))
-        .map(|(y_c, x_c)| {
-            let bc = y_c.len() / (o * p);
-            let view = Im2colView::new(g, x_c);
-            let mut kept = Vec::new();
-            into_batch_major(y_c, bc, o, p, |y_cm| {
-                if keep_columns {
-                    kept = vec![0.0f32; rows * bc * p];
-                    view.write(&mut kept, tasks < rayon::current_num_threads());
-                    let col = MatRef::new(&kept, rows, bc * p);
-                    gemm_packed_in_task(1.0, &w_mat, col, 0.0, y_cm, tasks);
-                } else {
-                    gemm_packed_columns(1.0, &w_mat, view, 0.0, y_cm, tasks);
-                }
-            });
-            kept
-        })
-        .collect();
-    (y, keep_columns.then_some(columns))
+    conv2d_gemm::gemm_forward(x, n, g, w, o, keep_columns)
 }
 
 /// Gradients of [`forward`] with respect to x and w, each only when `wanted`
@@ -266,65 +217,7 @@ pub(crate) fn backward(
     if direct_conv::applies(g, o) {
         return direct_conv::conv2d_backward(x, n, g, w_all, o, dy, want_dx, want_dw);
     }
-    gemm_backward(x, n, g, w, o, dy, wanted, columns)
-}
-
-/// [`backward`] through im2col + GEMM + col2im.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm_backward(
-    x: &[f32],
-    n: usize,
-    g: &ConvGeom,
-    w: &Arc<Tensor>,
-    o: usize,
-    dy: &[f32],
-    (want_dx, want_dw): (bool, bool),
-    columns: Option<&[Vec<f32>]>,
-) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-    let (p, img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
-    let b = images_per_chunk(n, p);
-    let w_t = MatRef::new(w.as_slice().unwrap(), o, rows).kept(w).t();
-    let w_t = want_dx.then(|| PackedA::new(w_t));
-    let mut dx = zeroed(if want_dx { n * img } else { 0 });
-    let dw_len = want_dw.then_some(o * rows);
-    // Columns kept by a forward that chunked alike (it ran on a pool of the same size): as
-    // many chunks, the first of as many images.
-    let columns = columns.filter(|c| {
-        c.len() == n.div_ceil(b) && c.first().is_none_or(|c| c.len() == rows * b.min(n) * p)
-    });
-    let dw = backward_in_chunks(n.div_ceil(b), &mut dx, b * img, dw_len, |ci, dx_c, dw| {
-        let first = ci * b;
-        let bc = b.min(n - first);
-        let cols = bc * p;
-        let dy_c = &dy[first * o * p..(first + bc) * o * p];
-        with_channel_major(dy_c, bc, o, p, |dy_cm| {
-            let dy_mat = MatRef::new(dy_cm, o, cols);
-            if let Some((dw, beta)) = dw {
-                match columns {
-                    Some(kept) => gemm(
-                        1.0,
-                        dy_mat,
-                        MatRef::new(&kept[ci], rows, cols).t(),
-                        beta,
-                        dw,
-                    ),
-                    None => {
-                        let view = Im2colView::new(g, &x[first * img..(first + bc) * img]);
-                        gemm_columns_t(1.0, dy_mat, view, beta, dw)
-                    }
-                }
-            }
-            if let (Some(dx_c), Some(w_t)) = (dx_c, w_t.as_ref()) {
-                with_scratch(rows * cols, |col| {
-                    gemm_packed(1.0, w_t, dy_mat, 0.0, col);
-                    for i in 0..bc {
-                        col2im(g, &col[i * p..], cols, &mut dx_c[i * img..(i + 1) * img]);
-                    }
-                })
-            }
-        });
-    });
-    (want_dx.then_some(dx), dw)
+    conv2d_gemm::gemm_backward(x, n, g, w, o, dy, wanted, columns)
 }
 
 #[cfg(test)]
@@ -478,41 +371,6 @@ mod tests {
             conv2d_output_size(5, 6, 4, 4, &Conv2dSpec::new(2, Padding::Same)),
             Some((3, 3))
         );
-    }
-
-    /// The kept columns serve only a backward that chunks the batch as the forward did: on
-    /// a pool of another size it unfolds the input again, with the same gradients (and so
-    /// does every backward where no columns are kept).
-    #[test]
-    fn backward_on_another_pool_than_the_forward_matches() {
-        let x = Tensor::from_shape_fn(IxDyn(&[7, 2, 5, 5]), |d| {
-            ((d[0] * 5 + d[1] * 3 + d[2] * 7 + d[3]) % 13) as f32 / 13.0 - 0.5
-        });
-        let w = Arc::new(Tensor::from_shape_fn(IxDyn(&[6, 2, 3, 3]), |d| {
-            ((d[0] + 3 * d[1] + 2 * d[2] + 5 * d[3]) % 11) as f32 / 11.0 - 0.5
-        }));
-        let (n, g, o) = geometry(
-            x.shape(),
-            w.shape(),
-            &Conv2dSpec::new(1, Padding::symmetric(1)),
-        );
-        let xs = x.as_slice().unwrap();
-        let dy: Vec<f32> = (0..n * o * g.out_positions())
-            .map(|i| (i % 7) as f32 - 3.0)
-            .collect();
-        let pool = |threads| crate::threads::thread_pool(threads).unwrap();
-        let (dx, dw) = gemm_backward(xs, n, &g, &w, o, &dy, (true, true), None);
-        for (fwd, bwd) in [(1, 3), (3, 1), (2, 5), (2, 2)] {
-            let (_, kept) = pool(fwd).install(|| gemm_forward(xs, n, &g, &w, o, true));
-            // Where the kernel packs columns from the images, there is nothing to keep.
-            assert_eq!(kept.is_some(), !packs_columns_in_place());
-            let (dx2, dw2) = pool(bwd)
-                .install(|| gemm_backward(xs, n, &g, &w, o, &dy, (true, true), kept.as_deref()));
-            let pairs = dx2.iter().flatten().zip(dx.iter().flatten());
-            for (a, e) in pairs.chain(dw2.iter().flatten().zip(dw.iter().flatten())) {
-                assert!((a - e).abs() < 1e-4, "{fwd} -> {bwd} threads: {a} vs {e}");
-            }
-        }
     }
 
     #[test]

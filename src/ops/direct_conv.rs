@@ -25,16 +25,7 @@ pub const THIN: usize = 4;
 /// every side (so that the adjoint convolution's padding `k - 1 - p` is one too). With an
 /// accelerator in use every convolution stays a GEMM, which it runs.
 pub(crate) fn applies(g: &ConvGeom, outs: usize) -> bool {
-    !offload::is_active()
-        && g.sh == 1
-        && g.sw == 1
-        && g.c.min(outs) <= THIN
-        && g.pad_top < g.kh
-        && g.pad_left < g.kw
-        && g.oh <= g.h + g.pad_top
-        && g.ow <= g.w + g.pad_left
-        && g.oh + g.kh > g.h + g.pad_top
-        && g.ow + g.kw > g.w + g.pad_left
+    !offload::is_active() && g.c.min(outs) <= THIN && g.adjoint(outs).is_some()
 }
 
 /// The geometry `g` of a stride-1 convolution as a direct one.
@@ -227,7 +218,7 @@ pub(crate) fn conv_transpose2d_backward(
 #[cfg(test)]
 mod tests {
     use super::super::testutil::config;
-    use super::super::{conv2d, conv_transpose2d};
+    use super::super::{conv2d_gemm, conv_transpose2d};
     use super::*;
     use crate::Tensor;
     use ndarray::IxDyn;
@@ -314,9 +305,9 @@ mod tests {
             let w = values(o * g.col_rows(), seed ^ 1);
             let dy = values(n * o * g.out_positions(), seed ^ 2);
             let w_t = Arc::new(Tensor::from_shape_vec(IxDyn(&[w.len()]), w.clone()).unwrap());
-            close(&conv2d_forward(&x, n, &g, &w, o), &conv2d::gemm_forward(&x, n, &g, &w_t, o, false).0)?;
+            close(&conv2d_forward(&x, n, &g, &w, o), &conv2d_gemm::gemm_forward(&x, n, &g, &w_t, o, false).0)?;
             let (dx, dw) = conv2d_backward(&x, n, &g, &w, o, &dy, true, true);
-            let (rdx, rdw) = conv2d::gemm_backward(&x, n, &g, &w_t, o, &dy, (true, true), None);
+            let (rdx, rdw) = conv2d_gemm::gemm_backward(&x, n, &g, &w_t, o, &dy, (true, true), None);
             close(&dx.unwrap(), &rdx.unwrap())?;
             close(&dw.unwrap(), &rdw.unwrap())?;
         }

@@ -10,6 +10,7 @@ mod channel_affine;
 mod chunk_grads;
 mod concat;
 mod conv2d;
+mod conv2d_gemm;
 mod conv_transpose2d;
 mod direct_conv;
 mod elementwise;
