@@ -82,12 +82,13 @@ pub fn col2im_par(g: &ConvGeom, col: &[f32], ld: usize, x: &mut [f32]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::im2col::im2col;
     use super::*;
     use proptest::prelude::*;
 
-    fn geom() -> impl Strategy<Value = ConvGeom> {
+    /// Convolution geometries with any strides and (asymmetric) padding that fit.
+    pub(in crate::kernels) fn geom() -> impl Strategy<Value = ConvGeom> {
         (
             1usize..4,
             1usize..9,

@@ -208,40 +208,10 @@ impl PanelSource for Im2colViewT<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::avx512_gemm::pack_b;
+    use super::super::col2im::tests::geom;
     use super::super::matrix::MatRef;
     use super::*;
     use proptest::prelude::*;
-
-    fn geom() -> impl Strategy<Value = ConvGeom> {
-        (
-            1usize..4,
-            1usize..9,
-            1usize..9,
-            1usize..5,
-            1usize..5,
-            1usize..4,
-            1usize..4,
-            0usize..3,
-            0usize..3,
-        )
-            .prop_filter_map("kernel must fit", |(c, h, w, kh, kw, sh, sw, pt, pl)| {
-                let oh = (h + 2 * pt).checked_sub(kh)? / sh + 1;
-                let ow = (w + 2 * pl).checked_sub(kw)? / sw + 1;
-                Some(ConvGeom {
-                    c,
-                    h,
-                    w,
-                    kh,
-                    kw,
-                    sh,
-                    sw,
-                    pad_top: pt,
-                    pad_left: pl,
-                    oh,
-                    ow,
-                })
-            })
-    }
 
     /// The whole column matrix of `images` images as `im2col` writes it.
     fn explicit(g: &ConvGeom, x: &[f32]) -> (Vec<f32>, usize) {
