@@ -116,7 +116,9 @@ pub(crate) fn sgemm_packed(
                         micro(kc, a_part, b_panel, c_tile, tile, alpha, beta_here)
                     };
                     #[cfg(not(target_arch = "x86_64"))]
-                    unreachable!("AVX-512 on {tile:?} {kc} {a_part:?} {c_tile:?} {alpha}");
+                    unreachable!(
+                        "AVX-512 on {tile:?} {kc} {a_part:?} {c_tile:?} {alpha} {beta_here}"
+                    );
                 }
             }
         }
@@ -125,6 +127,7 @@ pub(crate) fn sgemm_packed(
 
 /// The part of a C tile that is inside C.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 struct Tile {
     rows: usize,
     cols: usize,
