@@ -154,6 +154,14 @@ fn pack_a(a: MatRef, i0: usize, dst: &mut [f32]) {
                 *d = *s;
             }
         }
+    } else if rows == MR {
+        // Rows of A contiguous (a weight gradient's dY): eight streams read side by side,
+        // each step of the panel written whole.
+        let starts: [usize; MR] = std::array::from_fn(|i| (i0 + i) * a.rs);
+        for (p, d) in dst.chunks_exact_mut(MR).enumerate() {
+            let d: &mut [f32; MR] = d.try_into().unwrap();
+            *d = std::array::from_fn(|i| a.data[starts[i] + p * a.cs]);
+        }
     } else {
         for i in 0..rows {
             let row = &a.data[(i0 + i) * a.rs..];
