@@ -103,20 +103,25 @@ impl<'a> Im2colView<'a> {
     }
 
     /// `dst[s * NR + l] = entry(step s, lane l)` for `steps` steps, where an entry sums the
-    /// step's and the lane's parts; lanes past `lanes.len()` are zero.
-    fn gather(&self, steps: impl Iterator<Item = Part>, lanes: &[Part], dst: &mut [f32]) {
-        assert!(lanes.len() <= NR);
+    /// step's part and lane `l`'s, `lane(l)` for `l < lanes`; the other lanes are zero.
+    fn gather(
+        &self,
+        steps: impl Iterator<Item = Part>,
+        (lanes, lane): (usize, impl Fn(usize) -> Part),
+        dst: &mut [f32],
+    ) {
+        assert!(lanes <= NR);
         // A lane that never reads: its y part puts it far outside the image.
         let unused = Part {
             offset: 0,
             y: i32::MIN / 2,
             x: 0,
         };
-        let lane = |l: usize| lanes.get(l).copied().unwrap_or(unused);
+        let parts: [Part; NR] = std::array::from_fn(|l| if l < lanes { lane(l) } else { unused });
         let table: [[i32; NR]; 3] = [
-            std::array::from_fn(|l| lane(l).offset),
-            std::array::from_fn(|l| lane(l).y),
-            std::array::from_fn(|l| lane(l).x),
+            parts.map(|p| p.offset),
+            parts.map(|p| p.y),
+            parts.map(|p| p.x),
         ];
         let (h, w) = (self.g.h as i32, self.g.w as i32);
         for (s, step) in steps.enumerate() {
@@ -179,10 +184,8 @@ impl PanelSource for Im2colView<'_> {
 
     /// Steps are the rows `k0..k0+kc`, lanes the positions `j0..j0+NR`.
     fn pack(&self, k0: usize, kc: usize, j0: usize, dst: &mut [f32]) {
-        let lanes: Vec<Part> = (j0..self.cols().min(j0 + NR))
-            .map(|j| self.col_parts(j))
-            .collect();
-        self.gather((k0..k0 + kc).map(|r| self.row_parts(r)), &lanes, dst);
+        let lanes = (NR.min(self.cols() - j0), |l| self.col_parts(j0 + l));
+        self.gather((k0..k0 + kc).map(|r| self.row_parts(r)), lanes, dst);
     }
 }
 
@@ -198,10 +201,8 @@ impl PanelSource for Im2colViewT<'_> {
     /// Steps are the positions `k0..k0+kc`, lanes the rows `j0..j0+NR`.
     fn pack(&self, k0: usize, kc: usize, j0: usize, dst: &mut [f32]) {
         let v = &self.0;
-        let lanes: Vec<Part> = (j0..v.rows().min(j0 + NR))
-            .map(|r| v.row_parts(r))
-            .collect();
-        v.gather((k0..k0 + kc).map(|j| v.col_parts(j)), &lanes, dst);
+        let lanes = (NR.min(v.rows() - j0), |l| v.row_parts(j0 + l));
+        v.gather((k0..k0 + kc).map(|j| v.col_parts(j)), lanes, dst);
     }
 }
 

@@ -3,7 +3,8 @@
 //! ([`super::conv2d_gemm`]).
 //!
 //! Forward, per chunk of images: `col = im2col(x)`, `Y = W[O, C*kh*kw] * col`.
-//! Backward: `dW = sum_chunks dY * col^T`, `dx = col2im(W^T * dY)`, `db = sum dY`.
+//! Backward: `dW = sum_chunks dY * col^T`, `dx = col2im(W^T * dY)` (for a stride of 1, the
+//! convolution of dY with the flipped kernel), `db = sum dY`.
 
 use super::conv2d_gemm;
 use super::direct_conv;

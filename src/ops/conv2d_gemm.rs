@@ -59,7 +59,8 @@ pub(crate) fn gemm_forward(
     (y, keep_columns.then_some(columns))
 }
 
-/// [`backward`] through im2col + GEMM + col2im.
+/// [`backward`] through im2col + GEMM: `dx` by col2im, or where our kernel runs and the
+/// stride is 1, as the adjoint convolution.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_backward(
     x: &[f32],
@@ -88,10 +89,9 @@ pub(crate) fn gemm_backward(
     let dw_len = want_dw.then_some(o * rows);
     // Columns kept by a forward that chunked alike (it ran on a pool of the same size): as
     // many chunks, the first of as many images.
-    let columns = columns.filter(|c| {
-        c.len() == n.div_ceil(b) && c.first().is_none_or(|c| c.len() == rows * b.min(n) * p)
-    });
-    let dw = backward_in_chunks(n.div_ceil(b), &mut dx, b * img, dw_len, |ci, dx_c, dw| {
+    let columns = columns
+        .filter(|c| c.len() == tasks && c.first().is_none_or(|c| c.len() == rows * b.min(n) * p));
+    let dw = backward_in_chunks(tasks, &mut dx, b * img, dw_len, |ci, dx_c, dw| {
         let first = ci * b;
         let bc = b.min(n - first);
         let cols = bc * p;

@@ -43,20 +43,14 @@ pub(crate) fn direct(g: &ConvGeom) -> Direct {
     }
 }
 
-/// The convolution that carries gradients back through `g`: from `outs` planes of
-/// `oh x ow` to `g.c` planes of `h x w`, padding `k - 1 - p`.
+/// The convolution that carries gradients back through `g` ([`ConvGeom::adjoint`]): from
+/// `outs` planes of `oh x ow` to `g.c` planes of `h x w`, padding `k - 1 - p`. Only for a
+/// geometry that [`applies`] accepted.
 pub(crate) fn adjoint(g: &ConvGeom, outs: usize) -> Direct {
-    Direct {
-        cin: outs,
-        h: g.oh,
-        w: g.ow,
-        kh: g.kh,
-        kw: g.kw,
-        pad_top: g.kh - 1 - g.pad_top,
-        pad_left: g.kw - 1 - g.pad_left,
-        oh: g.h,
-        ow: g.w,
-    }
+    direct(
+        &g.adjoint(outs)
+            .expect("a direct convolution has an adjoint"),
+    )
 }
 
 /// Weights in the kernels' layout: groups of [`GROUP`] outputs, `[cin][kh][kw][GROUP]`
