@@ -1,63 +1,214 @@
-//! col2im: the adjoint of [`im2col`](super::im2col::im2col). Each column entry is added
-//! back onto the image pixel it was read from, so overlapping windows accumulate.
+//! col2im: the adjoint of [`im2col`](super::im2col::im2col). Each image pixel is the sum
+//! of the column entries that were read from it (overlapping windows add up).
 //! Used by the backward pass of conv2d and the forward pass of conv_transpose2d.
+//!
+//! Pixel-stationary: each image row is summed in a small buffer, one buffer row per
+//! phase `ix mod sw`, in which a column row's entries land on consecutive places (`ix =
+//! ox*sw + kj - pad_left`, so phase `(kj - pad_left) mod sw`, place `ox + (kj - pad_left)
+//! div sw`), so every add is a contiguous, vectorized run; the row is then written once,
+//! its phases interleaved. Scattering each column row onto the image instead touches
+//! every `sw`-th value, one at a time, and needs the image zeroed first. Each pixel sums
+//! its entries in the order of their rows (`ki`, then `kj`), starting from zero.
 
 use super::im2col::ConvGeom;
+use super::simd::simd_versions;
+use std::mem::MaybeUninit;
 
-/// Adds the column matrix `col` (rows `ld` apart) into the image `x` (`c*h*w` values).
-/// `x` is accumulated into, not overwritten.
+/// Writes the image `x` (`c*h*w` values) from the column matrix `col` (rows `ld` apart):
+/// every pixel is overwritten with the sum of its entries (zero where no window reads it).
 pub fn col2im(g: &ConvGeom, col: &[f32], ld: usize, x: &mut [f32]) {
+    // SAFETY: `MaybeUninit<f32>` has `f32`'s layout, and `col2im_into` writes only
+    // initialized values.
+    let x = unsafe { &mut *(x as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    col2im_into(g, col, ld, x);
+}
+
+simd_versions! {
+    /// [`col2im`] into memory that need not be initialized: every value of `x` is written.
+    pub fn col2im_into(g: &ConvGeom, col: &[f32], ld: usize, x: &mut [MaybeUninit<f32>]) =
+        col2im_body;
+}
+
+#[inline(always)]
+fn col2im_body<const FMA: bool>(g: &ConvGeom, col: &[f32], ld: usize, x: &mut [MaybeUninit<f32>]) {
+    let wide = cfg!(target_arch = "x86_64") && super::simd::level() == super::simd::Level::Avx512;
+    sum_rows(g, col, ld, x, wide);
+}
+
+/// The rows of the image, each summed sixteen places at a time in AVX-512 registers when
+/// `wide` (which must then be present), else in a buffer.
+#[inline(always)]
+fn sum_rows(g: &ConvGeom, col: &[f32], ld: usize, x: &mut [MaybeUninit<f32>], wide: bool) {
     assert_eq!(x.len(), g.image_len(), "col2im: image has the wrong size");
     let p = g.out_positions();
     assert!(
         ld >= p && col.len() >= (g.col_rows() - 1) * ld + p,
         "col2im: column buffer too small"
     );
-    let mut row = 0;
+    let mut row = PhaseRow::new(g);
+    // The window rows `oy` that read each image row, and at which tap `ki`.
+    let windows: Vec<Vec<(usize, usize)>> = (0..g.h)
+        .map(|iy| {
+            (0..g.kh)
+                .filter_map(|ki| {
+                    let t = (iy + g.pad_top).checked_sub(ki)?;
+                    (t % g.sh == 0 && t / g.sh < g.oh).then_some((ki, t / g.sh))
+                })
+                .collect()
+        })
+        .collect();
     for c in 0..g.c {
-        let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for ki in 0..g.kh {
-            let (y_lo, y_hi) = ConvGeom::valid_range(ki, g.sh, g.pad_top, g.h, g.oh);
-            for kj in 0..g.kw {
-                let (x_lo, x_hi) = ConvGeom::valid_range(kj, g.sw, g.pad_left, g.w, g.ow);
-                let src = &col[row * ld..row * ld + p];
-                row += 1;
-                if x_lo >= x_hi {
-                    continue;
-                }
-                for oy in y_lo..y_hi {
-                    let iy = oy * g.sh + ki - g.pad_top;
-                    let dst = &mut plane[iy * g.w..(iy + 1) * g.w];
-                    let vals = &src[oy * g.ow + x_lo..oy * g.ow + x_hi];
-                    let ix0 = x_lo * g.sw + kj - g.pad_left;
-                    scatter_add_strided(&mut dst[ix0..], vals, g.sw);
-                }
+        for (iy, windows) in windows.iter().enumerate() {
+            // Where each window's row of tap `kj = 0` starts in `col`.
+            let firsts = windows
+                .iter()
+                .map(|&(ki, oy)| ((c * g.kh + ki) * g.kw) * ld + oy * g.ow);
+            if wide {
+                // SAFETY: the caller checked that AVX-512 is present.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    row.sum_avx512(col, ld, firsts)
+                };
+            } else {
+                row.sum(col, ld, firsts);
             }
+            row.write(&mut x[(c * g.h + iy) * g.w..][..g.w]);
         }
     }
 }
 
-/// `dst[o * stride] += vals[o]` for a non-empty `vals`, with strides 1 and 2 written out
-/// without bounds checks.
-#[inline(always)]
-fn scatter_add_strided(dst: &mut [f32], vals: &[f32], stride: usize) {
-    let n = vals.len();
-    match stride {
-        1 => {
-            for (d, v) in dst[..n].iter_mut().zip(vals) {
-                *d += v;
+/// One image row of `w` pixels summed by phase: pixel `ix` at `sums[(ix % sw) * stride +
+/// ix / sw]`, with where each tap `kj`'s entries land.
+struct PhaseRow {
+    sums: Vec<f32>,
+    sw: usize,
+    /// Values per phase in `sums`: the pixels of phase 0, rounded up to whole vectors.
+    stride: usize,
+    /// Per `kj`: where a window row's entries land.
+    taps: Vec<Tap>,
+}
+
+/// Entry `ox` of a window row at one tap lands on place `ox + offset` of phase `phase`;
+/// places `lo..hi` are the ones inside the image row.
+#[derive(Clone, Copy)]
+struct Tap {
+    phase: usize,
+    offset: isize,
+    lo: usize,
+    hi: usize,
+}
+
+impl PhaseRow {
+    /// Entry `ox` of tap `kj` reads pixel `ix = ox*sw + kj - pad_left`: in phase `(kj -
+    /// pad_left) mod sw`, at place `ox + (kj - pad_left) div sw`, consecutive places for
+    /// consecutive entries; those with `ix` in `0..w` are kept.
+    fn new(g: &ConvGeom) -> Self {
+        let (w, sw) = (g.w as isize, g.sw as isize);
+        let taps = (0..g.kw)
+            .map(|kj| {
+                let shift = kj as isize - g.pad_left as isize;
+                let (phase, offset) = (shift.rem_euclid(sw), shift.div_euclid(sw));
+                // Pixels of this phase inside the row: ix = phase + place*sw < w.
+                let inside = ((w - phase).max(0) as usize).div_ceil(g.sw) as isize;
+                let lo = offset.clamp(0, inside);
+                let hi = (g.ow as isize + offset).clamp(lo, inside);
+                Tap {
+                    phase: phase as usize,
+                    offset,
+                    lo: lo as usize,
+                    hi: hi as usize,
+                }
+            })
+            .collect();
+        let stride = g.w.div_ceil(g.sw).next_multiple_of(16);
+        PhaseRow {
+            sums: vec![0.0; g.sw * stride],
+            sw: g.sw,
+            stride,
+            taps,
+        }
+    }
+
+    /// The row's sums from the window rows starting at `firsts` (tap `kj`'s row `kj * ld`
+    /// further), window by window and tap by tap.
+    fn sum(&mut self, col: &[f32], ld: usize, firsts: impl Iterator<Item = usize>) {
+        self.sums.fill(0.0);
+        for first in firsts {
+            for (kj, t) in self.taps.iter().enumerate().filter(|(_, t)| t.lo < t.hi) {
+                let src = &col[first + kj * ld..];
+                let (a, b) = (t.lo as isize - t.offset, t.hi as isize - t.offset);
+                let dst = &mut self.sums[t.phase * self.stride..][t.lo..t.hi];
+                for (d, v) in dst.iter_mut().zip(&src[a as usize..b as usize]) {
+                    *d += v;
+                }
             }
         }
-        2 => {
-            let (last, body) = vals.split_last().expect("a row has values");
-            for (pair, v) in dst.chunks_exact_mut(2).zip(body) {
-                pair[0] += v;
+    }
+
+    /// [`Self::sum`] sixteen places at a time in a register, each tap's entries read with
+    /// a masked load: no partial vector is stored and read back at another offset (a
+    /// store-forwarding stall per tap).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn sum_avx512(
+        &mut self,
+        col: &[f32],
+        ld: usize,
+        firsts: impl Iterator<Item = usize> + Clone,
+    ) {
+        use std::arch::x86_64::*;
+        for phase in 0..self.sw {
+            for m0 in (0..self.stride).step_by(16) {
+                let mut acc = _mm512_setzero_ps();
+                for first in firsts.clone() {
+                    for (kj, t) in self.taps.iter().enumerate() {
+                        let (lo, hi) = (t.lo.max(m0), t.hi.min(m0 + 16));
+                        if t.phase != phase || lo >= hi {
+                            continue;
+                        }
+                        let mask = (((1u32 << (hi - m0)) - 1) & !((1u32 << (lo - m0)) - 1)) as u16;
+                        let at = (first + kj * ld) as isize + m0 as isize - t.offset;
+                        // SAFETY: the lanes kept are places lo..hi, entries lo - offset ..
+                        // hi - offset of the window row, inside `col` (checked by col2im's
+                        // assertions on its size); masked lanes are not read.
+                        let v = unsafe {
+                            _mm512_maskz_loadu_ps(mask, col.as_ptr().wrapping_offset(at))
+                        };
+                        acc = _mm512_add_ps(acc, v);
+                    }
+                }
+                // SAFETY: 16 values from m0 < stride, a multiple of 16, in `sums`.
+                unsafe {
+                    _mm512_storeu_ps(self.sums[phase * self.stride + m0..].as_mut_ptr(), acc)
+                };
             }
-            dst[2 * (n - 1)] += last;
         }
-        _ => {
-            for (o, v) in vals.iter().enumerate() {
-                dst[o * stride] += v;
+    }
+
+    /// `row[ix]` = pixel `ix`: the phases back in pixel order.
+    #[inline(always)]
+    fn write(&self, row: &mut [MaybeUninit<f32>]) {
+        let (sums, per_phase) = (&self.sums, self.stride);
+        match self.sw {
+            1 => {
+                for (d, s) in row.iter_mut().zip(sums) {
+                    d.write(*s);
+                }
+            }
+            2 => {
+                let (even, odd) = sums.split_at(per_phase);
+                for (pair, (e, o)) in row.chunks_exact_mut(2).zip(even.iter().zip(odd)) {
+                    pair[0].write(*e);
+                    pair[1].write(*o);
+                }
+                if row.len() % 2 == 1 {
+                    row[row.len() - 1].write(even[row.len() / 2]);
+                }
+            }
+            sw => {
+                for (ix, d) in row.iter_mut().enumerate() {
+                    d.write(sums[(ix % sw) * per_phase + ix / sw]);
+                }
             }
         }
     }
@@ -66,6 +217,14 @@ fn scatter_add_strided(dst: &mut [f32], vals: &[f32], stride: usize) {
 /// [`col2im`] with the channels split over the current rayon pool (each channel's planes
 /// are summed from its own rows of `col`); the same result.
 pub fn col2im_par(g: &ConvGeom, col: &[f32], ld: usize, x: &mut [f32]) {
+    // SAFETY: as in `col2im`.
+    col2im_par_into(g, col, ld, unsafe {
+        &mut *(x as *mut [f32] as *mut [MaybeUninit<f32>])
+    });
+}
+
+/// [`col2im_par`] into memory that need not be initialized: every value of `x` is written.
+pub fn col2im_par_into(g: &ConvGeom, col: &[f32], ld: usize, x: &mut [MaybeUninit<f32>]) {
     use rayon::prelude::*;
     let per_channel = g.kh * g.kw;
     let group = g.c.div_ceil(rayon::current_num_threads()).max(1);
@@ -77,7 +236,7 @@ pub fn col2im_par(g: &ConvGeom, col: &[f32], ld: usize, x: &mut [f32]) {
                 c: planes.len() / plane,
                 ..*g
             };
-            col2im(&sub, &col[i * group * per_channel * ld..], ld, planes);
+            col2im_into(&sub, &col[i * group * per_channel * ld..], ld, planes);
         });
 }
 
@@ -154,6 +313,35 @@ pub(super) mod tests {
                 .map(|i| col[i] as f64 * y[i] as f64).sum();
             let rhs: f64 = x.iter().zip(&back).map(|(a, b)| *a as f64 * *b as f64).sum();
             prop_assert_eq!(lhs, rhs);
+        }
+
+        /// Every pixel is overwritten (the image starts as NaN) with the same bits as adding
+        /// each column entry onto a zeroed image in row order, the scatter col2im was; with
+        /// the rows summed in a buffer, and in AVX-512 registers where present.
+        #[test]
+        fn col2im_overwrites_with_the_sums_in_row_order(g in geom(), extra in 0usize..3, seed: u32) {
+            let ld = g.out_positions() + extra;
+            let col: Vec<f32> = (0..g.col_rows() * ld)
+                .map(|i| ((i as u32).wrapping_mul(2654435761) ^ seed) as f32 / u32::MAX as f32 - 0.5)
+                .collect();
+            let mut want = vec![0.0f32; g.image_len()];
+            for c in 0..g.c { for ki in 0..g.kh { for kj in 0..g.kw {
+                let r = (c * g.kh + ki) * g.kw + kj;
+                for oy in 0..g.oh { for ox in 0..g.ow {
+                    let iy = (oy * g.sh + ki) as isize - g.pad_top as isize;
+                    let ix = (ox * g.sw + kj) as isize - g.pad_left as isize;
+                    if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
+                        want[(c * g.h + iy as usize) * g.w + ix as usize] += col[r * ld + oy * g.ow + ox];
+                    }
+                }}
+            }}}
+            let avx512 = super::super::simd::level() == super::super::simd::Level::Avx512;
+            for wide in [false, avx512] {
+                let mut got = vec![MaybeUninit::new(f32::NAN); g.image_len()];
+                sum_rows(&g, &col, ld, &mut got, wide);
+                let got: Vec<u32> = got.iter().map(|v| unsafe { v.assume_init() }.to_bits()).collect();
+                prop_assert_eq!(got, want.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            }
         }
 
         /// The channel-parallel versions give the same bits as the serial ones, on pools

@@ -107,6 +107,30 @@ pub fn gemm_packed(alpha: f32, a: &PackedA, b: MatRef, beta: f32, c: &mut [f32])
     }
 }
 
+/// [`gemm_packed`] with rows `start..start+len` of A: `C = alpha * A[rows] * B + beta *
+/// C`. On our kernel `start` must begin a panel (a multiple of [`avx512_gemm::MR`]).
+pub fn gemm_packed_rows(
+    alpha: f32,
+    a: &PackedA,
+    (start, len): (usize, usize),
+    b: MatRef,
+    beta: f32,
+    c: &mut [f32],
+) {
+    let view = a.view.rows_range(start, len);
+    let Some(panels) = &a.panels else {
+        return gemm(alpha, view, b, beta, c);
+    };
+    assert!(
+        start % avx512_gemm::MR == 0,
+        "gemm: rows must begin a panel"
+    );
+    if let Some((m, n)) = prepare(view, b, beta, c) {
+        let panels = &panels[start * a.view.cols..];
+        avx512_gemm::sgemm_packed(alpha, panels, m, &b, beta, c, n);
+    }
+}
+
 /// [`gemm_in_task`] with a packed left operand: with fewer tasks than threads, the rows of
 /// C are split over the pool in whole panels.
 pub fn gemm_packed_in_task(

@@ -11,6 +11,7 @@ pub mod cuda;
 pub mod cuda;
 pub mod direct_conv;
 pub mod gemm;
+pub mod gemm_col2im;
 pub mod im2col;
 pub mod im2col_view;
 pub mod lanes;

@@ -5,14 +5,13 @@
 
 use super::chunk_grads::backward_in_chunks;
 use super::conv2d::Columns;
-use crate::kernels::col2im::col2im;
 use crate::kernels::gemm::{
-    gemm, gemm_columns_t, gemm_packed, gemm_packed_columns, gemm_packed_in_task,
-    packs_columns_in_place, MatRef, PackedA,
+    gemm, gemm_columns_t, gemm_packed_columns, gemm_packed_in_task, packs_columns_in_place, MatRef,
+    PackedA,
 };
+use crate::kernels::gemm_col2im::gemm_col2im_chunk;
 use crate::kernels::im2col_view::Im2colView;
 use crate::kernels::layout::{images_per_chunk, into_batch_major, with_channel_major};
-use crate::kernels::scratch::with_scratch;
 use crate::kernels::zeroed::zeroed;
 use crate::kernels::ConvGeom;
 use crate::Tensor;
@@ -119,12 +118,7 @@ pub(crate) fn gemm_backward(
                         gemm_packed_columns(1.0, w_t, Im2colView::new(ga, dy_c), 0.0, t, tasks)
                     })
                 }
-                (Some(dx_c), Some(w_t), None) => with_scratch(rows * cols, |col| {
-                    gemm_packed(1.0, w_t, dy_mat, 0.0, col);
-                    for i in 0..bc {
-                        col2im(g, &col[i * p..], cols, &mut dx_c[i * img..(i + 1) * img]);
-                    }
-                }),
+                (Some(dx_c), Some(w_t), None) => gemm_col2im_chunk(w_t, dy_mat, g, dx_c),
                 _ => {}
             }
         });

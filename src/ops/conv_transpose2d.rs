@@ -9,20 +9,16 @@ use super::chunk_grads::backward_in_chunks;
 use super::direct_conv;
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
-use crate::kernels::col2im::{col2im, col2im_par};
-use crate::kernels::gemm::{
-    gemm_columns_t, gemm_packed_columns, gemm_packed_in_task, MatRef, PackedA,
-};
+use crate::kernels::gemm::{gemm_columns_t, gemm_packed_columns, MatRef, PackedA};
+use crate::kernels::gemm_col2im::gemm_col2im;
 use crate::kernels::im2col_view::Im2colView;
 use crate::kernels::layout::{
     add_channel_bias, channel_sums, images_per_chunk, into_batch_major, with_channel_major,
 };
-use crate::kernels::scratch::with_scratch;
 use crate::kernels::zeroed::zeroed;
 use crate::kernels::ConvGeom;
 use crate::Tensor;
 use ndarray::IxDyn;
-use rayon::prelude::*;
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,30 +157,9 @@ pub(crate) fn gemm_forward(
     g: &ConvGeom,
     w: &Arc<Tensor>,
 ) -> Vec<f32> {
-    let (p, out_img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
-    let b = images_per_chunk(n, p);
+    let rows = g.col_rows();
     let w_t = PackedA::new(MatRef::new(w.as_slice().unwrap(), c, rows).kept(w).t());
-    let mut y = zeroed(n * out_img);
-    let tasks = n.div_ceil(b);
-    y.par_chunks_mut(b * out_img)
-        .zip(x.par_chunks(b * c * p))
-        .for_each(|(y_c, x_c)| {
-            let bc = y_c.len() / out_img;
-            let cols = bc * p;
-            with_channel_major(x_c, bc, c, p, |x_cm| {
-                with_scratch(rows * cols, |col| {
-                    gemm_packed_in_task(1.0, &w_t, MatRef::new(x_cm, c, cols), 0.0, col, tasks);
-                    if bc == 1 && tasks < rayon::current_num_threads() {
-                        return col2im_par(g, col, cols, y_c);
-                    }
-                    for i in 0..bc {
-                        let y_i = &mut y_c[i * out_img..(i + 1) * out_img];
-                        col2im(g, &col[i * p..], cols, y_i);
-                    }
-                })
-            });
-        });
-    y
+    gemm_col2im(&w_t, x, n, c, g)
 }
 
 #[allow(clippy::too_many_arguments)]
