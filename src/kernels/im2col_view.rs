@@ -124,6 +124,19 @@ impl<'a> Im2colView<'a> {
             parts.map(|p| p.x),
         ];
         let (h, w) = (self.g.h as i32, self.g.w as i32);
+        if let Some(firsts) = consecutive_halves(&parts) {
+            for (s, step) in steps.enumerate() {
+                let row: &mut [f32; NR] = (&mut dst[s * NR..(s + 1) * NR]).try_into().unwrap();
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as for `gather_row`; see `load_row`.
+                unsafe {
+                    load_row(self.x, step, &firsts, (h, w), row)
+                };
+                #[cfg(not(target_arch = "x86_64"))]
+                unreachable!("AVX-512 load on {step:?} {firsts:?} {h} {w} {row:?}");
+            }
+            return;
+        }
         for (s, step) in steps.enumerate() {
             let row: &mut [f32; NR] = (&mut dst[s * NR..(s + 1) * NR]).try_into().unwrap();
             #[cfg(target_arch = "x86_64")]
@@ -145,6 +158,51 @@ struct Part {
     offset: i32,
     y: i32,
     x: i32,
+}
+
+/// The first lane's part of each half of a panel row when each half's 16 lanes read
+/// consecutive values of one input row (`offset`, `x` one more per lane, `y` the same):
+/// a stride-1 convolution's positions along an output row of at least 16.
+fn consecutive_halves(parts: &[Part; NR]) -> Option<[Part; NR / 16]> {
+    let halves: [Part; NR / 16] = std::array::from_fn(|h| parts[h * 16]);
+    let follows = |l: usize| {
+        let (first, p, d) = (halves[l / 16], parts[l], (l % 16) as i32);
+        p.offset == first.offset + d && p.y == first.y && p.x == first.x + d
+    };
+    (0..NR).all(follows).then_some(halves)
+}
+
+/// [`gather_row`] for rows whose halves are consecutive ([`consecutive_halves`]): one
+/// masked load per half, the lanes outside the image row (or all, outside the image)
+/// masked off.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn load_row(
+    x: &[f32],
+    step: Part,
+    firsts: &[Part; NR / 16],
+    (h, w): (i32, i32),
+    row: &mut [f32; NR],
+) {
+    use std::arch::x86_64::*;
+    for (half, first) in firsts.iter().enumerate() {
+        let iy = step.y + first.y;
+        let ix0 = step.x + first.x;
+        // Lanes l with 0 <= ix0 + l < w.
+        let (lo, hi) = ((-ix0).clamp(0, 16), (w - ix0).clamp(0, 16));
+        let mask = if (0..h).contains(&iy) && lo < hi {
+            (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as u16
+        } else {
+            0
+        };
+        let at = x
+            .as_ptr()
+            .wrapping_offset((step.offset + first.offset) as isize);
+        // SAFETY: the lanes kept read inside the image (as in `gather_row`); masked lanes
+        // are not read.
+        let v = unsafe { _mm512_maskz_loadu_ps(mask, at) };
+        unsafe { _mm512_storeu_ps(row[half * 16..].as_mut_ptr(), v) };
+    }
 }
 
 /// One packed row: lane `l` is `x[step.offset + offset[l]]` where `step.y + y[l]` lies in
@@ -226,33 +284,92 @@ mod tests {
         (col, ld)
     }
 
+    /// The panels of the view and of its transpose from row fraction `r` and column
+    /// `j0 % columns` against the explicit column matrix packed as a plain matrix.
+    fn check_panels(
+        g: &ConvGeom,
+        images: usize,
+        r: f64,
+        j0: usize,
+        seed: u32,
+    ) -> Result<(), TestCaseError> {
+        let x: Vec<f32> = (0..images * g.image_len())
+            .map(|i| ((i as u32).wrapping_mul(2654435761) ^ seed) as f32 / u32::MAX as f32 - 0.5)
+            .collect();
+        let (col, ld) = explicit(g, &x);
+        let view = Im2colView::new(g, &x);
+        let rows = g.col_rows();
+        let r0 = (r * rows as f64) as usize % rows;
+        let j0 = j0 % ld;
+        if super::super::simd::level() != super::super::simd::Level::Avx512 {
+            return Ok(());
+        }
+        let mat = MatRef::new(&col, rows, ld);
+        for (source, expect) in [(&view as &dyn PanelSource, mat), (&view.t(), mat.t())] {
+            let (k0, jj) = if expect.rows == rows {
+                (r0, j0)
+            } else {
+                (j0, r0)
+            };
+            let kc = expect.rows - k0;
+            let (mut got, mut want) = (vec![f32::NAN; kc * NR], vec![f32::NAN; kc * NR]);
+            source.pack(k0, kc, jj, &mut got);
+            pack_b(expect, k0, kc, jj, &mut want);
+            prop_assert_eq!(got, want);
+        }
+        Ok(())
+    }
+
+    /// Stride-1 geometries with output rows of 16 or more (panels whose halves read
+    /// consecutive values), some padded, some not a whole number of halves wide.
+    fn wide_geom() -> impl Strategy<Value = ConvGeom> {
+        (
+            1usize..3,
+            1usize..5,
+            14usize..40,
+            1usize..4,
+            1usize..4,
+            0usize..3,
+            0usize..3,
+        )
+            .prop_map(|(c, h, w, kh, kw, pad, extra)| {
+                let (kh, pad_h) = (kh.min(h), pad.min(kh.min(h) - 1));
+                let (pad_left, pad_right) = (pad.min(kw - 1), extra.min(kw - 1));
+                ConvGeom {
+                    c,
+                    h,
+                    w,
+                    kh,
+                    kw,
+                    sh: 1,
+                    sw: 1,
+                    pad_top: pad_h,
+                    pad_left,
+                    oh: h + 2 * pad_h + 1 - kh,
+                    ow: w + pad_left + pad_right + 1 - kw,
+                }
+            })
+    }
+
     proptest! {
+        /// On wide stride-1 rows too (masked loads instead of gathers), every panel of the
+        /// view equals the explicit column matrix's: from the start of an output row (the
+        /// halves consecutive) or from elsewhere.
+        #[test]
+        fn wide_panels_match_explicit_im2col(g in wide_geom(), images in 1usize..3,
+                                             row in 0usize..8, shift in 0usize..20, seed: u32) {
+            let j0 = row * g.ow + if shift < 10 { 0 } else { shift };
+            check_panels(&g, images, 0.0, j0, seed)?;
+        }
+
         /// Every packed panel of the view and of its transpose, from any row and column,
         /// equals the explicit column matrix's (packed as a plain matrix), padding, strides,
         /// image boundaries and a panel past the last column included.
         #[test]
         fn panels_match_explicit_im2col(g in geom(), images in 1usize..4,
-                                                   r in 0.0f64..1.0, j in 0.0f64..1.0, seed: u32) {
-            let x: Vec<f32> = (0..images * g.image_len())
-                .map(|i| ((i as u32).wrapping_mul(2654435761) ^ seed) as f32 / u32::MAX as f32 - 0.5)
-                .collect();
-            let (col, ld) = explicit(&g, &x);
-            let view = Im2colView::new(&g, &x);
-            let rows = g.col_rows();
-            let r0 = (r * rows as f64) as usize % rows;
-            let j0 = (j * ld as f64) as usize % ld;
-            if super::super::simd::level() != super::super::simd::Level::Avx512 {
-                return Ok(());
-            }
-            let mat = MatRef::new(&col, rows, ld);
-            for (source, expect) in [(&view as &dyn PanelSource, mat), (&view.t(), mat.t())] {
-                let (k0, jj) = if expect.rows == rows { (r0, j0) } else { (j0, r0) };
-                let kc = expect.rows - k0;
-                let (mut got, mut want) = (vec![f32::NAN; kc * NR], vec![f32::NAN; kc * NR]);
-                source.pack(k0, kc, jj, &mut got);
-                pack_b(expect, k0, kc, jj, &mut want);
-                prop_assert_eq!(got, want);
-            }
+                                        r in 0.0f64..1.0, j in 0.0f64..1.0, seed: u32) {
+            let j0 = (j * (images * g.out_positions()) as f64) as usize;
+            check_panels(&g, images, r, j0, seed)?;
         }
     }
 }
