@@ -124,29 +124,21 @@ impl<'a> Im2colView<'a> {
             parts.map(|p| p.x),
         ];
         let (h, w) = (self.g.h as i32, self.g.w as i32);
-        if let Some(firsts) = consecutive_halves(&parts) {
-            for (s, step) in steps.enumerate() {
-                let row: &mut [f32; NR] = (&mut dst[s * NR..(s + 1) * NR]).try_into().unwrap();
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: as for `gather_row`; see `load_row`.
-                unsafe {
-                    load_row(self.x, step, &firsts, (h, w), row)
-                };
-                #[cfg(not(target_arch = "x86_64"))]
-                unreachable!("AVX-512 load on {step:?} {firsts:?} {h} {w} {row:?}");
-            }
-            return;
-        }
+        // Rows of consecutive halves are masked loads, others gathers.
+        let firsts = consecutive_halves(&parts);
         for (s, step) in steps.enumerate() {
             let row: &mut [f32; NR] = (&mut dst[s * NR..(s + 1) * NR]).try_into().unwrap();
             #[cfg(target_arch = "x86_64")]
             // SAFETY: our kernel runs (and so this) only where AVX-512 is present; every
             // lane the masks keep lies inside an image of `x` (see `gather_row`).
             unsafe {
-                gather_row(self.x, step, &table, (h, w), row)
+                match &firsts {
+                    Some(firsts) => load_row(self.x, step, firsts, (h, w), row),
+                    None => gather_row(self.x, step, &table, (h, w), row),
+                }
             };
             #[cfg(not(target_arch = "x86_64"))]
-            unreachable!("AVX-512 gather on {step:?} {table:?} {h} {w} {row:?}");
+            unreachable!("AVX-512 on {step:?} {firsts:?} {table:?} {h} {w} {row:?}");
         }
     }
 }

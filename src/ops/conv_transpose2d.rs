@@ -2,7 +2,8 @@
 //! of a conv2d whose input is this op's output.
 //!
 //! Output size: `(H-1)*stride - 2*pad + k + output_padding`.
-//! Forward, per chunk: `col = W^T[O*kh*kw, C] * X[C, cols]`, `y = col2im(col)`.
+//! Forward, per chunk: `col = W^T[O*kh*kw, C] * X[C, cols]`, `y = col2im(col)`, the
+//! product in groups of output channels whose columns stay in cache (`gemm_col2im`).
 //! Backward: `col = im2col(dy)`, `dX = W * col`, `dW = sum_chunks X * col^T`, `db = sum dy`.
 
 use super::chunk_grads::backward_in_chunks;
