@@ -2,11 +2,11 @@
 //! of the column entries that were read from it (overlapping windows add up).
 //! Used by the backward pass of conv2d and the forward pass of conv_transpose2d.
 //!
-//! Pixel-stationary: each image row is summed in a small buffer, one buffer row per
-//! phase `ix mod sw`, in which a column row's entries land on consecutive places (`ix =
-//! ox*sw + kj - pad_left`, so phase `(kj - pad_left) mod sw`, place `ox + (kj - pad_left)
-//! div sw`), so every add is a contiguous, vectorized run; the row is then written once,
-//! its phases interleaved. Scattering each column row onto the image instead touches
+//! Pixel-stationary: each image row is summed by phase `ix mod sw`, in which a column
+//! row's entries land on consecutive places (`ix = ox*sw + kj - pad_left`, so phase `(kj -
+//! pad_left) mod sw`, place `ox + (kj - pad_left) div sw`): sixteen places per AVX-512
+//! register with each tap a masked load, or elsewhere contiguous vectorized adds into a
+//! small buffer; the row is then written once, its phases interleaved. Scattering each column row onto the image instead touches
 //! every `sw`-th value, one at a time, and needs the image zeroed first. Each pixel sums
 //! its entries in the order of their rows (`ki`, then `kj`), starting from zero.
 

@@ -122,7 +122,7 @@ pub fn gemm_packed_rows(
         return gemm(alpha, view, b, beta, c);
     };
     assert!(
-        start % avx512_gemm::MR == 0,
+        start.is_multiple_of(avx512_gemm::MR),
         "gemm: rows must begin a panel"
     );
     if let Some((m, n)) = prepare(view, b, beta, c) {
