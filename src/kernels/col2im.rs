@@ -215,15 +215,8 @@ impl PhaseRow {
 }
 
 /// [`col2im`] with the channels split over the current rayon pool (each channel's planes
-/// are summed from its own rows of `col`); the same result.
-pub fn col2im_par(g: &ConvGeom, col: &[f32], ld: usize, x: &mut [f32]) {
-    // SAFETY: as in `col2im`.
-    col2im_par_into(g, col, ld, unsafe {
-        &mut *(x as *mut [f32] as *mut [MaybeUninit<f32>])
-    });
-}
-
-/// [`col2im_par`] into memory that need not be initialized: every value of `x` is written.
+/// are summed from its own rows of `col`), into memory that need not be initialized:
+/// every value of `x` is written; the same result.
 pub fn col2im_par_into(g: &ConvGeom, col: &[f32], ld: usize, x: &mut [MaybeUninit<f32>]) {
     use rayon::prelude::*;
     let per_channel = g.kh * g.kw;
@@ -359,8 +352,9 @@ pub(super) mod tests {
             prop_assert_eq!(&parallel, &serial);
             let mut back = vec![1.0; g.image_len()];
             col2im(&g, &serial, ld, &mut back);
-            let mut back_par = vec![1.0; g.image_len()];
-            pool.install(|| col2im_par(&g, &serial, ld, &mut back_par));
+            let mut back_par = vec![MaybeUninit::new(1.0); g.image_len()];
+            pool.install(|| col2im_par_into(&g, &serial, ld, &mut back_par));
+            let back_par: Vec<f32> = back_par.iter().map(|v| unsafe { v.assume_init() }).collect();
             prop_assert_eq!(back_par, back);
         }
     }
