@@ -126,19 +126,89 @@ impl<'a> Im2colView<'a> {
         let (h, w) = (self.g.h as i32, self.g.w as i32);
         // Rows of consecutive halves are masked loads, others gathers.
         let firsts = consecutive_halves(&parts);
-        for (s, step) in steps.enumerate() {
-            let row: &mut [f32; NR] = (&mut dst[s * NR..(s + 1) * NR]).try_into().unwrap();
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: our kernel runs (and so this) only where AVX-512 is present; every
-            // lane the masks keep lies inside an image of `x` (see `gather_row`).
-            unsafe {
-                match &firsts {
-                    Some(firsts) => load_row(self.x, step, firsts, (h, w), row),
-                    None => gather_row(self.x, step, &table, (h, w), row),
-                }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: our kernel runs (and so this) only where AVX-512 is present; every lane
+        // the masks keep lies inside an image of `x` (see `gather_row`).
+        unsafe {
+            pack_rows(self.x, steps, (&firsts, &table), (h, w), dst)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("AVX-512 on {firsts:?} {table:?} {h} {w} {}", dst.len());
+    }
+
+    /// The parts of rows `r0..r0 + count` in order, walked without a division per row.
+    fn row_walk(&self, r0: usize, count: usize) -> impl Iterator<Item = Part> + '_ {
+        let g = self.g;
+        let taps = g.kh * g.kw;
+        let (mut c, mut ki, mut kj) = (r0 / taps, r0 % taps / g.kw, r0 % g.kw);
+        (0..count).map(move |_| {
+            let part = Part {
+                offset: (c * g.h * g.w + ki * g.w + kj) as i32,
+                y: ki as i32,
+                x: kj as i32,
             };
-            #[cfg(not(target_arch = "x86_64"))]
-            unreachable!("AVX-512 on {step:?} {firsts:?} {table:?} {h} {w} {row:?}");
+            (ki, kj) = next_of(ki, kj, g.kw);
+            if ki == g.kh {
+                (c, ki) = (c + 1, 0);
+            }
+            part
+        })
+    }
+
+    /// The parts of columns `j0..j0 + count` in order, walked without a division per
+    /// column.
+    fn col_walk(&self, j0: usize, count: usize) -> impl Iterator<Item = Part> + '_ {
+        let g = self.g;
+        let p = g.out_positions();
+        let (mut image, mut oy, mut ox) = (j0 / p, j0 % p / g.ow, j0 % g.ow);
+        (0..count).map(move |_| {
+            let (iy0, ix0) = (
+                (oy * g.sh) as i32 - g.pad_top as i32,
+                (ox * g.sw) as i32 - g.pad_left as i32,
+            );
+            let part = Part {
+                offset: (image * g.image_len()) as i32 + iy0 * g.w as i32 + ix0,
+                y: iy0,
+                x: ix0,
+            };
+            (oy, ox) = next_of(oy, ox, g.ow);
+            if oy == g.oh {
+                (image, oy) = (image + 1, 0);
+            }
+            part
+        })
+    }
+}
+
+/// The index after `(outer, inner)` when `inner` counts to `len`.
+fn next_of(outer: usize, inner: usize, len: usize) -> (usize, usize) {
+    if inner + 1 == len {
+        (outer + 1, 0)
+    } else {
+        (outer, inner + 1)
+    }
+}
+
+/// Every step's packed row (see [`Im2colView::gather`]): masked loads where `firsts` gives
+/// each half's first lane, else gathers through `table`; one function compiled for AVX-512
+/// so that the row kernels inline into the loop.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_rows(
+    x: &[f32],
+    steps: impl Iterator<Item = Part>,
+    (firsts, table): (&Option<[Part; NR / 16]>, &[[i32; NR]; 3]),
+    (h, w): (i32, i32),
+    dst: &mut [f32],
+) {
+    for (s, step) in steps.enumerate() {
+        let row: &mut [f32; NR] = (&mut dst[s * NR..(s + 1) * NR]).try_into().unwrap();
+        // SAFETY: as the caller's.
+        unsafe {
+            match firsts {
+                Some(firsts) => load_row(x, step, firsts, (h, w), row),
+                None => gather_row(x, step, table, (h, w), row),
+            }
         }
     }
 }
@@ -169,6 +239,7 @@ fn consecutive_halves(parts: &[Part; NR]) -> Option<[Part; NR / 16]> {
 /// masked off.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
+#[inline]
 unsafe fn load_row(
     x: &[f32],
     step: Part,
@@ -201,6 +272,7 @@ unsafe fn load_row(
 /// `0..h` and `step.x + x[l]` in `0..w`, else zero.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
+#[inline]
 unsafe fn gather_row(
     x: &[f32],
     step: Part,
@@ -235,7 +307,7 @@ impl PanelSource for Im2colView<'_> {
     /// Steps are the rows `k0..k0+kc`, lanes the positions `j0..j0+NR`.
     fn pack(&self, k0: usize, kc: usize, j0: usize, dst: &mut [f32]) {
         let lanes = (NR.min(self.cols() - j0), |l| self.col_parts(j0 + l));
-        self.gather((k0..k0 + kc).map(|r| self.row_parts(r)), lanes, dst);
+        self.gather(self.row_walk(k0, kc), lanes, dst);
     }
 }
 
@@ -252,7 +324,7 @@ impl PanelSource for Im2colViewT<'_> {
     fn pack(&self, k0: usize, kc: usize, j0: usize, dst: &mut [f32]) {
         let v = &self.0;
         let lanes = (NR.min(v.rows() - j0), |l| v.row_parts(j0 + l));
-        v.gather((k0..k0 + kc).map(|j| v.col_parts(j)), lanes, dst);
+        v.gather(v.col_walk(k0, kc), lanes, dst);
     }
 }
 
