@@ -1,6 +1,9 @@
-//! Large zero-filled buffers, zeroed by every thread of the pool at once. A step's outputs
-//! and gradients (tens of MiB each) were `vec![0.0; n]`: one thread wrote every zero while
-//! the others waited, a serial part that kept two threads from twice one's speed.
+//! Large output buffers filled by every thread of the pool at once: zeroed ([`zeroed`]), or
+//! written chunk by chunk and never zeroed ([`written_in_chunks`]) where every value is
+//! written anyway. A step's outputs and gradients (tens of MiB each) were `vec![0.0; n]`:
+//! one thread wrote every zero while the others waited, a serial part that kept two threads
+//! from twice one's speed; and a zero fill of a buffer then overwritten whole is one more
+//! pass over memory for nothing.
 
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -22,6 +25,29 @@ pub fn zeroed(len: usize) -> Vec<f32> {
     v
 }
 
+/// `len` values written by `fill(i, chunk)` for the `i`-th chunk of `chunk` values (the
+/// last shorter) on the current rayon pool, without zeroing them first; with each chunk's
+/// result in order.
+///
+/// # Safety
+/// `fill` must write every value of the chunk it is given.
+pub unsafe fn written_in_chunks<R: Send>(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) -> R + Sync + Send,
+) -> (Vec<f32>, Vec<R>) {
+    let mut v: Vec<f32> = Vec::with_capacity(len);
+    let results = v.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .map(|(i, c)| fill(i, c))
+        .collect();
+    // SAFETY: the caller's `fill` wrote every value of every chunk, which cover `len`
+    // values within the capacity just reserved.
+    unsafe { v.set_len(len) };
+    (v, results)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,6 +61,24 @@ mod tests {
                 assert_eq!(v.len(), len);
                 assert!(v.iter().all(|&x| x == 0.0));
             }
+        }
+    }
+
+    #[test]
+    fn written_in_chunks_gives_each_chunk_its_values_and_results_in_order() {
+        let pool = crate::threads::thread_pool(3).unwrap();
+        for (len, chunk) in [(0, 4), (10, 4), (12, 4), (7, 100)] {
+            // SAFETY: every value of each chunk is written.
+            let (v, starts) = pool.install(|| unsafe {
+                written_in_chunks(len, chunk, |i, c| {
+                    for (j, x) in c.iter_mut().enumerate() {
+                        x.write((i * chunk + j) as f32);
+                    }
+                    i * chunk
+                })
+            });
+            assert_eq!(v, (0..len).map(|i| i as f32).collect::<Vec<_>>());
+            assert_eq!(starts, (0..len).step_by(chunk).collect::<Vec<_>>());
         }
     }
 }

@@ -11,19 +11,26 @@ use rayon::prelude::*;
 
 /// Per-channel mean and biased variance, two-pass, planes added in f64.
 pub(crate) fn channel_moments(x: &[f32], n: usize, c: usize, p: usize) -> Vec<(f32, f32)> {
-    let m = (n * p) as f64;
     (0..c)
         .into_par_iter()
-        .map(|ch| {
-            let planes = || (0..n).map(move |i| &x[(i * c + ch) * p..(i * c + ch + 1) * p]);
-            let mean = planes().map(lanes::sum).sum::<f64>() / m;
-            let var = planes()
-                .map(|s| lanes::sum_sq_dev(s, mean as f32))
-                .sum::<f64>()
-                / m;
-            (mean as f32, var as f32)
-        })
+        .map(|ch| moments((0..n).map(move |i| &x[(i * c + ch) * p..(i * c + ch + 1) * p])))
         .collect()
+}
+
+/// The mean and biased variance of one plane (instance norm's statistics).
+pub(crate) fn plane_moments(x: &[f32]) -> (f32, f32) {
+    moments(std::iter::once(x))
+}
+
+/// The mean and biased variance of all values of `planes`, two-pass, planes added in f64.
+fn moments<'a>(planes: impl Iterator<Item = &'a [f32]> + Clone) -> (f32, f32) {
+    let m = planes.clone().map(<[f32]>::len).sum::<usize>() as f64;
+    let mean = planes.clone().map(lanes::sum).sum::<f64>() / m;
+    let var = planes
+        .map(|s| lanes::sum_sq_dev(s, mean as f32))
+        .sum::<f64>()
+        / m;
+    (mean as f32, var as f32)
 }
 
 /// `1 / sqrt(var + eps)` per channel.
