@@ -257,6 +257,43 @@ mod tests {
         assert!(wide.iter().any(|&v| v != 0.5), "the gradient was written");
     }
 
+    /// Every value of the padded copy is written (a buffer of NaN before), as its
+    /// definition says: the image's pixel where one lies, else zero.
+    #[test]
+    fn pad_image_writes_every_value() {
+        for (pad_top, pad_left, h, w) in [(1, 1, 5, 7), (0, 2, 3, 40), (2, 0, 1, 1)] {
+            let d = Direct {
+                cin: 2,
+                h,
+                w,
+                kh: 3,
+                kw: 3,
+                pad_top,
+                pad_left,
+                oh: h,
+                ow: w,
+            };
+            let x: Vec<f32> = (0..d.cin * h * w).map(|i| i as f32 + 1.0).collect();
+            let mut xp = vec![f32::NAN; d.padded_len()];
+            pad_image(&d, &x, &mut xp);
+            let (hp, wp) = (d.padded_h(), d.padded_w());
+            for (i, &v) in xp.iter().enumerate() {
+                let (c, r, s) = (i / (hp * wp), i / wp % hp, i % wp);
+                let (y, x_) = (
+                    r as isize - pad_top as isize,
+                    s as isize - pad_left as isize,
+                );
+                let inside = (0..h as isize).contains(&y) && (0..w as isize).contains(&x_);
+                let want = if inside {
+                    x[(c * h + y as usize) * w + x_ as usize]
+                } else {
+                    0.0
+                };
+                assert_eq!(v, want, "value {i} of {d:?}");
+            }
+        }
+    }
+
     fn assert_close(a: &[f32], b: &[f32]) {
         for (x, y) in a.iter().zip(b) {
             assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "{x} vs {y}");
