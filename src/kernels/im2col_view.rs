@@ -77,29 +77,12 @@ impl<'a> Im2colView<'a> {
 
     /// Row `r`'s part of an entry: (offset, ki, kj).
     fn row_parts(&self, r: usize) -> Part {
-        let g = self.g;
-        let (c, tap) = (r / (g.kh * g.kw), r % (g.kh * g.kw));
-        let (ki, kj) = (tap / g.kw, tap % g.kw);
-        Part {
-            offset: (c * g.h * g.w + ki * g.w + kj) as i32,
-            y: ki as i32,
-            x: kj as i32,
-        }
+        self.row_walk(r, 1).next().expect("one row")
     }
 
     /// Column `j`'s part of an entry: (offset, iy0, ix0).
     fn col_parts(&self, j: usize) -> Part {
-        let g = self.g;
-        let (image, q) = (j / g.out_positions(), j % g.out_positions());
-        let (iy0, ix0) = (
-            ((q / g.ow) * g.sh) as i32 - g.pad_top as i32,
-            ((q % g.ow) * g.sw) as i32 - g.pad_left as i32,
-        );
-        Part {
-            offset: (image * g.image_len()) as i32 + iy0 * g.w as i32 + ix0,
-            y: iy0,
-            x: ix0,
-        }
+        self.col_walk(j, 1).next().expect("one column")
     }
 
     /// `dst[s * NR + l] = entry(step s, lane l)` for `steps` steps, where an entry sums the
@@ -136,7 +119,8 @@ impl<'a> Im2colView<'a> {
         unreachable!("AVX-512 on {firsts:?} {table:?} {h} {w} {}", dst.len());
     }
 
-    /// The parts of rows `r0..r0 + count` in order, walked without a division per row.
+    /// The parts of rows `r0..r0 + count` in order (row `r = (c, ki, kj)`: offset `c*h*w +
+    /// ki*w + kj`, `ki`, `kj`), walked without a division per row.
     fn row_walk(&self, r0: usize, count: usize) -> impl Iterator<Item = Part> + '_ {
         let g = self.g;
         let taps = g.kh * g.kw;
@@ -155,7 +139,8 @@ impl<'a> Im2colView<'a> {
         })
     }
 
-    /// The parts of columns `j0..j0 + count` in order, walked without a division per
+    /// The parts of columns `j0..j0 + count` in order (column `j = (image, oy, ox)`:
+    /// offset `image*c*h*w + iy0*w + ix0`, `iy0`, `ix0`), walked without a division per
     /// column.
     fn col_walk(&self, j0: usize, count: usize) -> impl Iterator<Item = Part> + '_ {
         let g = self.g;

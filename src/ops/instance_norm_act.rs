@@ -9,7 +9,7 @@
 
 use super::batch_norm::ncp;
 use super::elementwise::{row_major, standard};
-use super::norm_act::{slopes, Activation, Channel};
+use super::norm_act::{recorded_inputs, slopes, Activation, Channel};
 use super::norm_core::{fold_channels, plane_moments};
 use crate::autograd::Var;
 use crate::kernels::lanes;
@@ -47,15 +47,7 @@ pub fn instance_norm_act(x: &Var, gamma: &Var, beta: &Var, eps: f32, act: &Activ
     };
     let shape = x.value().raw_dim();
     let y = Tensor::from_shape_vec(shape.clone(), y).unwrap();
-    let mut inputs = vec![x, gamma, beta];
-    // A PReLU's slopes, `[1]` (shared) or `[C]`, also get a gradient.
-    let slope_len = match act {
-        Activation::PRelu(a) => {
-            inputs.push(a);
-            a.value().len()
-        }
-        Activation::Leaky(_) => 0,
-    };
+    let (inputs, slope_len) = recorded_inputs([x, gamma, beta], act);
     Var::record(&inputs, y, move |dy, wants| {
         let dy = row_major(dy);
         let (dx, sums) = backward(x_val.as_slice().unwrap(), &dy, &planes, wants[0]);
@@ -94,7 +86,7 @@ fn backward(
     planes: &[Channel],
     want_dx: bool,
 ) -> (Option<Vec<f32>>, Vec<[f64; 3]>) {
-    let p = xs.len() / planes.len();
+    let p = xs.len() / planes.len().max(1);
     let sums_of = |plane: usize, dx: Option<&mut [MaybeUninit<f32>]>| {
         let range = plane * p..(plane + 1) * p;
         with_plane_buffers(p, |bufs| {

@@ -114,6 +114,18 @@ pub(super) fn slopes(act: &Activation, c: usize) -> Vec<f32> {
     }
 }
 
+/// The inputs a fused op records (`x`, `gamma`, `beta`, and a PReLU's slopes, which get a
+/// gradient too) and the slopes' length (`[1]` shared or `[C]`; 0 for a leaky ReLU).
+pub(super) fn recorded_inputs<'a>(
+    [x, gamma, beta]: [&'a Var; 3],
+    act: &'a Activation,
+) -> (Vec<&'a Var>, usize) {
+    match act {
+        Activation::PRelu(a) => (vec![x, gamma, beta, a], a.value().len()),
+        Activation::Leaky(_) => (vec![x, gamma, beta], 0),
+    }
+}
+
 /// The fused forward and its backward, for per-channel statistics `k` (plane `i` uses
 /// channel `i % groups`).
 /// `batch_stats`: the values the statistics came from (None: constants, eval mode).
@@ -142,14 +154,7 @@ fn normalize_act(
         });
     let shape = x.value().raw_dim();
     let y = Tensor::from_shape_vec(shape.clone(), y).unwrap();
-    let mut inputs = vec![x, gamma, beta];
-    let slope_len = match act {
-        Activation::PRelu(a) => {
-            inputs.push(a);
-            a.value().len()
-        }
-        Activation::Leaky(_) => 0,
-    };
+    let (inputs, slope_len) = recorded_inputs([x, gamma, beta], act);
     Var::record(&inputs, y, move |dy, wants| {
         let dy = row_major(dy);
         let xs = x_val.as_slice().unwrap();
