@@ -13,6 +13,7 @@ use super::norm_act::{recorded_inputs, slopes, Activation, Channel};
 use super::norm_core::{fold_channels, plane_moments};
 use crate::autograd::Var;
 use crate::kernels::lanes;
+use crate::kernels::scratch::with_scratch;
 use crate::kernels::zeroed::written_in_chunks;
 use crate::Tensor;
 use rayon::prelude::*;
@@ -89,7 +90,11 @@ fn backward(
     let p = xs.len() / planes.len().max(1);
     let sums_of = |plane: usize, dx: Option<&mut [MaybeUninit<f32>]>| {
         let range = plane * p..(plane + 1) * p;
-        with_plane_buffers(p, |bufs| {
+        // Scratch for the plane's `xhat`, `pre` and `dpre`, each written whole before read.
+        with_scratch(3 * p, |bufs| {
+            let (xhat, rest) = bufs.split_at_mut(p);
+            let (pre, dpre) = rest.split_at_mut(p);
+            let bufs = [xhat, pre, dpre];
             backward_plane(&xs[range.clone()], &dy[range], planes[plane], bufs, dx)
         })
     };
@@ -106,17 +111,6 @@ fn backward(
     (Some(dx), sums)
 }
 
-/// Three scratch planes of `p` values on this thread (`xhat`, `pre`, `dpre`).
-fn with_plane_buffers<R>(p: usize, f: impl FnOnce(&mut [Vec<f32>; 3]) -> R) -> R {
-    thread_local! {
-        static BUFFERS: std::cell::RefCell<[Vec<f32>; 3]> = Default::default();
-    }
-    BUFFERS.with_borrow_mut(|bufs| {
-        bufs.iter_mut().for_each(|b| b.resize(p, 0.0));
-        f(bufs)
-    })
-}
-
 /// One plane's backward: `dpre = dy * (pre > 0 ? 1 : slope)`, its sums, and with `dx`
 /// batch norm's input gradient over the plane's own statistics,
 /// `dx = gamma * inv_std * (dpre - mean(dpre) - xhat * mean(dpre * xhat))`.
@@ -124,7 +118,7 @@ fn backward_plane(
     x: &[f32],
     dy: &[f32],
     k: Channel,
-    [xhat, pre, dpre]: &mut [Vec<f32>; 3],
+    [xhat, pre, dpre]: [&mut [f32]; 3],
     dx: Option<&mut [MaybeUninit<f32>]>,
 ) -> [f64; 3] {
     let values = xhat.iter_mut().zip(pre.iter_mut()).zip(dpre.iter_mut());

@@ -1,9 +1,10 @@
 //! Batch normalization followed by a leaky ReLU (ReLU: slope 0) or a PReLU, in one pass
 //! over memory each way (instance normalization's fused op, whose statistics are each
-//! plane's own, goes plane by plane: `instance_norm_act`). Unfused, the pair reads and writes the tensor seven times forward
-//! (statistics, normalize writing `y` and the saved `xhat`, activation) and seven times
-//! backward; fused, four and five: the saved input `x` serves both, `xhat = (x - mean) *
-//! inv_std` is recomputed where needed, and no intermediate tensor is kept.
+//! plane's own, goes plane by plane: `instance_norm_act`). Unfused, the pair reads and
+//! writes the tensor seven times forward (statistics, normalize writing `y` and the saved
+//! `xhat`, activation) and seven times backward; fused, four and five: the saved input `x`
+//! serves both, `xhat = (x - mean) * inv_std` is recomputed where needed, and no
+//! intermediate tensor is kept.
 //!
 //! With `pre = gamma * xhat + beta` and `y = pre > 0 ? pre : a * pre`, the backward first
 //! forms `dpre = dy * (pre > 0 ? 1 : a)` (and the slope gradient `sum_{pre<=0} dy * pre`),
