@@ -107,16 +107,18 @@ impl<'a> Im2colView<'a> {
             parts.map(|p| p.x),
         ];
         let (h, w) = (self.g.h as i32, self.g.w as i32);
-        // Rows of consecutive halves are masked loads, others gathers.
-        let firsts = consecutive_halves(&parts);
+        // Halves made of a few runs of consecutive values are masked loads, others gathers.
+        let plans: [Option<Runs>; NR / 16] = std::array::from_fn(|half| {
+            Runs::of(&parts[half * 16..][..16], lanes.saturating_sub(half * 16))
+        });
         #[cfg(target_arch = "x86_64")]
         // SAFETY: our kernel runs (and so this) only where AVX-512 is present; every lane
-        // the masks keep lies inside an image of `x` (see `gather_row`).
+        // the masks keep lies inside an image of `x` (see `gather_half`).
         unsafe {
-            pack_rows(self.x, steps, (&firsts, &table), (h, w), dst)
+            pack_rows(self.x, steps, (&plans, &table), (h, w), dst)
         };
         #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("AVX-512 on {firsts:?} {table:?} {h} {w} {}", dst.len());
+        unreachable!("AVX-512 on {plans:?} {table:?} {h} {w} {}", dst.len());
     }
 
     /// The parts of rows `r0..r0 + count` in order (row `r = (c, ki, kj)`: offset `c*h*w +
@@ -174,26 +176,32 @@ fn next_of(outer: usize, inner: usize, len: usize) -> (usize, usize) {
     }
 }
 
-/// Every step's packed row (see [`Im2colView::gather`]): masked loads where `firsts` gives
-/// each half's first lane, else gathers through `table`; one function compiled for AVX-512
-/// so that the row kernels inline into the loop.
+/// Every step's packed row (see [`Im2colView::gather`]): per half, masked loads of its
+/// runs where `plans` has them, else a gather through `table`; one function compiled for
+/// AVX-512 so that the row kernels inline into the loop.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,bmi2")]
 unsafe fn pack_rows(
     x: &[f32],
     steps: impl Iterator<Item = Part>,
-    (firsts, table): (&Option<[Part; NR / 16]>, &[[i32; NR]; 3]),
+    (plans, table): (&[Option<Runs>; NR / 16], &[[i32; NR]; 3]),
     (h, w): (i32, i32),
     dst: &mut [f32],
 ) {
+    use std::arch::x86_64::*;
     for (s, step) in steps.enumerate() {
-        let row: &mut [f32; NR] = (&mut dst[s * NR..(s + 1) * NR]).try_into().unwrap();
-        // SAFETY: as the caller's.
-        unsafe {
-            match firsts {
-                Some(firsts) => load_row(x, step, firsts, (h, w), row),
-                None => gather_row(x, step, table, (h, w), row),
-            }
+        let row = &mut dst[s * NR..(s + 1) * NR];
+        for (half, plan) in plans.iter().enumerate() {
+            // SAFETY: as the caller's.
+            let v = unsafe {
+                let inside = inside_half(step, table, half, (h, w));
+                match plan {
+                    Some(runs) => load_runs(x, step, runs, inside),
+                    None => gather_half(x, step, table, half, inside),
+                }
+            };
+            // SAFETY: 16 values from `half * 16` of a row of NR.
+            unsafe { _mm512_storeu_ps(row[half * 16..].as_mut_ptr(), v) };
         }
     }
 }
@@ -207,81 +215,167 @@ struct Part {
     x: i32,
 }
 
-/// The first lane's part of each half of a panel row when each half's 16 lanes read
-/// consecutive values of one input row (`offset`, `x` one more per lane, `y` the same):
-/// a stride-1 convolution's positions along an output row of at least 16.
-fn consecutive_halves(parts: &[Part; NR]) -> Option<[Part; NR / 16]> {
-    let halves: [Part; NR / 16] = std::array::from_fn(|h| parts[h * 16]);
-    let follows = |l: usize| {
-        let (first, p, d) = (halves[l / 16], parts[l], (l % 16) as i32);
-        p.offset == first.offset + d && p.y == first.y && p.x == first.x + d
-    };
-    (0..NR).all(follows).then_some(halves)
+/// Most runs a half may have and still be loaded run by run rather than gathered.
+const MAX_RUNS: usize = 4;
+
+/// Lanes `first..first + len` of a half that read every `stride`-th value of one input row
+/// from `head`'s: `offset` and `x` `stride` more per lane, `y` the same.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    first: u32,
+    len: u32,
+    stride: i32,
+    head: Part,
+    /// Lane `first + l`'s place, `l * stride`, in the run's loaded values.
+    pick: [i32; 16],
 }
 
-/// [`gather_row`] for rows whose halves are consecutive ([`consecutive_halves`]): one
-/// masked load per half, the lanes outside the image row (or all, outside the image)
-/// masked off.
+impl Run {
+    fn new(first: usize, head: Part) -> Run {
+        Run {
+            first: first as u32,
+            len: 1,
+            stride: 1,
+            head,
+            pick: [0; 16],
+        }
+    }
+
+    /// Extends the run by lane `l` if it continues it (the second lane sets the stride,
+    /// 1 or 2).
+    fn extend(&mut self, l: usize, p: &Part) -> bool {
+        let d = l as i32 - self.first as i32;
+        let step = p.x - self.head.x;
+        if self.len == 1 && (step == 1 || step == 2) && d == 1 {
+            self.stride = step;
+        }
+        let follows = p.offset == self.head.offset + d * self.stride
+            && p.y == self.head.y
+            && p.x == self.head.x + d * self.stride;
+        if follows {
+            self.pick[l] = d * self.stride;
+            self.len += 1;
+        }
+        follows
+    }
+
+    /// The values loaded: from the head's to the last lane's.
+    fn span(&self) -> i32 {
+        (self.len as i32 - 1) * self.stride + 1
+    }
+}
+
+/// A half of a panel row (16 lanes) as a few [`Run`]s: a convolution's positions along
+/// output rows (stride 1 or 2), or a weight gradient's taps `kj` of a kernel row. Each run
+/// is one or two masked loads and a permute; lanes past the used ones stay zero.
+#[derive(Clone, Copy, Debug)]
+struct Runs {
+    runs: [Option<Run>; MAX_RUNS],
+}
+
+impl Runs {
+    /// The runs of `parts` (a half's 16 lanes, the first `used` of them read), or `None`
+    /// when there are more than [`MAX_RUNS`].
+    fn of(parts: &[Part], used: usize) -> Option<Runs> {
+        let mut runs = Runs {
+            runs: [None; MAX_RUNS],
+        };
+        let mut count = 0;
+        for (l, p) in parts.iter().enumerate().take(used.min(16)) {
+            if count > 0 && runs.runs[count - 1].as_mut().unwrap().extend(l, p) {
+                continue;
+            }
+            if count == MAX_RUNS {
+                return None;
+            }
+            runs.runs[count] = Some(Run::new(l, *p));
+            count += 1;
+        }
+        Some(runs)
+    }
+}
+
+/// A half's 16 values by its runs ([`Runs`]): per run, the values of its span under lanes
+/// `inside` the image read by masked loads (nothing else is read), and its lanes picked
+/// from them.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,bmi2")]
 #[inline]
-unsafe fn load_row(
-    x: &[f32],
-    step: Part,
-    firsts: &[Part; NR / 16],
-    (h, w): (i32, i32),
-    row: &mut [f32; NR],
-) {
+unsafe fn load_runs(x: &[f32], step: Part, runs: &Runs, inside: u16) -> std::arch::x86_64::__m512 {
     use std::arch::x86_64::*;
-    for (half, first) in firsts.iter().enumerate() {
-        let iy = step.y + first.y;
-        let ix0 = step.x + first.x;
-        // Lanes l with 0 <= ix0 + l < w.
-        let (lo, hi) = ((-ix0).clamp(0, 16), (w - ix0).clamp(0, 16));
-        let mask = if (0..h).contains(&iy) && lo < hi {
-            (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as u16
+    let mut v = _mm512_setzero_ps();
+    for run in runs.runs.iter().map_while(|r| r.as_ref()) {
+        let bits = (inside as u32 >> run.first) & ((1u32 << run.len) - 1);
+        // The loaded values under those lanes: value l * stride for lane first + l.
+        let mask = if run.stride == 2 {
+            _pdep_u32(bits, 0x5555_5555)
         } else {
-            0
+            bits
         };
         let at = x
             .as_ptr()
-            .wrapping_offset((step.offset + first.offset) as isize);
-        // SAFETY: the lanes kept read inside the image (as in `gather_row`); masked lanes
-        // are not read.
-        let v = unsafe { _mm512_maskz_loadu_ps(mask, at) };
-        unsafe { _mm512_storeu_ps(row[half * 16..].as_mut_ptr(), v) };
+            .wrapping_offset((step.offset + run.head.offset) as isize);
+        // SAFETY: the values kept are lanes inside the image (as in `gather_half`);
+        // masked values are not read.
+        let a = unsafe { _mm512_maskz_loadu_ps(mask as u16, at) };
+        if run.len == 16 && run.stride == 1 {
+            v = a;
+            continue;
+        }
+        let b = if run.span() > 16 {
+            // SAFETY: as above.
+            unsafe { _mm512_maskz_loadu_ps((mask >> 16) as u16, at.wrapping_add(16)) }
+        } else {
+            _mm512_setzero_ps()
+        };
+        // SAFETY: 16 indices.
+        let pick = unsafe { _mm512_loadu_si512(run.pick.as_ptr().cast()) };
+        let lanes = (((1u32 << run.len) - 1) << run.first) as u16;
+        v = _mm512_mask_blend_ps(lanes, v, _mm512_permutex2var_ps(a, pick, b));
     }
+    v
 }
 
-/// One packed row: lane `l` is `x[step.offset + offset[l]]` where `step.y + y[l]` lies in
-/// `0..h` and `step.x + x[l]` in `0..w`, else zero.
+/// Which lanes of half `half` of a packed row lie inside the image: `step.y + y[l]` in
+/// `0..h` and `step.x + x[l]` in `0..w`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn gather_row(
+unsafe fn inside_half(
+    step: Part,
+    [_, y, xs]: &[[i32; NR]; 3],
+    half: usize,
+    (h, w): (i32, i32),
+) -> u16 {
+    use std::arch::x86_64::*;
+    // SAFETY: 16 values from `half * 16` of arrays of NR.
+    let load = |a: &[i32; NR]| unsafe { _mm512_loadu_si512(a[half * 16..].as_ptr().cast()) };
+    let iy = _mm512_add_epi32(load(y), _mm512_set1_epi32(step.y));
+    let ix = _mm512_add_epi32(load(xs), _mm512_set1_epi32(step.x));
+    // Unsigned compares: a negative coordinate is a huge unsigned one.
+    _mm512_cmplt_epu32_mask(iy, _mm512_set1_epi32(h))
+        & _mm512_cmplt_epu32_mask(ix, _mm512_set1_epi32(w))
+}
+
+/// Half `half` of a packed row: lane `l` is `x[step.offset + offset[l]]` for the lanes
+/// `inside` the image ([`inside_half`]), else zero.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn gather_half(
     x: &[f32],
     step: Part,
-    [offset, y, xs]: &[[i32; NR]; 3],
-    (h, w): (i32, i32),
-    row: &mut [f32; NR],
-) {
+    [offset, ..]: &[[i32; NR]; 3],
+    half: usize,
+    inside: u16,
+) -> std::arch::x86_64::__m512 {
     use std::arch::x86_64::*;
-    for half in 0..NR / 16 {
-        // SAFETY: 16 values from `half * 16` of arrays of NR.
-        let load = |a: &[i32; NR]| unsafe { _mm512_loadu_si512(a[half * 16..].as_ptr().cast()) };
-        let iy = _mm512_add_epi32(load(y), _mm512_set1_epi32(step.y));
-        let ix = _mm512_add_epi32(load(xs), _mm512_set1_epi32(step.x));
-        // Unsigned compares: a negative coordinate is a huge unsigned one.
-        let inside = _mm512_cmplt_epu32_mask(iy, _mm512_set1_epi32(h))
-            & _mm512_cmplt_epu32_mask(ix, _mm512_set1_epi32(w));
-        let index = _mm512_add_epi32(load(offset), _mm512_set1_epi32(step.offset));
-        // A lane inside the image is inside its image's values: offsets of valid
-        // coordinates are < x.len(), checked at construction to fit an i32.
-        let v = unsafe {
-            _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), inside, index, x.as_ptr().cast())
-        };
-        unsafe { _mm512_storeu_ps(row[half * 16..].as_mut_ptr(), v) };
-    }
+    // SAFETY: 16 values from `half * 16` of an array of NR.
+    let offsets = unsafe { _mm512_loadu_si512(offset[half * 16..].as_ptr().cast()) };
+    let index = _mm512_add_epi32(offsets, _mm512_set1_epi32(step.offset));
+    // A lane inside the image is inside its image's values: offsets of valid
+    // coordinates are < x.len(), checked at construction to fit an i32.
+    unsafe { _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), inside, index, x.as_ptr().cast()) }
 }
 
 impl PanelSource for Im2colView<'_> {

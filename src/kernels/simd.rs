@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 pub enum Level {
     Baseline = 1,
     Avx2 = 2,
+    /// AVX-512 F, BW and VL with FMA and BMI2 (every AVX-512 CPU has the last two).
     Avx512 = 3,
 }
 
@@ -39,6 +40,7 @@ fn detect() -> Level {
             && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("avx512vl")
             && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("bmi2")
         {
             return Level::Avx512;
         }
