@@ -232,14 +232,25 @@ fn pack_b_transposed(b: MatRef, k0: usize, kc: usize, j0: usize, cols: usize, ds
 }
 
 /// Writes the transpose of the 16 x 16 block whose rows are `rows` into `dst`, rows `ld`
-/// apart: `dst[q * ld + r] = rows[r][q]` (three rounds of shuffles: 32-bit, 64-bit and
-/// 128-bit interleaves, then 256-bit halves).
+/// apart: `dst[q * ld + r] = rows[r][q]`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn transpose16(rows: [&[f32]; 16], dst: &mut [f32], ld: usize) {
-    assert!(rows.iter().all(|r| r.len() >= 16) && dst.len() >= 15 * ld + 16);
+    assert!(rows.iter().all(|r| r.len() >= 16));
     // SAFETY: every row holds 16 values (asserted).
     let r: [__m512; 16] = std::array::from_fn(|i| unsafe { _mm512_loadu_ps(rows[i].as_ptr()) });
+    // SAFETY: AVX-512 as the caller's.
+    unsafe { store_transposed(r, dst, ld) }
+}
+
+/// Writes the transpose of the 16 x 16 block whose rows are the vectors `r` into `dst`,
+/// rows `ld` apart: `dst[q * ld + i] = r[i][q]` (three rounds of shuffles: 32-bit, 64-bit
+/// and 128-bit interleaves, then 256-bit halves).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) unsafe fn store_transposed(r: [__m512; 16], dst: &mut [f32], ld: usize) {
+    assert!(dst.len() >= 15 * ld + 16);
     let t: [__m512; 16] = std::array::from_fn(|i| {
         let (a, b) = (r[i & !1], r[i | 1]);
         if i % 2 == 0 {

@@ -9,11 +9,15 @@
 //! or zero when that lies in the padding. Its offset in `x` is a sum of a part from the row
 //! (`c*h*w + ki*w + kj`) and a part from the column (`image*c*h*w + iy0*w + ix0`, with
 //! `iy0 = oy*sh - pad_top`, `ix0 = ox*sw - pad_left`), and it is inside the image when
-//! `iy0 + ki` and `ix0 + kj` are. So a packed panel row is one AVX-512 gather per 16 values:
-//! per-lane parts in vectors, the step's part broadcast, the padding masked off.
+//! `iy0 + ki` and `ix0 + kj` are. So a packed panel row's 16 values are at most one AVX-512
+//! gather (per-lane parts in vectors, the step's part broadcast, the padding masked off),
+//! and masked loads where the lanes lie along input rows (`super::panel_rows`).
 
 use super::avx512_gemm::{PanelSource, NR};
 use super::im2col::{im2col, im2col_par, ConvGeom};
+#[cfg(target_arch = "x86_64")]
+use super::panel_rows::{pack_rows, transposed_block};
+use super::panel_rows::{Part, Runs};
 
 /// The column matrix of `images` consecutive images of `x`: rows `r = (c, ki, kj)`,
 /// columns `(image, oy, ox)`, exactly as [`super::im2col::im2col`] writes it for the
@@ -118,6 +122,8 @@ impl<'a> Im2colView<'a> {
             pack_rows(self.x, steps, (&plans, &table), (h, w), dst)
         };
         #[cfg(not(target_arch = "x86_64"))]
+        let _ = steps;
+        #[cfg(not(target_arch = "x86_64"))]
         unreachable!("AVX-512 on {plans:?} {table:?} {h} {w} {}", dst.len());
     }
 
@@ -176,208 +182,6 @@ fn next_of(outer: usize, inner: usize, len: usize) -> (usize, usize) {
     }
 }
 
-/// Every step's packed row (see [`Im2colView::gather`]): per half, masked loads of its
-/// runs where `plans` has them, else a gather through `table`; one function compiled for
-/// AVX-512 so that the row kernels inline into the loop.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,bmi2")]
-unsafe fn pack_rows(
-    x: &[f32],
-    steps: impl Iterator<Item = Part>,
-    (plans, table): (&[Option<Runs>; NR / 16], &[[i32; NR]; 3]),
-    (h, w): (i32, i32),
-    dst: &mut [f32],
-) {
-    use std::arch::x86_64::*;
-    for (s, step) in steps.enumerate() {
-        let row = &mut dst[s * NR..(s + 1) * NR];
-        for (half, plan) in plans.iter().enumerate() {
-            // SAFETY: as the caller's.
-            let v = unsafe {
-                let inside = inside_half(step, table, half, (h, w));
-                match plan {
-                    Some(runs) => load_runs(x, step, runs, inside),
-                    None => gather_half(x, step, table, half, inside),
-                }
-            };
-            // SAFETY: 16 values from `half * 16` of a row of NR.
-            unsafe { _mm512_storeu_ps(row[half * 16..].as_mut_ptr(), v) };
-        }
-    }
-}
-
-/// One side's part of a column-matrix entry: its offset in `x`, and its share of the input
-/// row and column.
-#[derive(Clone, Copy, Debug)]
-struct Part {
-    offset: i32,
-    y: i32,
-    x: i32,
-}
-
-/// Most runs a half may have and still be loaded run by run rather than gathered.
-const MAX_RUNS: usize = 4;
-
-/// Lanes `first..first + len` of a half that read every `stride`-th value of one input row
-/// from `head`'s: `offset` and `x` `stride` more per lane, `y` the same.
-#[derive(Clone, Copy, Debug)]
-struct Run {
-    first: u32,
-    len: u32,
-    stride: i32,
-    head: Part,
-    /// Lane `first + l`'s place, `l * stride`, in the run's loaded values.
-    pick: [i32; 16],
-}
-
-impl Run {
-    fn new(first: usize, head: Part) -> Run {
-        Run {
-            first: first as u32,
-            len: 1,
-            stride: 1,
-            head,
-            pick: [0; 16],
-        }
-    }
-
-    /// Extends the run by lane `l` if it continues it (the second lane sets the stride,
-    /// 1 or 2).
-    fn extend(&mut self, l: usize, p: &Part) -> bool {
-        let d = l as i32 - self.first as i32;
-        let step = p.x - self.head.x;
-        if self.len == 1 && (step == 1 || step == 2) && d == 1 {
-            self.stride = step;
-        }
-        let follows = p.offset == self.head.offset + d * self.stride
-            && p.y == self.head.y
-            && p.x == self.head.x + d * self.stride;
-        if follows {
-            self.pick[l] = d * self.stride;
-            self.len += 1;
-        }
-        follows
-    }
-
-    /// The values loaded: from the head's to the last lane's.
-    fn span(&self) -> i32 {
-        (self.len as i32 - 1) * self.stride + 1
-    }
-}
-
-/// A half of a panel row (16 lanes) as a few [`Run`]s: a convolution's positions along
-/// output rows (stride 1 or 2), or a weight gradient's taps `kj` of a kernel row. Each run
-/// is one or two masked loads and a permute; lanes past the used ones stay zero.
-#[derive(Clone, Copy, Debug)]
-struct Runs {
-    runs: [Option<Run>; MAX_RUNS],
-}
-
-impl Runs {
-    /// The runs of `parts` (a half's 16 lanes, the first `used` of them read), or `None`
-    /// when there are more than [`MAX_RUNS`].
-    fn of(parts: &[Part], used: usize) -> Option<Runs> {
-        let mut runs = Runs {
-            runs: [None; MAX_RUNS],
-        };
-        let mut count = 0;
-        for (l, p) in parts.iter().enumerate().take(used.min(16)) {
-            if count > 0 && runs.runs[count - 1].as_mut().unwrap().extend(l, p) {
-                continue;
-            }
-            if count == MAX_RUNS {
-                return None;
-            }
-            runs.runs[count] = Some(Run::new(l, *p));
-            count += 1;
-        }
-        Some(runs)
-    }
-}
-
-/// A half's 16 values by its runs ([`Runs`]): per run, the values of its span under lanes
-/// `inside` the image read by masked loads (nothing else is read), and its lanes picked
-/// from them.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,bmi2")]
-#[inline]
-unsafe fn load_runs(x: &[f32], step: Part, runs: &Runs, inside: u16) -> std::arch::x86_64::__m512 {
-    use std::arch::x86_64::*;
-    let mut v = _mm512_setzero_ps();
-    for run in runs.runs.iter().map_while(|r| r.as_ref()) {
-        let bits = (inside as u32 >> run.first) & ((1u32 << run.len) - 1);
-        // The loaded values under those lanes: value l * stride for lane first + l.
-        let mask = if run.stride == 2 {
-            _pdep_u32(bits, 0x5555_5555)
-        } else {
-            bits
-        };
-        let at = x
-            .as_ptr()
-            .wrapping_offset((step.offset + run.head.offset) as isize);
-        // SAFETY: the values kept are lanes inside the image (as in `gather_half`);
-        // masked values are not read.
-        let a = unsafe { _mm512_maskz_loadu_ps(mask as u16, at) };
-        if run.len == 16 && run.stride == 1 {
-            v = a;
-            continue;
-        }
-        let b = if run.span() > 16 {
-            // SAFETY: as above.
-            unsafe { _mm512_maskz_loadu_ps((mask >> 16) as u16, at.wrapping_add(16)) }
-        } else {
-            _mm512_setzero_ps()
-        };
-        // SAFETY: 16 indices.
-        let pick = unsafe { _mm512_loadu_si512(run.pick.as_ptr().cast()) };
-        let lanes = (((1u32 << run.len) - 1) << run.first) as u16;
-        v = _mm512_mask_blend_ps(lanes, v, _mm512_permutex2var_ps(a, pick, b));
-    }
-    v
-}
-
-/// Which lanes of half `half` of a packed row lie inside the image: `step.y + y[l]` in
-/// `0..h` and `step.x + x[l]` in `0..w`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn inside_half(
-    step: Part,
-    [_, y, xs]: &[[i32; NR]; 3],
-    half: usize,
-    (h, w): (i32, i32),
-) -> u16 {
-    use std::arch::x86_64::*;
-    // SAFETY: 16 values from `half * 16` of arrays of NR.
-    let load = |a: &[i32; NR]| unsafe { _mm512_loadu_si512(a[half * 16..].as_ptr().cast()) };
-    let iy = _mm512_add_epi32(load(y), _mm512_set1_epi32(step.y));
-    let ix = _mm512_add_epi32(load(xs), _mm512_set1_epi32(step.x));
-    // Unsigned compares: a negative coordinate is a huge unsigned one.
-    _mm512_cmplt_epu32_mask(iy, _mm512_set1_epi32(h))
-        & _mm512_cmplt_epu32_mask(ix, _mm512_set1_epi32(w))
-}
-
-/// Half `half` of a packed row: lane `l` is `x[step.offset + offset[l]]` for the lanes
-/// `inside` the image ([`inside_half`]), else zero.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn gather_half(
-    x: &[f32],
-    step: Part,
-    [offset, ..]: &[[i32; NR]; 3],
-    half: usize,
-    inside: u16,
-) -> std::arch::x86_64::__m512 {
-    use std::arch::x86_64::*;
-    // SAFETY: 16 values from `half * 16` of an array of NR.
-    let offsets = unsafe { _mm512_loadu_si512(offset[half * 16..].as_ptr().cast()) };
-    let index = _mm512_add_epi32(offsets, _mm512_set1_epi32(step.offset));
-    // A lane inside the image is inside its image's values: offsets of valid
-    // coordinates are < x.len(), checked at construction to fit an i32.
-    unsafe { _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), inside, index, x.as_ptr().cast()) }
-}
-
 impl PanelSource for Im2colView<'_> {
     fn shape(&self) -> (usize, usize) {
         (self.rows(), self.cols())
@@ -399,11 +203,68 @@ impl PanelSource for Im2colViewT<'_> {
         (self.0.cols(), self.0.rows())
     }
 
-    /// Steps are the positions `k0..k0+kc`, lanes the rows `j0..j0+NR`.
+    /// Steps are the positions `k0..k0+kc`, lanes the rows `j0..j0+NR`. Where a stride-1
+    /// convolution's blocks of 16 positions are whole output rows (or parts of one), each
+    /// block is [`Im2colView::pack_t_blocks`]; the rest is gathered row by row.
     fn pack(&self, k0: usize, kc: usize, j0: usize, dst: &mut [f32]) {
         let v = &self.0;
         let lanes = (NR.min(v.rows() - j0), |l| v.row_parts(j0 + l));
-        v.gather(v.col_walk(k0, kc), lanes, dst);
+        let g = v.g;
+        let rows_whole = g.ow.is_multiple_of(16) || (g.ow >= 4 && 16_usize.is_multiple_of(g.ow));
+        let blocks = if g.sw == 1 && g.sh == 1 && rows_whole && k0.is_multiple_of(16) {
+            kc / 16
+        } else {
+            0
+        };
+        if blocks > 0 {
+            v.pack_t_blocks(k0, blocks, (j0, lanes.0), &mut dst[..blocks * 16 * NR]);
+        }
+        let done = blocks * 16;
+        if done < kc {
+            v.gather(
+                v.col_walk(k0 + done, kc - done),
+                lanes,
+                &mut dst[done * NR..],
+            );
+        }
+    }
+}
+
+impl Im2colView<'_> {
+    /// The transposed panel's steps `k0..k0 + 16 * blocks` (positions) and lanes `j0..j0 +
+    /// lanes` (rows) of a stride-1 convolution whose blocks of 16 positions are 1, 2 or 4
+    /// segments of whole output rows (or lie in one): a lane's values in a segment are
+    /// consecutive in its input row, one masked load, and each block of 16 lanes is
+    /// transposed in registers (a gather per step and half otherwise).
+    fn pack_t_blocks(
+        &self,
+        k0: usize,
+        blocks: usize,
+        (j0, lanes): (usize, usize),
+        dst: &mut [f32],
+    ) {
+        let mut parts = [None; NR];
+        for (l, part) in self.row_walk(j0, lanes).enumerate() {
+            parts[l] = Some(part);
+        }
+        let (h, w) = (self.g.h as i32, self.g.w as i32);
+        let seg = self.g.ow.min(16);
+        let mut starts = self.col_walk(k0, blocks * 16).step_by(seg);
+        for b in 0..blocks {
+            let mut segments = [None; 4];
+            for s in segments.iter_mut().take(16 / seg) {
+                *s = starts.next();
+            }
+            let block = &mut dst[b * 16 * NR..][..16 * NR];
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `gather`: AVX-512 is present, and the lanes the masks keep lie
+            // inside an image of `x`.
+            unsafe {
+                transposed_block(self.x, (&segments, seg as i32), &parts, (h, w), block)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            unreachable!("AVX-512 on {segments:?} {parts:?} {h} {w} {}", block.len());
+        }
     }
 }
 
@@ -503,6 +364,24 @@ mod tests {
                                              row in 0usize..8, shift in 0usize..20, seed: u32) {
             let j0 = row * g.ow + if shift < 10 { 0 } else { shift };
             check_panels(&g, images, 0.0, j0, seed)?;
+        }
+
+        /// The transposed view's blocks of 16 positions of stride-1 output rows 4, 8, 16 or
+        /// 32 wide (segments loaded whole and transposed) equal the explicit column
+        /// matrix's, from any block, blocks across images included, with lanes from any
+        /// row of the matrix.
+        #[test]
+        fn transposed_blocks_match_explicit_im2col(g in wide_geom(), wide in 0usize..4,
+                                                   images in 1usize..4, block in 0usize..16,
+                                                   r in 0.0f64..1.0, seed: u32) {
+            // The same geometry made 4 to 32 outputs wide.
+            let ow = 4 << wide;
+            let pad_right = g.ow + g.kw - 1 - g.w - g.pad_left;
+            let w = ow + g.kw - 1 - g.pad_left - pad_right;
+            let g = ConvGeom { w, ow, ..g };
+            let blocks = images * g.out_positions() / 16;
+            let j0 = 16 * (block % blocks.max(1));
+            check_panels(&g, images, r, j0, seed)?;
         }
 
         /// Every packed panel of the view and of its transpose, from any row and column,

@@ -18,6 +18,7 @@ pub mod lanes;
 pub mod layout;
 pub mod matrix;
 pub mod offload;
+mod panel_rows;
 pub mod scratch;
 pub mod simd;
 pub mod zeroed;
