@@ -149,9 +149,15 @@ pub fn decode_image(bytes: &[u8], opts: &PrepareOptions, out: &mut [u8]) -> Resu
     if format == image::ImageFormat::Jpeg && !has_jpeg_end(bytes) {
         return Err("truncated JPEG (no end-of-image marker)".into());
     }
-    let img = image::load_from_memory_with_format(bytes, format)
-        .map_err(|e| e.to_string())?
-        .to_rgb8();
+    let reader = || image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let (w, h) = reader().into_dimensions().map_err(|e| e.to_string())?;
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(format!(
+            "{w} x {h} pixels is over the {} megapixel limit",
+            MAX_PIXELS / 1_000_000
+        ));
+    }
+    let img = reader().decode().map_err(|e| e.to_string())?.to_rgb8();
     fit_image(&img, opts, out);
     Ok(())
 }
@@ -174,6 +180,10 @@ pub fn fit_image(img: &image::RgbImage, opts: &PrepareOptions, out: &mut [u8]) {
     );
     out.copy_from_slice(resized.as_raw());
 }
+
+/// The largest image `decode_image` decodes: a header may promise far more pixels than
+/// its few bytes hold (a decompression bomb: seconds and gigabytes for nothing).
+pub const MAX_PIXELS: u64 = 64_000_000;
 
 /// Whether the JPEG end-of-image marker (FF D9) is among the last bytes (some writers
 /// append padding after it).
@@ -379,6 +389,23 @@ pub fn write_skipped_log(path: &Path, skipped: &[(String, String)]) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_whose_header_promises_too_many_pixels_is_refused_before_decoding() {
+        let mut jpeg = Vec::new();
+        image::RgbImage::new(16, 16)
+            .write_to(
+                &mut std::io::Cursor::new(&mut jpeg),
+                image::ImageFormat::Jpeg,
+            )
+            .unwrap();
+        // The frame header (FF C0, length, precision) then height and width, big-endian.
+        let sof = jpeg.windows(2).position(|m| m == [0xFF, 0xC0]).unwrap();
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x40, 0x0E, 0x20, 0x24]);
+        let opts = PrepareOptions::new(8, 8, CELEBA_CROP_FRACTION);
+        let err = decode_image(&jpeg, &opts, &mut [0; 8 * 8 * 3]).unwrap_err();
+        assert!(err.contains("8228 x 16398 pixels"), "{err}");
+    }
 
     #[test]
     fn celeba_images_get_the_customary_148_square() {
