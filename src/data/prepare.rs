@@ -181,9 +181,10 @@ pub fn fit_image(img: &image::RgbImage, opts: &PrepareOptions, out: &mut [u8]) {
     out.copy_from_slice(resized.as_raw());
 }
 
-/// The largest image `decode_image` decodes: a header may promise far more pixels than
-/// its few bytes hold (a decompression bomb: seconds and gigabytes for nothing).
-pub const MAX_PIXELS: u64 = 64_000_000;
+/// The largest image `decode_image` decodes, 10000 x 10000 (the largest `prepare`
+/// promises, docs/robustness.md): a header may promise far more pixels than its few bytes
+/// hold (a decompression bomb: seconds and gigabytes for nothing).
+pub const MAX_PIXELS: u64 = 100_000_000;
 
 /// Whether the JPEG end-of-image marker (FF D9) is among the last bytes (some writers
 /// append padding after it).
