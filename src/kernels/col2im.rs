@@ -249,6 +249,7 @@ pub(super) mod tests {
         geom_within(1..4, 9..41)
     }
 
+    /// Geometries whose image is `h` rows of `w` pixels; the rest as in [`geom`].
     fn geom_within(
         h: std::ops::Range<usize>,
         w: std::ops::Range<usize>,
