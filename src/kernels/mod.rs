@@ -21,6 +21,7 @@ pub mod offload;
 mod panel_rows;
 pub mod scratch;
 pub mod simd;
+pub mod squash;
 pub mod zeroed;
 
 pub use im2col::ConvGeom;

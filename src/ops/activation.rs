@@ -1,8 +1,9 @@
 //! Parameter-free activations. Each backward uses the saved output or input:
 //! relu' = [x > 0], leaky' = 1 or alpha, sigmoid' = s(1-s), tanh' = 1 - t^2, exp' = exp.
 
-use super::elementwise::{map, zip_map};
+use super::elementwise::{map, map_slices, zip_map};
 use crate::autograd::Var;
+use crate::kernels::squash;
 use std::sync::Arc;
 
 pub fn relu(x: &Var) -> Var {
@@ -22,9 +23,10 @@ pub fn leaky_relu(x: &Var, alpha: f32) -> Var {
     })
 }
 
-/// Logistic sigmoid, computed without overflow for large |x|.
+/// Logistic sigmoid, computed without overflow for large |x| (in vector registers:
+/// [`squash`]).
 pub fn sigmoid(x: &Var) -> Var {
-    let y = Arc::new(map(x.value(), stable_sigmoid));
+    let y = Arc::new(map_slices(x.value(), squash::sigmoid, stable_sigmoid));
     let saved = Arc::clone(&y);
     Var::record(&[x], y, move |g, _| {
         vec![Some(zip_map(g, &saved, |g, s| g * s * (1.0 - s)))]
@@ -40,8 +42,9 @@ pub(crate) fn stable_sigmoid(v: f32) -> f32 {
     }
 }
 
+/// Hyperbolic tangent (in vector registers: [`squash`]).
 pub fn tanh(x: &Var) -> Var {
-    let y = Arc::new(map(x.value(), f32::tanh));
+    let y = Arc::new(map_slices(x.value(), squash::tanh, f32::tanh));
     let saved = Arc::clone(&y);
     Var::record(&[x], y, move |g, _| {
         vec![Some(zip_map(g, &saved, |g, t| g * (1.0 - t * t)))]

@@ -3,6 +3,7 @@
 
 use crate::Tensor;
 use ndarray::Zip;
+use rayon::prelude::*;
 
 const PAR_THRESHOLD: usize = 1 << 15;
 
@@ -13,6 +14,29 @@ pub(crate) fn map(x: &Tensor, f: impl Fn(f32) -> f32 + Sync + Send) -> Tensor {
         Zip::from(&mut out).and(x).par_for_each(|o, &v| *o = f(v));
     } else {
         Zip::from(&mut out).and(x).for_each(|o, &v| *o = f(v));
+    }
+    out
+}
+
+/// `out = f(x)` by a slice kernel `f` (one that maps each value on its own), in chunks
+/// over the pool when large; `scalar` is the same function for a tensor that is not
+/// contiguous.
+pub(crate) fn map_slices(
+    x: &Tensor,
+    f: fn(&[f32], &mut [f32]),
+    scalar: impl Fn(f32) -> f32 + Sync + Send,
+) -> Tensor {
+    let Some(xs) = x.as_slice() else {
+        return map(x, scalar);
+    };
+    let mut out = Tensor::zeros(x.raw_dim());
+    let ys = out.as_slice_mut().expect("a new tensor is contiguous");
+    if xs.len() >= PAR_THRESHOLD {
+        ys.par_chunks_mut(PAR_THRESHOLD / 2)
+            .zip(xs.par_chunks(PAR_THRESHOLD / 2))
+            .for_each(|(y, x)| f(x, y));
+    } else {
+        f(xs, ys);
     }
     out
 }
