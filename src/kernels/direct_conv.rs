@@ -8,7 +8,7 @@
 //! bounds test: `xp[c, r, s] = x[c, r - pad_top, s - pad_left]`, zero outside the image,
 //! with rows wide enough that a block of [`LANES`] outputs at any tap stays inside the row.
 
-use super::simd::simd_versions;
+use super::simd::{mul_add, simd_versions};
 
 /// Outputs per block of the kernels' accumulators: two vectors of 16, so that the four
 /// output planes give eight independent chains of multiply-adds.
@@ -86,6 +86,25 @@ pub fn pad_image(d: &Direct, x: &[f32], xp: &mut [f32]) {
     }
 }
 
+/// In a `simd_versions!` body: returns `$kernel::<KW>(args)`, the AVX-512 kernel for
+/// kernels `$kw` wide, when the body runs in its fused-multiply-add versions on a CPU with
+/// AVX-512 and the kernel is 1 to 4 wide; otherwise goes on.
+#[cfg(target_arch = "x86_64")]
+macro_rules! return_on_avx512 {
+    ($fma:expr, $kw:expr, $kernel:ident($($arg:expr),*)) => {
+        if $fma && super::simd::level() == super::simd::Level::Avx512 {
+            // SAFETY: `level` found AVX-512 on this CPU.
+            match $kw {
+                1 => return unsafe { $kernel::<1>($($arg),*) },
+                2 => return unsafe { $kernel::<2>($($arg),*) },
+                3 => return unsafe { $kernel::<3>($($arg),*) },
+                4 => return unsafe { $kernel::<4>($($arg),*) },
+                _ => {}
+            }
+        }
+    };
+}
+
 simd_versions! {
     /// `y[g, oy, ox] = sum_{c, ki, kj} w[c, ki, kj, g] * xp[c, oy + ki, ox + kj]` for the
     /// first `outs <= GROUP` planes `g` of one weight group (`[cin][kh][kw][GROUP]`), over a
@@ -97,16 +116,7 @@ simd_versions! {
 #[inline(always)]
 fn conv_group_body<const FMA: bool>(d: &Direct, xp: &[f32], w: &[f32], y: &mut [f32], outs: usize) {
     #[cfg(target_arch = "x86_64")]
-    if FMA && super::simd::level() == super::simd::Level::Avx512 {
-        // SAFETY: `level` found AVX-512 on this CPU.
-        match d.kw {
-            1 => return unsafe { conv_rows_avx512::<1>(d, xp, w, y, outs) },
-            2 => return unsafe { conv_rows_avx512::<2>(d, xp, w, y, outs) },
-            3 => return unsafe { conv_rows_avx512::<3>(d, xp, w, y, outs) },
-            4 => return unsafe { conv_rows_avx512::<4>(d, xp, w, y, outs) },
-            _ => {}
-        }
-    }
+    return_on_avx512!(FMA, d.kw, conv_rows_avx512(d, xp, w, y, outs));
     conv_taps::<FMA>(d, xp, w, y, outs)
 }
 
@@ -217,16 +227,7 @@ fn weight_grad_group_body<const FMA: bool>(
     outs: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if FMA && super::simd::level() == super::simd::Level::Avx512 {
-        // SAFETY: `level` found AVX-512 on this CPU.
-        match d.kw {
-            1 => return unsafe { kernel_rows_avx512::<1>(d, a, xp, dw, outs) },
-            2 => return unsafe { kernel_rows_avx512::<2>(d, a, xp, dw, outs) },
-            3 => return unsafe { kernel_rows_avx512::<3>(d, a, xp, dw, outs) },
-            4 => return unsafe { kernel_rows_avx512::<4>(d, a, xp, dw, outs) },
-            _ => {}
-        }
-    }
+    return_on_avx512!(FMA, d.kw, kernel_rows_avx512(d, a, xp, dw, outs));
     weight_grad_taps::<FMA>(d, a, xp, dw, outs)
 }
 
@@ -342,17 +343,6 @@ fn axpy<const FMA: bool>(acc: &mut [f32; LANES], w: f32, x: &[f32; LANES]) {
 fn mul_acc<const FMA: bool>(acc: &mut [f32; LANES], a: &[f32; LANES], x: &[f32; LANES]) {
     for l in 0..LANES {
         acc[l] = mul_add::<FMA>(a[l], x[l], acc[l]);
-    }
-}
-
-/// `a * b + c`, in one rounding when `FMA` (only in code compiled for FMA instructions:
-/// elsewhere `mul_add` is a slow library call).
-#[inline(always)]
-fn mul_add<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FMA {
-        a.mul_add(b, c)
-    } else {
-        a * b + c
     }
 }
 

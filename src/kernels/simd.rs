@@ -80,3 +80,14 @@ macro_rules! simd_versions {
     };
 }
 pub(crate) use simd_versions;
+
+/// `a * b + c`, in one rounding when `FMA` (only in code compiled for FMA instructions:
+/// elsewhere `mul_add` is a slow library call).
+#[inline(always)]
+pub(crate) fn mul_add<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}

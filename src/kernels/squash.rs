@@ -5,7 +5,7 @@
 //! for an exact product, Cody and Waite), `e^r = 1 + r + r^2 P(r)` with `P` of degree 5,
 //! and `2^n` built in the exponent bits; relative error about 1e-7.
 
-use super::simd::simd_versions;
+use super::simd::{mul_add, simd_versions};
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 /// `ln 2 = LN2_HI + LN2_LO`, `LN2_HI` with few enough bits that `n * LN2_HI` is exact.
@@ -36,15 +36,6 @@ fn exp<const FMA: bool>(x: f32) -> f32 {
     let e_r = mul_add::<FMA>(r * r, p, r) + 1.0;
     // n is in -126..=127 here (NaN converts to 0 and stays NaN through r).
     e_r * f32::from_bits(((n as i32 + 127) << 23) as u32)
-}
-
-#[inline(always)]
-fn mul_add<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FMA {
-        a.mul_add(b, c)
-    } else {
-        a * b + c
-    }
 }
 
 simd_versions! {
