@@ -288,7 +288,8 @@ unsafe fn kernel_rows_avx512<const KW: usize>(
     }
 }
 
-/// [`weight_grad_group`] a tap at a time (kernels wider than four).
+/// [`weight_grad_group`] a tap at a time, in plain loops (the other instruction sets, and
+/// kernels wider than four).
 #[inline(always)]
 fn weight_grad_taps<const FMA: bool>(
     d: &Direct,
@@ -479,7 +480,7 @@ mod tests {
 
         /// The convolution, with a kernel row unrolled (kernels up to four wide, each
         /// width its own code) or tap by tap (wider), equals the product-by-product sum,
-        /// over rows that end inside a block of outputs and planes past `outs` untouched.
+        /// over rows that end inside a block of outputs (every output written: NaN before).
         #[test]
         fn conv_matches_the_naive_sum(
             cin in 1usize..5, h in 1usize..9, w in 1usize..70,

@@ -52,7 +52,7 @@ fn sigmoid_body<const FMA: bool>(x: &[f32], y: &mut [f32]) {
 }
 
 simd_versions! {
-    /// `y[i] = tanh x[i] = 1 - 2 / (e^(2 x[i]) + 1)` (absolute error a few 1e-8).
+    /// `y[i] = tanh x[i] = 1 - 2 / (e^(2 x[i]) + 1)` (absolute error below 2e-7).
     pub fn tanh(x: &[f32], y: &mut [f32]) = tanh_body;
 }
 
