@@ -22,6 +22,7 @@ mod panel_rows;
 pub mod scratch;
 pub mod simd;
 pub mod squash;
+pub mod winograd;
 pub mod zeroed;
 
 pub use im2col::ConvGeom;

@@ -7,6 +7,7 @@
 //! Backward: `col = im2col(dy)`, `dX = W * col`, `dW = sum_chunks X * col^T`, `db = sum dy`.
 
 use super::chunk_grads::backward_in_chunks;
+use super::conv_transpose_winograd;
 use super::direct_conv;
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
@@ -147,6 +148,9 @@ fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &Arc<Tensor>) -> Vec<
     if direct_conv::applies(g, c) {
         return direct_conv::conv_transpose2d_forward(x, n, c, g, w.as_slice().unwrap());
     }
+    if conv_transpose_winograd::applies(g) {
+        return conv_transpose_winograd::forward(x, n, c, g, w.as_slice().unwrap());
+    }
     gemm_forward(x, n, c, g, w)
 }
 
@@ -177,6 +181,9 @@ fn backward(
     let w_all = w.as_slice().unwrap();
     if direct_conv::applies(g, c) {
         return direct_conv::conv_transpose2d_backward(x, n, c, g, w_all, dy, want_dx, want_dw);
+    }
+    if conv_transpose_winograd::applies(g) {
+        return conv_transpose_winograd::backward(x, n, c, g, w_all, dy, want_dx, want_dw);
     }
     gemm_backward(x, n, c, g, w, dy, want_dx, want_dw)
 }

@@ -1,0 +1,358 @@
+//! conv_transpose2d with a 4x4 kernel, stride 2 and padding 1 (every upsampling layer of
+//! celeba32 and celeba64x48-in) through minimal filtering ([`crate::kernels::winograd`]):
+//! per phase and transformed position, one product `[O, C] x [C, tiles]`, 9 products per
+//! 2x2 output tile instead of 16. The backward pass runs the same products transposed.
+//! Chunks of images run over the rayon pool; each chunk goes phase by phase so that its
+//! transformed input and products stay in cache.
+
+use super::chunk_grads::backward_in_chunks;
+use crate::kernels::gemm::{gemm, gemm_packed_in_task, packs_columns_in_place, MatRef, PackedA};
+use crate::kernels::scratch::with_scratch;
+use crate::kernels::winograd::{self, Tiles, PHASES, POSITIONS};
+use crate::kernels::zeroed::{written_in_chunks, zeroed};
+use crate::kernels::ConvGeom;
+use std::mem::MaybeUninit;
+
+/// Tiles per chunk and phase: the columns of each product (its transformed input and
+/// output, 9 x 128 channels x 128 tiles, are 576 KiB each).
+const TARGET_TILES: usize = 128;
+
+/// Inputs narrower or shorter than this stay on the GEMM + col2im path: with rows of a
+/// few tiles, the transforms' per-row work outweighs the products saved (measured in
+/// `cargo bench --bench layers`: 12x16 inputs were 12% slower this way, 24x32 17% faster).
+const MIN_SIDE: usize = 16;
+
+/// Whether `g` (the adjoint conv2d's geometry of a transposed convolution) is a 4x4
+/// stride-2 padding-1 layer with no output padding on an input of at least [`MIN_SIDE`]
+/// both ways, and products run on our own kernel (where this was measured; elsewhere the
+/// GEMM + col2im path stays).
+pub(crate) fn applies(g: &ConvGeom) -> bool {
+    packs_columns_in_place()
+        && (g.kh, g.kw, g.sh, g.sw, g.pad_top, g.pad_left) == (4, 4, 2, 2, 1, 1)
+        && (g.h, g.w) == (2 * g.oh, 2 * g.ow)
+        && g.oh.min(g.ow) >= MIN_SIDE
+}
+
+/// Images per chunk for `per_image` tiles: about [`TARGET_TILES`], and at least one chunk
+/// per thread when the batch allows.
+fn images_per_chunk(n: usize, per_image: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    TARGET_TILES
+        .div_ceil(per_image)
+        .min(n.div_ceil(threads))
+        .max(1)
+}
+
+/// The weight's transformed products, packed: `[phase][pos]`, each `[O, C]` (or its
+/// transpose `[C, O]` for the input gradient).
+fn packed_products(u: &[f32], c: usize, o: usize, transposed: bool) -> Vec<PackedA<'_>> {
+    u.chunks_exact(o * c)
+        .map(|m| {
+            let m = MatRef::new(m, o, c);
+            PackedA::new(if transposed { m.t() } else { m })
+        })
+        .collect()
+}
+
+/// `y [N, O, 2H, 2W]` (no bias) from `x [N, C, H, W]` and `w [C, O, 4, 4]`; `g.c == O`.
+pub(crate) fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+    let (o, h, wd) = (g.c, g.oh, g.ow);
+    let u = winograd::weight_transform(w, c, o);
+    let products = packed_products(&u, c, o, false);
+    let per_image = Tiles::new(1, h, wd).per_image();
+    let b = images_per_chunk(n, per_image);
+    let tasks = n.div_ceil(b);
+    let (in_img, out_img) = (c * h * wd, o * 4 * h * wd);
+    // SAFETY: `chunk` below writes every pixel of every phase of its images.
+    let (y, _) = unsafe {
+        written_in_chunks(n * out_img, b * out_img, |i, y_c| {
+            let images = y_c.len() / out_img;
+            let x_c = &x[i * b * in_img..][..images * in_img];
+            chunk_forward(x_c, c, o, &Tiles::new(images, h, wd), &products, y_c, tasks)
+        })
+    };
+    y
+}
+
+/// The chunk's images written phase by phase.
+fn chunk_forward(
+    x: &[f32],
+    c: usize,
+    o: usize,
+    t: &Tiles,
+    products: &[PackedA],
+    y: &mut [MaybeUninit<f32>],
+    tasks: usize,
+) {
+    let q_len = t.images * c * 4 * winograd::parity_plane_len(t);
+    with_scratch(q_len, |q| {
+        winograd::split_parities(x, c, t, q);
+        chunk_phases_forward(q, c, o, t, products, y, tasks)
+    })
+}
+
+/// [`chunk_forward`] from the chunk's parity planes `q`.
+fn chunk_phases_forward(
+    q: &[f32],
+    c: usize,
+    o: usize,
+    t: &Tiles,
+    products: &[PackedA],
+    y: &mut [MaybeUninit<f32>],
+    tasks: usize,
+) {
+    let tiles = t.count();
+    with_scratch(POSITIONS * c * tiles, |v| {
+        with_scratch(POSITIONS * o * tiles, |m| {
+            for phase in 0..PHASES {
+                winograd::input_transform(q, c, t, phase, v);
+                for pos in 0..POSITIONS {
+                    let a = &products[phase * POSITIONS + pos];
+                    let b = MatRef::new(&v[pos * c * tiles..][..c * tiles], c, tiles);
+                    gemm_packed_in_task(
+                        1.0,
+                        a,
+                        b,
+                        0.0,
+                        &mut m[pos * o * tiles..][..o * tiles],
+                        tasks,
+                    );
+                }
+                winograd::output_transform(m, o, t, phase, y);
+            }
+        })
+    })
+}
+
+/// `(dx, dw)` for `dy [N, O, 2H, 2W]`, each when wanted.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward(
+    x: &[f32],
+    n: usize,
+    c: usize,
+    g: &ConvGeom,
+    w: &[f32],
+    dy: &[f32],
+    want_dx: bool,
+    want_dw: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let (o, h, wd) = (g.c, g.oh, g.ow);
+    let u = want_dx.then(|| winograd::weight_transform(w, c, o));
+    let products_t = u.as_deref().map(|u| packed_products(u, c, o, true));
+    let per_image = Tiles::new(1, h, wd).per_image();
+    let b = images_per_chunk(n, per_image);
+    let tasks = n.div_ceil(b);
+    let (in_img, out_img) = (c * h * wd, o * 4 * h * wd);
+    let mut dx = zeroed(if want_dx { n * in_img } else { 0 });
+    let du_len = want_dw.then_some(PHASES * POSITIONS * o * c);
+    let du = backward_in_chunks(tasks, &mut dx, b * in_img, du_len, |i, dx_c, du| {
+        let images = b.min(n - i * b);
+        let t = Tiles::new(images, h, wd);
+        let x_c = &x[i * b * in_img..][..images * in_img];
+        let dy_c = &dy[i * b * out_img..][..images * out_img];
+        let dx_c = dx_c.zip(products_t.as_deref());
+        chunk_backward(x_c, dy_c, c, o, &t, dx_c, du, tasks);
+    });
+    let dw = du.map(|du| winograd::weight_grad(&du, c, o));
+    (want_dx.then_some(dx), dw)
+}
+
+/// One chunk's input gradient (written into `dx`) and weight-gradient products
+/// (`du = product + beta * du`), phase by phase.
+#[allow(clippy::too_many_arguments)]
+fn chunk_backward(
+    x: &[f32],
+    dy: &[f32],
+    c: usize,
+    o: usize,
+    t: &Tiles,
+    dx: Option<(&mut [f32], &[PackedA])>,
+    du: Option<(&mut [f32], f32)>,
+    tasks: usize,
+) {
+    let q_len = t.images * c * 4 * winograd::parity_plane_len(t);
+    // The input's parity planes (for the weight gradient), then the input gradient's.
+    with_scratch(if du.is_some() { q_len } else { 0 }, |q| {
+        if du.is_some() {
+            winograd::split_parities(x, c, t, q);
+        }
+        with_scratch(if dx.is_some() { q_len } else { 0 }, |dq| {
+            dq.fill(0.0);
+            let products_t = dx.as_ref().map(|(_, p)| *p);
+            chunk_phases_backward(q, dy, c, o, t, products_t.map(|p| (&mut *dq, p)), du, tasks);
+            if let Some((dx, _)) = dx {
+                winograd::merge_parities(dq, c, t, dx);
+            }
+        })
+    })
+}
+
+/// [`chunk_backward`] on parity planes: `q` the input's, `dq` the input gradient's
+/// (added into).
+#[allow(clippy::too_many_arguments)]
+fn chunk_phases_backward(
+    q: &[f32],
+    dy: &[f32],
+    c: usize,
+    o: usize,
+    t: &Tiles,
+    mut dq: Option<(&mut [f32], &[PackedA])>,
+    mut du: Option<(&mut [f32], f32)>,
+    tasks: usize,
+) {
+    let tiles = t.count();
+    with_scratch(POSITIONS * c * tiles, |v| {
+        with_scratch(POSITIONS * o * tiles, |dm| {
+            for phase in 0..PHASES {
+                winograd::output_grad_transform(dy, o, t, phase, dm);
+                let dm_at = |pos: usize| MatRef::new(&dm[pos * o * tiles..][..o * tiles], o, tiles);
+                if let Some((dq, products_t)) = dq.as_mut() {
+                    for pos in 0..POSITIONS {
+                        let a = &products_t[phase * POSITIONS + pos];
+                        let dv = &mut v[pos * c * tiles..][..c * tiles];
+                        gemm_packed_in_task(1.0, a, dm_at(pos), 0.0, dv, tasks);
+                    }
+                    winograd::add_input_grad(v, c, t, phase, dq);
+                }
+                if let Some((du, beta)) = du.as_mut() {
+                    winograd::input_transform(q, c, t, phase, v);
+                    for pos in 0..POSITIONS {
+                        let v_pos = MatRef::new(&v[pos * c * tiles..][..c * tiles], c, tiles);
+                        let du_pos = &mut du[(phase * POSITIONS + pos) * o * c..][..o * c];
+                        gemm(1.0, dm_at(pos), v_pos.t(), *beta, du_pos);
+                    }
+                }
+            }
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::conv_transpose2d::{
+        conv_transpose2d, gemm_backward, gemm_forward, ConvTranspose2dSpec,
+    };
+    use super::super::gradcheck::{check_gradients, Tolerance};
+    use super::super::testutil::{config, tensor};
+    use super::*;
+    use crate::Tensor;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    /// The adjoint conv2d's geometry of a 4x4 stride-2 padding-1 layer on `h x w` inputs.
+    fn geometry(o: usize, h: usize, w: usize) -> ConvGeom {
+        ConvGeom {
+            c: o,
+            h: 2 * h,
+            w: 2 * w,
+            kh: 4,
+            kw: 4,
+            sh: 2,
+            sw: 2,
+            pad_top: 1,
+            pad_left: 1,
+            oh: h,
+            ow: w,
+        }
+    }
+
+    fn close(got: &[f32], want: &[f32], what: &str) -> Result<(), TestCaseError> {
+        prop_assert_eq!(got.len(), want.len());
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            prop_assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "{} [{}]: {} vs {}",
+                what,
+                i,
+                a,
+                b
+            );
+        }
+        Ok(())
+    }
+
+    /// Shapes with odd sizes (tiles half outside), single rows and columns, and more
+    /// images than threads or fewer.
+    fn problem() -> impl Strategy<Value = (Tensor, Tensor, Tensor, usize)> {
+        (
+            1usize..5,
+            1usize..6,
+            1usize..6,
+            1usize..8,
+            1usize..8,
+            1usize..4,
+        )
+            .prop_flat_map(|(n, c, o, h, w, threads)| {
+                (
+                    tensor(vec![n, c, h, w]),
+                    tensor(vec![c, o, 4, 4]),
+                    tensor(vec![n, o, 2 * h, 2 * w]),
+                    Just(threads),
+                )
+            })
+    }
+
+    proptest! {
+        #![proptest_config(config(48))]
+
+        /// Forward, input and weight gradients against the GEMM + col2im path (itself
+        /// checked against the definition in conv_transpose2d's tests).
+        #[test]
+        fn matches_the_gemm_path((x, w, dy, threads) in problem()) {
+            let (n, c, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+            let g = geometry(w.shape()[1], h, wd);
+            let (xs, dys) = (x.as_slice().unwrap(), dy.as_slice().unwrap());
+            let w = Arc::new(w);
+            let pool = crate::threads::thread_pool(threads).unwrap();
+            let (y, (dx, dw)) = pool.install(|| (forward(xs, n, c, &g, w.as_slice().unwrap()), backward(xs, n, c, &g, w.as_slice().unwrap(), dys, true, true)));
+            close(&y, &gemm_forward(xs, n, c, &g, &w), "y")?;
+            let (want_dx, want_dw) = gemm_backward(xs, n, c, &g, &w, dys, true, true);
+            close(&dx.unwrap(), &want_dx.unwrap(), "dx")?;
+            close(&dw.unwrap(), &want_dw.unwrap(), "dw")?;
+            // Each gradient alone is the same as both together.
+            let (dx_only, none) = pool.install(|| backward(xs, n, c, &g, w.as_slice().unwrap(), dys, true, false));
+            prop_assert!(none.is_none());
+            let (none, dw_only) = pool.install(|| backward(xs, n, c, &g, w.as_slice().unwrap(), dys, false, true));
+            prop_assert!(none.is_none());
+            close(&dx_only.unwrap(), &want_dx_again(xs, n, c, &g, &w, dys), "dx alone")?;
+            close(&dw_only.unwrap(), &gemm_backward(xs, n, c, &g, &w, dys, false, true).1.unwrap(), "dw alone")?;
+        }
+
+        /// Through the op itself, on an input large enough for this path (taken where our
+        /// kernel runs).
+        #[test]
+        fn gradients_match_finite_differences(x in tensor(vec![1, 2, 16, 17]), w in tensor(vec![2, 2, 4, 4]), seed: u64) {
+            let spec = ConvTranspose2dSpec::new(2, 1, 0);
+            check_gradients(&[x, w], seed, Tolerance::default(), |v| conv_transpose2d(&v[0], &v[1], None, spec))
+                .map_err(TestCaseError::fail)?;
+        }
+    }
+
+    fn want_dx_again(
+        x: &[f32],
+        n: usize,
+        c: usize,
+        g: &ConvGeom,
+        w: &Arc<Tensor>,
+        dy: &[f32],
+    ) -> Vec<f32> {
+        gemm_backward(x, n, c, g, w, dy, true, false).0.unwrap()
+    }
+
+    /// A layer of celeba32's size is taken by this path wherever our kernel runs.
+    #[test]
+    fn celeba32_upsampling_takes_this_path_on_our_kernel() {
+        assert_eq!(applies(&geometry(128, 16, 16)), packs_columns_in_place());
+        assert!(
+            !applies(&ConvGeom {
+                h: 33,
+                ..geometry(128, 16, 16)
+            }),
+            "output padding"
+        );
+        assert!(!applies(&ConvGeom {
+            pad_top: 0,
+            ..geometry(128, 16, 16)
+        }));
+    }
+}
