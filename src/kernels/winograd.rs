@@ -180,6 +180,7 @@ pub fn merge_parities(dq: &[f32], c: usize, t: &Tiles, dx: &mut [f32]) {
 /// Where the 9 runs of `tw` values of one tile row's windows start in a plane's parity
 /// planes (`[4][th + 2][tw + 2]`): `[e][f]` is window row `e`, column `f`, over the row's
 /// tiles.
+#[inline(always)]
 fn window_runs(t: &Tiles, (a, b): (usize, usize), qy: usize) -> [usize; 9] {
     let (len, stride) = (parity_plane_len(t), t.tw + 2);
     std::array::from_fn(|k| {
@@ -292,6 +293,7 @@ fn accumulate_middle(dst: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
 }
 
 /// The 9 runs `buf[pos·pos_stride + offset ..][..len]` for `pos` in `0..9`, mutable.
+#[inline(always)]
 fn nine_runs_mut(buf: &mut [f32], pos_stride: usize, offset: usize, len: usize) -> [&mut [f32]; 9] {
     assert!(offset + len <= pos_stride && buf.len() >= 9 * pos_stride);
     let mut rest = &mut buf[..9 * pos_stride];
@@ -303,6 +305,7 @@ fn nine_runs_mut(buf: &mut [f32], pos_stride: usize, offset: usize, len: usize) 
 }
 
 /// The 9 runs `buf[pos·pos_stride + offset ..][..len]` for `pos` in `0..9`.
+#[inline(always)]
 fn nine_runs(buf: &[f32], pos_stride: usize, offset: usize, len: usize) -> [&[f32]; 9] {
     std::array::from_fn(|pos| &buf[pos * pos_stride + offset..][..len])
 }

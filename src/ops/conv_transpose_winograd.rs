@@ -14,8 +14,8 @@ use crate::kernels::ConvGeom;
 use std::mem::MaybeUninit;
 
 /// Tiles per chunk and phase: the columns of each product (its transformed input and
-/// output, 9 x 128 channels x 128 tiles, are 576 KiB each).
-const TARGET_TILES: usize = 128;
+/// output, 9 x 128 channels x 64 tiles, are 288 KiB each; 128 tiles were no faster).
+const TARGET_TILES: usize = 64;
 
 /// Inputs narrower or shorter than this stay on the GEMM + col2im path: with rows of a
 /// few tiles, the transforms' per-row work outweighs the products saved (measured in
