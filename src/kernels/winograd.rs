@@ -17,7 +17,10 @@
 //! `Gᵀ u = (u0 + u1, u1 + u2)`.
 //!
 //! Layouts, per chunk of `images`: `V[pos][channel][tile]` and `M[pos][channel][tile]` with
-//! tiles `(image, qy, qx)` in row-major order; `U[phase][pos][o][c]`; `pos = 3ξ + ν`.
+//! tiles `(image, qy, qx)` in row-major order; `U[phase][pos][o][c]`; `pos = 3ξ + ν`. The
+//! input is read through padded parity planes ([`split_parities`]) and the output written
+//! through quarter planes ([`split_quarters`]), so that every transform reads and writes
+//! contiguous runs of a tile row.
 
 use super::simd::simd_versions;
 use std::mem::MaybeUninit;
@@ -310,10 +313,78 @@ fn nine_runs(buf: &[f32], pos_stride: usize, offset: usize, len: usize) -> [&[f3
     std::array::from_fn(|pos| &buf[pos * pos_stride + offset..][..len])
 }
 
+/// Values of one output plane's quarter planes: `16 x th x tw` (see [`split_quarters`]).
+pub fn quarter_planes_len(t: &Tiles) -> usize {
+    16 * t.per_image()
+}
+
+/// The output (gradient) `dy` (`[images][o][2h][2w]`) as quarter planes `dz`
+/// (`[images][o][r][s][th][tw]`, `r` and `s` the row and column modulo 4): row
+/// `4qy + 2ey + a`, column `4qx + 2ex + b` is phase `(a, b)`'s tile `(qy, qx)` output
+/// `(ey, ex)`. So each phase's outputs of a tile row are 4 contiguous runs. Zero where a
+/// tile is half outside (odd h or w). One pass over `dy`, row by row.
+pub fn split_quarters(dy: &[f32], o: usize, t: &Tiles, dz: &mut [f32]) {
+    let (plane, len, tw, out_w) = (4 * t.h * t.w, quarter_planes_len(t), t.tw, 2 * t.w);
+    assert_eq!(dy.len(), t.images * o * plane);
+    assert_eq!(dz.len(), t.images * o * len);
+    if t.h % 2 == 1 || t.w % 2 == 1 {
+        dz.fill(0.0);
+    }
+    for (dy_plane, quarters) in dy.chunks_exact(plane).zip(dz.chunks_exact_mut(len)) {
+        for (r, row) in dy_plane.chunks_exact(out_w).enumerate() {
+            let at = |s: usize| ((r % 4) * 4 + s) * t.per_image() + (r / 4) * tw;
+            let (s0, s1, s2, s3) = (at(0), at(1), at(2), at(3));
+            let mut quads = row.chunks_exact(4);
+            for (qx, px) in quads.by_ref().enumerate() {
+                quarters[s0 + qx] = px[0];
+                quarters[s1 + qx] = px[1];
+                quarters[s2 + qx] = px[2];
+                quarters[s3 + qx] = px[3];
+            }
+            // An odd width ends on columns 4qx and 4qx + 1 only.
+            if let [v0, v1] = quads.remainder() {
+                (quarters[s0 + tw - 1], quarters[s1 + tw - 1]) = (*v0, *v1);
+            }
+        }
+    }
+}
+
+/// The adjoint of [`split_quarters`] for the forward pass: `y` (`[images][o][2h][2w]`)
+/// written whole from its quarter planes `dz`.
+pub fn merge_quarters(dz: &[f32], o: usize, t: &Tiles, y: &mut [MaybeUninit<f32>]) {
+    let (plane, len, tw, out_w) = (4 * t.h * t.w, quarter_planes_len(t), t.tw, 2 * t.w);
+    assert_eq!(y.len(), t.images * o * plane);
+    assert_eq!(dz.len(), t.images * o * len);
+    for (y_plane, quarters) in y.chunks_exact_mut(plane).zip(dz.chunks_exact(len)) {
+        for (r, row) in y_plane.chunks_exact_mut(out_w).enumerate() {
+            let at = |s: usize| ((r % 4) * 4 + s) * t.per_image() + (r / 4) * tw;
+            let (s0, s1, s2, s3) = (at(0), at(1), at(2), at(3));
+            let mut quads = row.chunks_exact_mut(4);
+            for (qx, px) in quads.by_ref().enumerate() {
+                px[0].write(quarters[s0 + qx]);
+                px[1].write(quarters[s1 + qx]);
+                px[2].write(quarters[s2 + qx]);
+                px[3].write(quarters[s3 + qx]);
+            }
+            if let [v0, v1] = quads.into_remainder() {
+                v0.write(quarters[s0 + tw - 1]);
+                v1.write(quarters[s1 + tw - 1]);
+            }
+        }
+    }
+}
+
+/// Where phase `(a, b)`'s output `(ey, ex)` of tile row `qy` starts in a plane's quarter
+/// planes.
+#[inline(always)]
+fn quarter_run(t: &Tiles, (a, b): (usize, usize), ey: usize, ex: usize, qy: usize) -> usize {
+    ((2 * ey + a) * 4 + 2 * ex + b) * t.per_image() + qy * t.tw
+}
+
 simd_versions! {
-    /// `Z = Aᵀ M A` of phase `phase` written into its pixels of `y` (`[images][o][2h][2w]`);
-    /// `m` is `[pos][o][tile]`. Every pixel of the phase is written, none read.
-    pub fn output_transform(m: &[f32], o: usize, t: &Tiles, phase: usize, y: &mut [MaybeUninit<f32>]) = output_transform_body;
+    /// `Z = Aᵀ M A` of phase `phase` into its runs of the quarter planes `dz`
+    /// ([`split_quarters`]'s layout; the phase's runs overwritten); `m` is `[pos][o][tile]`.
+    pub fn output_transform(m: &[f32], o: usize, t: &Tiles, phase: usize, dz: &mut [f32]) = output_transform_body;
 }
 
 #[inline(always)]
@@ -322,22 +393,19 @@ fn output_transform_body<const FMA: bool>(
     o: usize,
     t: &Tiles,
     phase: usize,
-    y: &mut [MaybeUninit<f32>],
+    dz: &mut [f32],
 ) {
-    let (a, b) = parity(phase);
-    let (tiles, tw, out_w) = (t.count(), t.tw, 2 * t.w);
-    let plane = 4 * t.h * t.w;
+    let (tiles, tw, len) = (t.count(), t.tw, quarter_planes_len(t));
     assert_eq!(m.len(), POSITIONS * o * tiles);
-    assert_eq!(y.len(), t.images * o * plane);
-    let mut z = vec![0.0f32; 4 * tw];
-    for (plane_index, y_plane) in y.chunks_exact_mut(plane).enumerate() {
+    assert_eq!(dz.len(), t.images * o * len);
+    for (plane_index, quarters) in dz.chunks_exact_mut(len).enumerate() {
         let (img, oc) = (plane_index / o, plane_index % o);
         for qy in 0..t.th {
             let mv = nine_runs(m, o * tiles, oc * tiles + img * t.per_image() + qy * tw, tw);
             // Aᵀ along rows and columns: output (ey, ex) sums transformed rows ey, ey + 1
             // and columns ex, ex + 1.
-            for (k, out) in four_runs_mut(&mut z, tw).into_iter().enumerate() {
-                let (ey, ex) = (k / 2, k % 2);
+            for (ey, ex) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                let out = &mut quarters[quarter_run(t, parity(phase), ey, ex, qy)..][..tw];
                 let at = |xi: usize, nu: usize| mv[3 * xi + nu];
                 add4(
                     out,
@@ -347,75 +415,38 @@ fn output_transform_body<const FMA: bool>(
                     at(ey + 1, ex + 1),
                 );
             }
-            // Tile qx's outputs are phase columns 2qx, 2qx + 1: pixels 4qx + b, 4qx + 2 + b.
-            for ey in 0..2 {
-                let yy = 2 * qy + ey;
-                if yy >= t.h {
-                    break;
-                }
-                let row = &mut y_plane[(2 * yy + a) * out_w..][..out_w];
-                for (ex, run) in z[2 * ey * tw..][..2 * tw].chunks_exact(tw).enumerate() {
-                    for (p, value) in row.iter_mut().skip(2 * ex + b).step_by(4).zip(run) {
-                        p.write(*value);
-                    }
-                }
-            }
         }
     }
 }
 
-/// `buf`'s first four runs of `len`, mutable.
-fn four_runs_mut(buf: &mut [f32], len: usize) -> [&mut [f32]; 4] {
-    let (z0, rest) = buf.split_at_mut(len);
-    let (z1, rest) = rest.split_at_mut(len);
-    let (z2, rest) = rest.split_at_mut(len);
-    [z0, z1, z2, &mut rest[..len]]
-}
-
 simd_versions! {
-    /// `dm = A dz Aᵀ` of phase `phase` from the output gradient `dy` (`[images][o][2h][2w]`)
-    /// into `dm` (`[pos][o][tile]`, overwritten); pixels past the output count as zero.
-    pub fn output_grad_transform(dy: &[f32], o: usize, t: &Tiles, phase: usize, dm: &mut [f32]) = output_grad_transform_body;
+    /// `dm = A dz Aᵀ` of phase `phase` from the output gradient's quarter planes `dz`
+    /// ([`split_quarters`]) into `dm` (`[pos][o][tile]`, overwritten).
+    pub fn output_grad_transform(dz: &[f32], o: usize, t: &Tiles, phase: usize, dm: &mut [f32]) = output_grad_transform_body;
 }
 
 #[inline(always)]
 fn output_grad_transform_body<const FMA: bool>(
-    dy: &[f32],
+    dz: &[f32],
     o: usize,
     t: &Tiles,
     phase: usize,
     dm: &mut [f32],
 ) {
-    let (a, b) = parity(phase);
-    let (tiles, tw, out_w) = (t.count(), t.tw, 2 * t.w);
-    let plane = 4 * t.h * t.w;
-    assert_eq!(dy.len(), t.images * o * plane);
+    let (tiles, tw, len) = (t.count(), t.tw, quarter_planes_len(t));
+    assert_eq!(dz.len(), t.images * o * len);
     assert_eq!(dm.len(), POSITIONS * o * tiles);
-    let mut z = vec![0.0f32; 4 * tw];
-    for (plane_index, dy_plane) in dy.chunks_exact(plane).enumerate() {
+    for (plane_index, quarters) in dz.chunks_exact(len).enumerate() {
         let (img, oc) = (plane_index / o, plane_index % o);
         for qy in 0..t.th {
-            z.fill(0.0);
-            for ey in 0..2 {
-                let yy = 2 * qy + ey;
-                if yy >= t.h {
-                    break;
-                }
-                let row = &dy_plane[(2 * yy + a) * out_w..][..out_w];
-                for (ex, run) in z[2 * ey * tw..][..2 * tw].chunks_exact_mut(tw).enumerate() {
-                    for (value, p) in run.iter_mut().zip(row.iter().skip(2 * ex + b).step_by(4)) {
-                        *value = *p;
-                    }
-                }
-            }
             let first = oc * tiles + img * t.per_image() + qy * tw;
             let outs = nine_runs_mut(dm, o * tiles, first, tw);
-            let zr: [&[f32]; 4] = std::array::from_fn(|i| &z[i * tw..][..tw]);
-            // A along rows and columns: transformed row ξ is the sum of output rows A_ROWS[ξ].
+            let at =
+                |ey: usize, ex: usize| &quarters[quarter_run(t, parity(phase), ey, ex, qy)..][..tw];
+            // A along rows and columns: transformed row ξ sums output rows A_ROWS[ξ].
             for (xi, rows) in A_ROWS.iter().enumerate() {
                 for (nu, cols) in A_ROWS.iter().enumerate() {
                     let out = &mut *outs[3 * xi + nu];
-                    let at = |ey: usize, ex: usize| zr[2 * ey + ex];
                     match (*rows, *cols) {
                         (&[ey], &[ex]) => out.copy_from_slice(at(ey, ex)),
                         (&[ey], &[e0, e1]) => add2(out, at(ey, e0), at(ey, e1)),

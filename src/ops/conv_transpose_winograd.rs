@@ -91,7 +91,8 @@ fn chunk_forward(
     })
 }
 
-/// [`chunk_forward`] from the chunk's parity planes `q`.
+/// [`chunk_forward`] from the chunk's parity planes `q`: each phase's outputs go to the
+/// quarter planes of `y`, written out whole at the end.
 fn chunk_phases_forward(
     q: &[f32],
     c: usize,
@@ -102,25 +103,22 @@ fn chunk_phases_forward(
     tasks: usize,
 ) {
     let tiles = t.count();
-    with_scratch(POSITIONS * c * tiles, |v| {
-        with_scratch(POSITIONS * o * tiles, |m| {
-            for phase in 0..PHASES {
-                winograd::input_transform(q, c, t, phase, v);
-                for pos in 0..POSITIONS {
-                    let a = &products[phase * POSITIONS + pos];
-                    let b = MatRef::new(&v[pos * c * tiles..][..c * tiles], c, tiles);
-                    gemm_packed_in_task(
-                        1.0,
-                        a,
-                        b,
-                        0.0,
-                        &mut m[pos * o * tiles..][..o * tiles],
-                        tasks,
-                    );
+    with_scratch(t.images * o * winograd::quarter_planes_len(t), |z| {
+        with_scratch(POSITIONS * c * tiles, |v| {
+            with_scratch(POSITIONS * o * tiles, |m| {
+                for phase in 0..PHASES {
+                    winograd::input_transform(q, c, t, phase, v);
+                    for pos in 0..POSITIONS {
+                        let a = &products[phase * POSITIONS + pos];
+                        let b = MatRef::new(&v[pos * c * tiles..][..c * tiles], c, tiles);
+                        let m_pos = &mut m[pos * o * tiles..][..o * tiles];
+                        gemm_packed_in_task(1.0, a, b, 0.0, m_pos, tasks);
+                    }
+                    winograd::output_transform(m, o, t, phase, z);
                 }
-                winograd::output_transform(m, o, t, phase, y);
-            }
-        })
+            })
+        });
+        winograd::merge_quarters(z, o, t, y);
     })
 }
 
@@ -201,28 +199,32 @@ fn chunk_phases_backward(
     tasks: usize,
 ) {
     let tiles = t.count();
-    with_scratch(POSITIONS * c * tiles, |v| {
-        with_scratch(POSITIONS * o * tiles, |dm| {
-            for phase in 0..PHASES {
-                winograd::output_grad_transform(dy, o, t, phase, dm);
-                let dm_at = |pos: usize| MatRef::new(&dm[pos * o * tiles..][..o * tiles], o, tiles);
-                if let Some((dq, products_t)) = dq.as_mut() {
-                    for pos in 0..POSITIONS {
-                        let a = &products_t[phase * POSITIONS + pos];
-                        let dv = &mut v[pos * c * tiles..][..c * tiles];
-                        gemm_packed_in_task(1.0, a, dm_at(pos), 0.0, dv, tasks);
+    with_scratch(t.images * o * winograd::quarter_planes_len(t), |z| {
+        winograd::split_quarters(dy, o, t, z);
+        with_scratch(POSITIONS * c * tiles, |v| {
+            with_scratch(POSITIONS * o * tiles, |dm| {
+                for phase in 0..PHASES {
+                    winograd::output_grad_transform(z, o, t, phase, dm);
+                    let dm_at =
+                        |pos: usize| MatRef::new(&dm[pos * o * tiles..][..o * tiles], o, tiles);
+                    if let Some((dq, products_t)) = dq.as_mut() {
+                        for pos in 0..POSITIONS {
+                            let a = &products_t[phase * POSITIONS + pos];
+                            let dv = &mut v[pos * c * tiles..][..c * tiles];
+                            gemm_packed_in_task(1.0, a, dm_at(pos), 0.0, dv, tasks);
+                        }
+                        winograd::add_input_grad(v, c, t, phase, dq);
                     }
-                    winograd::add_input_grad(v, c, t, phase, dq);
-                }
-                if let Some((du, beta)) = du.as_mut() {
-                    winograd::input_transform(q, c, t, phase, v);
-                    for pos in 0..POSITIONS {
-                        let v_pos = MatRef::new(&v[pos * c * tiles..][..c * tiles], c, tiles);
-                        let du_pos = &mut du[(phase * POSITIONS + pos) * o * c..][..o * c];
-                        gemm(1.0, dm_at(pos), v_pos.t(), *beta, du_pos);
+                    if let Some((du, beta)) = du.as_mut() {
+                        winograd::input_transform(q, c, t, phase, v);
+                        for pos in 0..POSITIONS {
+                            let v_pos = MatRef::new(&v[pos * c * tiles..][..c * tiles], c, tiles);
+                            let du_pos = &mut du[(phase * POSITIONS + pos) * o * c..][..o * c];
+                            gemm(1.0, dm_at(pos), v_pos.t(), *beta, du_pos);
+                        }
                     }
                 }
-            }
+            })
         })
     })
 }
