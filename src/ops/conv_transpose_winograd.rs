@@ -1,5 +1,6 @@
-//! conv_transpose2d with a 4x4 kernel, stride 2 and padding 1 (every upsampling layer of
-//! celeba32 and celeba64x48-in) through minimal filtering ([`crate::kernels::winograd`]):
+//! conv_transpose2d with a 4x4 kernel, stride 2 and padding 1 on inputs of 16x16 and more
+//! (the largest upsampling layer of celeba32 and of celeba64x48-in) through minimal
+//! filtering ([`crate::kernels::winograd`]):
 //! per phase and transformed position, one product `[O, C] x [C, tiles]`, 9 products per
 //! 2x2 output tile instead of 16. The backward pass runs the same products transposed.
 //! Chunks of images run over the rayon pool; each chunk goes phase by phase so that its
@@ -19,7 +20,8 @@ const TARGET_TILES: usize = 64;
 
 /// Inputs narrower or shorter than this stay on the GEMM + col2im path: with rows of a
 /// few tiles, the transforms' per-row work outweighs the products saved (measured in
-/// `cargo bench --bench layers`: 12x16 inputs were 12% slower this way, 24x32 17% faster).
+/// `cargo bench --bench layers`: 6x8 and 12x16 inputs slower this way, 24x32 faster; and
+/// celeba32's 8x8 layer no faster; docs/benchmarks.md, session 25).
 const MIN_SIDE: usize = 16;
 
 /// Whether `g` (the adjoint conv2d's geometry of a transposed convolution) is a 4x4
@@ -63,7 +65,7 @@ pub(crate) fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &[f32]) ->
     let b = images_per_chunk(n, per_image);
     let tasks = n.div_ceil(b);
     let (in_img, out_img) = (c * h * wd, o * 4 * h * wd);
-    // SAFETY: `chunk` below writes every pixel of every phase of its images.
+    // SAFETY: `chunk_forward` writes every pixel of its images (merge_quarters).
     let (y, _) = unsafe {
         written_in_chunks(n * out_img, b * out_img, |i, y_c| {
             let images = y_c.len() / out_img;
