@@ -33,8 +33,8 @@ train() {
 # order (other ranks, or only another thread count in one process) change the weights in
 # the last bits, training amplifies it, and the KL (a small term) moves most: 1 vs 2
 # threads of one process differ by 1.3e-4 in val KL after 2 epochs here (docs/cluster.md).
-# Since the last upsampling runs as minimal filtering (its weight gradient sums transformed
-# values, more rounding than products), 4 ranks resumed on 2 read 2.3e-4 in val loss.
+# Since the last upsampling runs as minimal filtering (likely its weight gradient, which
+# sums transformed values and so rounds more), 4 ranks resumed on 2 read 2.3e-4 in val loss.
 same_metrics() {
   python3 - "$1" "$2" <<'PY'
 import csv, sys
