@@ -216,8 +216,8 @@ fn input_transform_body<const FMA: bool>(
             let d: [&[f32]; 9] = runs.map(|at| &planes[at..][..tw]);
             let first = img * t.per_image() + qy * tw;
             let outs = nine_runs_mut(v, c * tiles, ch * tiles + first, tw);
-            // Bᵀ along rows and columns: a transformed row (column) ξ is window row `k`
-            // minus row `less` (when there is one).
+            // Bᵀ along rows and columns: transformed row (column) ξ is window row `e`
+            // minus row `e_less` (when there is one), as listed in B_T.
             for (xi, &(e, e_less)) in B_T.iter().enumerate() {
                 for (nu, &(f, f_less)) in B_T.iter().enumerate() {
                     let out = &mut *outs[3 * xi + nu];
