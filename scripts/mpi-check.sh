@@ -33,9 +33,9 @@ train() {
 # order (other ranks, or only another thread count in one process) change the weights in
 # the last bits, training amplifies it, and the KL (a small term) moves most: 1 vs 2
 # threads of one process differ by 1.3e-4 in val KL after 2 epochs here (docs/cluster.md).
-# Since the last upsampling runs as minimal filtering (likely its weight gradient, which
-# sums transformed values and so rounds more), 4 ranks resumed on 2 read 2.3e-4 in val loss
-# and 2.2e-3 in KL.
+# With demo32's seed (7), 4 ranks resumed on 2 read 2.3e-4 in val loss and 2.2e-3 in KL.
+# How far the last bits grow depends on the run (other seeds: up to 1.3e-3 in the losses
+# one process vs 2 ranks, with the GEMM path as with minimal filtering; docs/cluster.md).
 same_metrics() {
   python3 - "$1" "$2" <<'PY'
 import csv, sys
