@@ -16,9 +16,11 @@ use super::norm_core::fold_channels;
 use super::sync_stats::Span;
 use crate::autograd::Var;
 use crate::kernels::lanes;
-use crate::kernels::zeroed::zeroed;
+use crate::kernels::scratch::with_scratch;
+use crate::kernels::zeroed::written_in_chunks;
 use crate::Tensor;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// The activation after the normalization.
 #[derive(Clone)]
@@ -142,17 +144,20 @@ fn normalize_act(
     let (_, c, p) = ncp(x.shape());
     let groups = k.mean.len();
     let xs = x_val.as_slice().unwrap();
-    let mut y = zeroed(xs.len());
-    y.par_chunks_mut(p)
-        .zip(xs.par_chunks(p))
-        .enumerate()
-        .for_each(|(plane, (y, x))| {
-            let k = k.of(plane % groups);
-            for (y, &x) in y.iter_mut().zip(x) {
-                let (_, pre) = k.pre(x);
-                *y = if pre > 0.0 { pre } else { k.slope * pre };
+    let per = planes_per_task(p);
+    // SAFETY: each task writes its planes whole (`xs` holds whole planes).
+    let (y, _) = unsafe {
+        written_in_chunks(xs.len(), per * p, |task, y| {
+            for (i, y) in y.chunks_exact_mut(p).enumerate() {
+                let plane = task * per + i;
+                let k = k.of(plane % groups);
+                for (y, &x) in y.iter_mut().zip(&xs[plane * p..][..p]) {
+                    let (_, pre) = k.pre(x);
+                    y.write(if pre > 0.0 { pre } else { k.slope * pre });
+                }
             }
-        });
+        })
+    };
     let shape = x.value().raw_dim();
     let y = Tensor::from_shape_vec(shape.clone(), y).unwrap();
     let (inputs, slope_len) = recorded_inputs([x, gamma, beta], act);
@@ -203,27 +208,40 @@ fn pre_activation_grad(
     p: usize,
 ) -> (Vec<f32>, Vec<(f64, f64, f64)>) {
     let groups = k.mean.len();
-    let mut dpre = zeroed(xs.len());
-    let sums = dpre
-        .par_chunks_mut(p)
-        .zip(xs.par_chunks(p).zip(dy.par_chunks(p)))
-        .enumerate()
-        .map_init(
-            || (vec![0.0f32; p], vec![0.0f32; p]),
-            |(xhat, pre), (plane, (d, (x, g)))| {
-                let k = k.of(plane % groups);
-                let values = xhat.iter_mut().zip(pre.iter_mut()).zip(d.iter_mut());
-                for (((xh, pr), d), (&x, &g)) in values.zip(x.iter().zip(g)) {
-                    (*xh, *pr) = k.pre(x);
-                    *d = if *pr > 0.0 { g } else { k.slope * g };
-                }
-                let slope = lanes::dot_nonpositive(pre, g);
-                (lanes::sum(d), lanes::dot(d, xhat), slope)
-            },
-        )
-        .collect();
-    (dpre, sums)
+    let per = planes_per_task(p);
+    // SAFETY: each task writes its planes whole, each before its sums read it.
+    let (dpre, sums) = unsafe {
+        written_in_chunks(xs.len(), per * p, |task, d| {
+            with_scratch(2 * p, |scratch| {
+                let (xhat, pre) = scratch.split_at_mut(p);
+                let sums = d.chunks_exact_mut(p).enumerate().map(|(i, d)| {
+                    let plane = task * per + i;
+                    let k = k.of(plane % groups);
+                    let (x, g) = (&xs[plane * p..][..p], &dy[plane * p..][..p]);
+                    let values = xhat.iter_mut().zip(pre.iter_mut()).zip(d.iter_mut());
+                    for (((xh, pr), d), (&x, &g)) in values.zip(x.iter().zip(g)) {
+                        (*xh, *pr) = k.pre(x);
+                        d.write(if *pr > 0.0 { g } else { k.slope * g });
+                    }
+                    // The loop above wrote all p values of `d`.
+                    let d = &*(d as *const [MaybeUninit<f32>] as *const [f32]);
+                    let slope = lanes::dot_nonpositive(pre, g);
+                    (lanes::sum(d), lanes::dot(d, xhat), slope)
+                });
+                sums.collect::<Vec<_>>()
+            })
+        })
+    };
+    (dpre, sums.into_iter().flatten().collect())
 }
+
+/// Planes per task of the passes above: about [`VALUES_PER_TASK`] values, whole planes.
+fn planes_per_task(p: usize) -> usize {
+    VALUES_PER_TASK.div_ceil(p.max(1))
+}
+
+/// Values per task: enough that a task's overhead (and its scratch) is small against it.
+const VALUES_PER_TASK: usize = 4096;
 
 /// Batch norm's input gradient applied in place to `dpre` (see `norm_core`): with batch
 /// statistics `k * (dpre - mean(dpre) - xhat * mean(dpre * xhat))`, else `k * dpre`, where
@@ -351,6 +369,31 @@ mod tests {
         Some(BatchNormMode::Eval),
         None,
     ];
+
+    /// A tensor of `shape` with values spread over about [-2, 2].
+    fn spread(shape: &[usize], seed: usize) -> Tensor {
+        let mut i = 0usize;
+        Tensor::from_shape_simple_fn(ndarray::IxDyn(shape), || {
+            i += 1;
+            ((i * 7919 + seed * 104729) % 4001) as f32 / 1000.0 - 2.0
+        })
+    }
+
+    /// Planes spread over several tasks of the fused passes (each of a few whole planes),
+    /// whose channels do not line up with the task boundaries.
+    #[test]
+    fn planes_over_several_tasks_match_the_unfused_ops() {
+        let (n, c, h, w) = (3, 5, 30, 45);
+        assert!(n * c * h * w > 4 * VALUES_PER_TASK && !VALUES_PER_TASK.is_multiple_of(h * w));
+        let (x, r) = (spread(&[n, c, h, w], 1), spread(&[n, c, h, w], 2));
+        let (g, b) = (spread(&[c], 3), spread(&[c], 4));
+        let slope = Tensor::from_shape_fn(ndarray::IxDyn(&[c]), |i| 0.1 * i[0] as f32 - 0.2);
+        for mode in MODES {
+            check_against_unfused(x.clone(), g.clone(), b.clone(), r.clone(), None, mode).unwrap();
+            let a = Some(slope.clone());
+            check_against_unfused(x.clone(), g.clone(), b.clone(), r.clone(), a, mode).unwrap();
+        }
+    }
 
     proptest! {
         #![proptest_config(config(48))]
