@@ -9,10 +9,11 @@
 
 use super::batch_norm::ncp;
 use super::elementwise::{row_major, standard};
-use super::norm_act::{recorded_inputs, slopes, Activation, Channel};
+use super::norm_act::{
+    forward_plane, pre_activation_plane, recorded_inputs, slopes, Activation, Channel,
+};
 use super::norm_core::{fold_channels, plane_moments};
 use crate::autograd::Var;
-use crate::kernels::lanes;
 use crate::kernels::scratch::with_scratch;
 use crate::kernels::zeroed::written_in_chunks;
 use crate::Tensor;
@@ -71,14 +72,6 @@ fn statistics(x: &[f32], eps: f32) -> (f32, f32) {
     (mean, 1.0 / (var + eps).sqrt())
 }
 
-/// `y = activation(gamma * xhat + beta)` for one plane.
-fn forward_plane(x: &[f32], k: Channel, y: &mut [MaybeUninit<f32>]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        let (_, pre) = k.pre(x);
-        y.write(if pre > 0.0 { pre } else { k.slope * pre });
-    }
-}
-
 /// The input gradient (when `want_dx`) and, per plane, the sums `(Σ dpre, Σ dpre·xhat,
 /// Σ_{pre<=0} dy·pre)` (beta's, gamma's and the slope's gradients before folding).
 fn backward(
@@ -121,16 +114,7 @@ fn backward_plane(
     [xhat, pre, dpre]: [&mut [f32]; 3],
     dx: Option<&mut [MaybeUninit<f32>]>,
 ) -> [f64; 3] {
-    let values = xhat.iter_mut().zip(pre.iter_mut()).zip(dpre.iter_mut());
-    for (((xh, pr), d), (&x, &g)) in values.zip(x.iter().zip(dy)) {
-        (*xh, *pr) = k.pre(x);
-        *d = if *pr > 0.0 { g } else { k.slope * g };
-    }
-    let sums = [
-        lanes::sum(dpre),
-        lanes::dot(dpre, xhat),
-        lanes::dot_nonpositive(pre, dy),
-    ];
+    let sums = pre_activation_plane(x, dy, k, [&mut *xhat, &mut *pre, &mut *dpre]);
     if let Some(dx) = dx {
         let m = x.len() as f32;
         let (mean_dy, mean_dy_xh) = (sums[0] as f32 / m, sums[1] as f32 / m);

@@ -150,11 +150,7 @@ fn normalize_act(
         written_in_chunks(xs.len(), per * p, |task, y| {
             for (i, y) in y.chunks_exact_mut(p).enumerate() {
                 let plane = task * per + i;
-                let k = k.of(plane % groups);
-                for (y, &x) in y.iter_mut().zip(&xs[plane * p..][..p]) {
-                    let (_, pre) = k.pre(x);
-                    y.write(if pre > 0.0 { pre } else { k.slope * pre });
-                }
+                forward_plane(&xs[plane * p..][..p], k.of(plane % groups), y);
             }
         })
     };
@@ -171,7 +167,7 @@ fn normalize_act(
             vec![0.0f64; groups],
             vec![0.0f64; groups],
         );
-        for (plane, (a, b, d)) in sums.into_iter().enumerate() {
+        for (plane, [a, b, d]) in sums.into_iter().enumerate() {
             let g = plane % groups;
             (s_dy[g], s_dy_xh[g], s_slope[g]) = (s_dy[g] + a, s_dy_xh[g] + b, s_slope[g] + d);
         }
@@ -206,33 +202,63 @@ fn pre_activation_grad(
     dy: &[f32],
     k: &Channels,
     p: usize,
-) -> (Vec<f32>, Vec<(f64, f64, f64)>) {
+) -> (Vec<f32>, Vec<[f64; 3]>) {
     let groups = k.mean.len();
     let per = planes_per_task(p);
-    // SAFETY: each task writes its planes whole, each before its sums read it.
+    // SAFETY: each task writes its planes whole (a copy of each plane's `dpre`).
     let (dpre, sums) = unsafe {
         written_in_chunks(xs.len(), per * p, |task, d| {
-            with_scratch(2 * p, |scratch| {
-                let (xhat, pre) = scratch.split_at_mut(p);
+            with_scratch(3 * p, |scratch| {
+                let (xhat, rest) = scratch.split_at_mut(p);
+                let (pre, dpre) = rest.split_at_mut(p);
                 let sums = d.chunks_exact_mut(p).enumerate().map(|(i, d)| {
                     let plane = task * per + i;
-                    let k = k.of(plane % groups);
-                    let (x, g) = (&xs[plane * p..][..p], &dy[plane * p..][..p]);
-                    let values = xhat.iter_mut().zip(pre.iter_mut()).zip(d.iter_mut());
-                    for (((xh, pr), d), (&x, &g)) in values.zip(x.iter().zip(g)) {
-                        (*xh, *pr) = k.pre(x);
-                        d.write(if *pr > 0.0 { g } else { k.slope * g });
+                    let range = plane * p..(plane + 1) * p;
+                    let bufs = [&mut *xhat, &mut *pre, &mut *dpre];
+                    let sums = pre_activation_plane(
+                        &xs[range.clone()],
+                        &dy[range],
+                        k.of(plane % groups),
+                        bufs,
+                    );
+                    for (d, &v) in d.iter_mut().zip(dpre.iter()) {
+                        d.write(v);
                     }
-                    // The loop above wrote all p values of `d`.
-                    let d = &*(d as *const [MaybeUninit<f32>] as *const [f32]);
-                    let slope = lanes::dot_nonpositive(pre, g);
-                    (lanes::sum(d), lanes::dot(d, xhat), slope)
+                    sums
                 });
                 sums.collect::<Vec<_>>()
             })
         })
     };
     (dpre, sums.into_iter().flatten().collect())
+}
+
+/// `y = activation(gamma * xhat + beta)` for one plane.
+pub(super) fn forward_plane(x: &[f32], k: Channel, y: &mut [MaybeUninit<f32>]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        let (_, pre) = k.pre(x);
+        y.write(if pre > 0.0 { pre } else { k.slope * pre });
+    }
+}
+
+/// One plane's `dpre = dy * (pre > 0 ? 1 : slope)` (with its `xhat` and `pre`) and the
+/// sums `[Σ dpre, Σ dpre·xhat, Σ_{pre<=0} dy·pre]`.
+pub(super) fn pre_activation_plane(
+    x: &[f32],
+    dy: &[f32],
+    k: Channel,
+    [xhat, pre, dpre]: [&mut [f32]; 3],
+) -> [f64; 3] {
+    let values = xhat.iter_mut().zip(pre.iter_mut()).zip(dpre.iter_mut());
+    for (((xh, pr), d), (&x, &g)) in values.zip(x.iter().zip(dy)) {
+        (*xh, *pr) = k.pre(x);
+        *d = if *pr > 0.0 { g } else { k.slope * g };
+    }
+    [
+        lanes::sum(dpre),
+        lanes::dot(dpre, xhat),
+        lanes::dot_nonpositive(pre, dy),
+    ]
 }
 
 /// Planes per task of the passes above: about [`VALUES_PER_TASK`] values, whole planes.
@@ -384,7 +410,7 @@ mod tests {
     #[test]
     fn planes_over_several_tasks_match_the_unfused_ops() {
         let (n, c, h, w) = (3, 5, 30, 45);
-        assert!(n * c * h * w > 4 * VALUES_PER_TASK && !VALUES_PER_TASK.is_multiple_of(h * w));
+        assert!(n * c * h * w > 4 * VALUES_PER_TASK && !planes_per_task(h * w).is_multiple_of(c));
         let (x, r) = (spread(&[n, c, h, w], 1), spread(&[n, c, h, w], 2));
         let (g, b) = (spread(&[c], 3), spread(&[c], 4));
         let slope = Tensor::from_shape_fn(ndarray::IxDyn(&[c]), |i| 0.1 * i[0] as f32 - 0.2);
