@@ -14,6 +14,7 @@ pub mod gemm;
 pub mod gemm_col2im;
 pub mod im2col;
 pub mod im2col_view;
+mod lane_blocks;
 pub mod lanes;
 pub mod layout;
 pub mod matrix;
@@ -23,6 +24,7 @@ pub mod scratch;
 pub mod simd;
 pub mod squash;
 pub mod winograd;
+pub mod winograd_planes;
 pub mod zeroed;
 
 pub use im2col::ConvGeom;
