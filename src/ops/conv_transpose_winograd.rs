@@ -19,10 +19,10 @@ use std::mem::MaybeUninit;
 /// output, 25 x 128 channels x 64 tiles, are 800 KiB each).
 const TARGET_TILES: usize = 64;
 
-/// Inputs narrower or shorter than this stay on the GEMM + col2im path: with rows of a
-/// few tiles, the transforms' per-row work outweighs the products saved (measured in
-/// `cargo bench --bench layers`: 6x8 and 12x16 inputs slower this way, 24x32 faster; and
-/// celeba32's 8x8 layer no faster; docs/benchmarks.md, session 25).
+/// Inputs narrower or shorter than this stay on the GEMM + col2im path: with few tiles
+/// per image, the transforms' short blocks outweigh the products saved (measured in
+/// `cargo bench --bench layers`: with F(4x4, 2x2) celeba32's 8x8 and celeba64x48-in's
+/// 12x16 layers 2-3 times slower, 16x16 and 24x32 faster; docs/benchmarks.md, session 28).
 const MIN_SIDE: usize = 16;
 
 /// Whether `g` (the adjoint conv2d's geometry of a transposed convolution) is a 4x4
