@@ -1,5 +1,5 @@
-//! Per-layer timing of celeba64x48-in's convolutions and of celeba32's largest upsampling
-//! (the last row): `cargo bench --bench layers`.
+//! Per-layer timing of celeba64x48-in's convolutions and of celeba32's 128-channel 4x4
+//! stride-2 ones (the last seven rows): `cargo bench --bench layers`.
 //! The forward, and forward + backward (input and weight gradients), of each distinct layer
 //! at batch 64, best of 5 with the caches evicted before each, with its GFLOP/s.
 //! `THREADS=n` (default 2) sets the pool; `ONLY=i` times layer `i` alone (for `perf`).
@@ -82,7 +82,7 @@ fn main() {
     };
     let pool = vae_cpu::threads::thread_pool(env("THREADS").unwrap_or(2)).unwrap();
     let only = env("ONLY");
-    let layers: [Layer; 14] = [
+    let layers: [Layer; 20] = [
         (false, 3, 32, 4, 2, 48, 64),
         (false, 32, 32, 3, 1, 24, 32),
         (false, 32, 64, 4, 2, 24, 32),
@@ -97,6 +97,12 @@ fn main() {
         (true, 32, 32, 4, 2, 24, 32),
         (false, 32, 3, 3, 1, 48, 64),
         (true, 128, 128, 4, 2, 16, 16),
+        (true, 128, 128, 4, 2, 8, 8),
+        (true, 128, 128, 4, 2, 4, 4),
+        (true, 128, 128, 4, 2, 2, 2),
+        (false, 128, 128, 4, 2, 16, 16),
+        (false, 128, 128, 4, 2, 8, 8),
+        (false, 128, 128, 4, 2, 4, 4),
     ];
     let mut total = 0.0;
     pool.install(|| {

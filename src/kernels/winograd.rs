@@ -225,30 +225,25 @@ impl BlockMap<5, 5> for InputGradMap {
     }
 }
 
-/// Where the runs of `[pos][channel][tile]` for channel `ch` of image `img` start.
+/// Where the runs of `[pos][channel][tile]` for channel `ch` start.
 #[inline(always)]
-fn position_runs<const N: usize>(
-    t: &Tiles,
-    channels: usize,
-    ch: usize,
-    img: usize,
-) -> [[usize; N]; N] {
-    let (tiles, per) = (t.count(), t.per_image());
-    std::array::from_fn(|xi| {
-        std::array::from_fn(|nu| ((xi * N + nu) * channels + ch) * tiles + img * per)
-    })
+fn position_runs(t: &Tiles, channels: usize, ch: usize) -> [[usize; 5]; 5] {
+    let tiles = t.count();
+    std::array::from_fn(|xi| std::array::from_fn(|nu| ((xi * 5 + nu) * channels + ch) * tiles))
 }
 
 /// Where phase `(a, b)`'s window runs `(e, f)` start in a channel's window planes.
 fn window_runs(t: &Tiles, (a, b): (usize, usize)) -> [[usize; 5]; 5] {
-    let per = t.per_image();
-    std::array::from_fn(|e| std::array::from_fn(|f| ((a + e) * SPAN + b + f) * per))
+    let tiles = t.count();
+    std::array::from_fn(|e| std::array::from_fn(|f| ((a + e) * SPAN + b + f) * tiles))
 }
 
 /// Where phase `(a, b)`'s output runs `(ey, ex)` start in a channel's planes modulo 8.
 fn output_runs(t: &Tiles, (a, b): (usize, usize)) -> [[usize; TILE]; TILE] {
-    let per = t.per_image();
-    std::array::from_fn(|ey| std::array::from_fn(|ex| ((2 * ey + a) * OUT_SPAN + 2 * ex + b) * per))
+    let tiles = t.count();
+    std::array::from_fn(|ey| {
+        std::array::from_fn(|ex| ((2 * ey + a) * OUT_SPAN + 2 * ex + b) * tiles)
+    })
 }
 
 simd_versions! {
@@ -266,12 +261,12 @@ fn input_transform_body<const FMA: bool>(
     v: &mut [f32],
 ) {
     let len = window_planes_len(t);
-    assert_eq!(d.len(), t.images * c * len);
+    assert_eq!(d.len(), c * len);
     assert_eq!(v.len(), POSITIONS * c * t.count());
     let from = window_runs(t, parity(phase));
-    for (plane_index, planes) in d.chunks_exact(len).enumerate() {
-        let to = position_runs::<5>(t, c, plane_index % c, plane_index / c);
-        in_blocks::<InputMap, 5, 5, false>(t.per_image(), planes, &from, v, &to);
+    for (ch, planes) in d.chunks_exact(len).enumerate() {
+        let to = position_runs(t, c, ch);
+        in_blocks::<InputMap, 5, 5, false>(t.count(), planes, &from, v, &to);
     }
 }
 
@@ -291,11 +286,11 @@ fn output_transform_body<const FMA: bool>(
 ) {
     let len = output_planes_len(t);
     assert_eq!(m.len(), POSITIONS * o * t.count());
-    assert_eq!(z.len(), t.images * o * len);
+    assert_eq!(z.len(), o * len);
     let to = output_runs(t, parity(phase));
-    for (plane_index, planes) in z.chunks_exact_mut(len).enumerate() {
-        let from = position_runs::<5>(t, o, plane_index % o, plane_index / o);
-        in_blocks::<OutputMap, 5, 4, false>(t.per_image(), m, &from, planes, &to);
+    for (ch, planes) in z.chunks_exact_mut(len).enumerate() {
+        let from = position_runs(t, o, ch);
+        in_blocks::<OutputMap, 5, 4, false>(t.count(), m, &from, planes, &to);
     }
 }
 
@@ -314,18 +309,18 @@ fn output_grad_transform_body<const FMA: bool>(
     dm: &mut [f32],
 ) {
     let len = output_planes_len(t);
-    assert_eq!(z.len(), t.images * o * len);
+    assert_eq!(z.len(), o * len);
     assert_eq!(dm.len(), POSITIONS * o * t.count());
     let from = output_runs(t, parity(phase));
-    for (plane_index, planes) in z.chunks_exact(len).enumerate() {
-        let to = position_runs::<5>(t, o, plane_index % o, plane_index / o);
-        in_blocks::<OutputGradMap, 4, 5, false>(t.per_image(), planes, &from, dm, &to);
+    for (ch, planes) in z.chunks_exact(len).enumerate() {
+        let to = position_runs(t, o, ch);
+        in_blocks::<OutputGradMap, 4, 5, false>(t.count(), planes, &from, dm, &to);
     }
 }
 
 simd_versions! {
     /// `dd = B dV Bᵀ` of phase `phase` added into the window planes `dd` of the input
-    /// gradient (`[images][c][r][s][tile]`, see `scatter_windows`); `dv` is
+    /// gradient (`[c][r][s][tile]`, see `scatter_windows`); `dv` is
     /// `[pos][c][tile]`. The adjoint of [`input_transform`].
     pub fn add_input_grad(dv: &[f32], c: usize, t: &Tiles, phase: usize, dd: &mut [f32]) = add_input_grad_body;
 }
@@ -339,12 +334,12 @@ fn add_input_grad_body<const FMA: bool>(
     dd: &mut [f32],
 ) {
     let len = window_planes_len(t);
-    assert_eq!(dd.len(), t.images * c * len);
+    assert_eq!(dd.len(), c * len);
     assert_eq!(dv.len(), POSITIONS * c * t.count());
     let to = window_runs(t, parity(phase));
-    for (plane_index, planes) in dd.chunks_exact_mut(len).enumerate() {
-        let from = position_runs::<5>(t, c, plane_index % c, plane_index / c);
-        in_blocks::<InputGradMap, 5, 5, true>(t.per_image(), dv, &from, planes, &to);
+    for (ch, planes) in dd.chunks_exact_mut(len).enumerate() {
+        let from = position_runs(t, c, ch);
+        in_blocks::<InputGradMap, 5, 5, true>(t.count(), dv, &from, planes, &to);
     }
 }
 

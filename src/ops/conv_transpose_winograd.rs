@@ -20,9 +20,12 @@ use std::mem::MaybeUninit;
 const TARGET_TILES: usize = 64;
 
 /// Inputs narrower or shorter than this stay on the GEMM + col2im path: with few tiles
-/// per image, the transforms' short blocks outweigh the products saved (measured in
-/// `cargo bench --bench layers`: with F(4x4, 2x2) celeba32's 8x8 and celeba64x48-in's
-/// 12x16 layers 2-3 times slower, 16x16 and 24x32 faster; docs/benchmarks.md, session 28).
+/// per image, the per-call work in the weight domain (`U` is 6.25 times the weight, and
+/// each task sums its own `dU`) outweighs the products saved (measured in
+/// `cargo bench --bench layers` and `vae-cpu bench`: celeba32's 8x8 layer with F(4x4, 2x2)
+/// is faster forward but slower forward + backward, its 4x4 and 2x2 layers and
+/// celeba64x48-in's 3x4 to 12x16 ones slower; 16x16 and 24x32 faster; docs/benchmarks.md,
+/// sessions 28 and 29).
 const MIN_SIDE: usize = 16;
 
 /// Whether `g` (the adjoint conv2d's geometry of a transposed convolution) is a 4x4
@@ -89,8 +92,8 @@ fn chunk_forward(
     tasks: usize,
 ) {
     let tiles = t.count();
-    let q_len = t.images * c * planes::window_planes_len(t);
-    let z_len = t.images * o * planes::output_planes_len(t);
+    let q_len = c * planes::window_planes_len(t);
+    let z_len = o * planes::output_planes_len(t);
     with_scratch(q_len, |q| {
         planes::gather_windows(x, c, t, q);
         with_scratch(z_len, |z| {
@@ -159,7 +162,7 @@ fn chunk_backward(
     du: Option<(&mut [f32], f32)>,
     tasks: usize,
 ) {
-    let q_len = t.images * c * planes::window_planes_len(t);
+    let q_len = c * planes::window_planes_len(t);
     // The input's window planes (for the weight gradient), then the input gradient's.
     with_scratch(if du.is_some() { q_len } else { 0 }, |q| {
         if du.is_some() {
@@ -190,7 +193,7 @@ fn chunk_phases_backward(
     tasks: usize,
 ) {
     let tiles = t.count();
-    with_scratch(t.images * o * planes::output_planes_len(t), |z| {
+    with_scratch(o * planes::output_planes_len(t), |z| {
         planes::split_outputs(dy, o, t, z);
         with_scratch(POSITIONS * c * tiles, |v| {
             with_scratch(POSITIONS * o * tiles, |dm| {
