@@ -1,12 +1,16 @@
 //! Reductions over f32 slices that vectorize: 16 independent f32 accumulators (the compiler
 //! maps them onto SIMD lanes; a single running sum would serialize on the add latency),
 //! combined in f64 at the end. Callers reduce one image plane at a time (at most a few
-//! thousand values) and add the planes in f64, which keeps the f32 rounding small.
+//! thousand values) and add the planes in f64, which keeps the f32 rounding small. Each is
+//! compiled for the widest vectors this CPU has ([`simd_versions!`]; no fused multiply-adds,
+//! so the same bits on every machine).
 
-const LANES: usize = 16;
+use super::simd::simd_versions;
+
+pub(crate) const LANES: usize = 16;
 
 /// Sum over the pairs of `a` and `b` of `f(a, b)`.
-#[inline]
+#[inline(always)]
 fn reduce2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
     assert_eq!(a.len(), b.len());
     let mut acc = [0.0f32; LANES];
@@ -18,26 +22,54 @@ fn reduce2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
         }
     }
     let tail: f64 = ar.iter().zip(br).map(|(&a, &b)| f(a, b) as f64).sum();
+    combine(&acc, tail)
+}
+
+/// The sum of lane accumulators `acc` and of a `tail` summed in f64, in the order every
+/// reduction here adds them (so that a fused loop accumulating like [`reduce2`] gives the
+/// same bits).
+#[inline]
+pub(crate) fn combine(acc: &[f32; LANES], tail: f64) -> f64 {
     acc.iter().map(|&v| v as f64).sum::<f64>() + tail
 }
 
-/// Σ x.
-pub fn sum(x: &[f32]) -> f64 {
+simd_versions! {
+    /// Σ x.
+    pub fn sum(x: &[f32]) -> f64 = sum_body;
+}
+
+#[inline(always)]
+fn sum_body<const FMA: bool>(x: &[f32]) -> f64 {
     reduce2(x, x, |a, _| a)
 }
 
-/// Σ (x - mean)², for a variance.
-pub fn sum_sq_dev(x: &[f32], mean: f32) -> f64 {
+simd_versions! {
+    /// Σ (x - mean)², for a variance.
+    pub fn sum_sq_dev(x: &[f32], mean: f32) -> f64 = sum_sq_dev_body;
+}
+
+#[inline(always)]
+fn sum_sq_dev_body<const FMA: bool>(x: &[f32], mean: f32) -> f64 {
     reduce2(x, x, |a, _| (a - mean) * (a - mean))
 }
 
-/// Σ a·b.
-pub fn dot(a: &[f32], b: &[f32]) -> f64 {
+simd_versions! {
+    /// Σ a·b.
+    pub fn dot(a: &[f32], b: &[f32]) -> f64 = dot_body;
+}
+
+#[inline(always)]
+fn dot_body<const FMA: bool>(a: &[f32], b: &[f32]) -> f64 {
     reduce2(a, b, |a, b| a * b)
 }
 
-/// Σ over x <= 0 of x·g (the PReLU slope gradient).
-pub fn dot_nonpositive(x: &[f32], g: &[f32]) -> f64 {
+simd_versions! {
+    /// Σ over x <= 0 of x·g (the PReLU slope gradient).
+    pub fn dot_nonpositive(x: &[f32], g: &[f32]) -> f64 = dot_nonpositive_body;
+}
+
+#[inline(always)]
+fn dot_nonpositive_body<const FMA: bool>(x: &[f32], g: &[f32]) -> f64 {
     reduce2(x, g, |x, g| if x <= 0.0 { x * g } else { 0.0 })
 }
 

@@ -83,12 +83,9 @@ fn backward(
     let p = xs.len() / planes.len().max(1);
     let sums_of = |plane: usize, dx: Option<&mut [MaybeUninit<f32>]>| {
         let range = plane * p..(plane + 1) * p;
-        // Scratch for the plane's `xhat`, `pre` and `dpre`, each written whole before read.
-        with_scratch(3 * p, |bufs| {
-            let (xhat, rest) = bufs.split_at_mut(p);
-            let (pre, dpre) = rest.split_at_mut(p);
-            let bufs = [xhat, pre, dpre];
-            backward_plane(&xs[range.clone()], &dy[range], planes[plane], bufs, dx)
+        // Scratch for the plane's `dpre`, written whole before read.
+        with_scratch(p, |dpre| {
+            backward_plane(&xs[range.clone()], &dy[range], planes[plane], dpre, dx)
         })
     };
     if !want_dx {
@@ -111,15 +108,16 @@ fn backward_plane(
     x: &[f32],
     dy: &[f32],
     k: Channel,
-    [xhat, pre, dpre]: [&mut [f32]; 3],
+    dpre: &mut [f32],
     dx: Option<&mut [MaybeUninit<f32>]>,
 ) -> [f64; 3] {
-    let sums = pre_activation_plane(x, dy, k, [&mut *xhat, &mut *pre, &mut *dpre]);
+    let sums = pre_activation_plane(x, dy, k, dpre);
     if let Some(dx) = dx {
         let m = x.len() as f32;
         let (mean_dy, mean_dy_xh) = (sums[0] as f32 / m, sums[1] as f32 / m);
         let scale = k.gamma * k.inv_std;
-        for ((dx, &d), &xh) in dx.iter_mut().zip(dpre.iter()).zip(xhat.iter()) {
+        for ((dx, &d), &x) in dx.iter_mut().zip(dpre.iter()).zip(x) {
+            let (xh, _) = k.pre(x);
             dx.write(scale * (d - mean_dy - xh * mean_dy_xh));
         }
     }

@@ -17,6 +17,7 @@ use super::sync_stats::Span;
 use crate::autograd::Var;
 use crate::kernels::lanes;
 use crate::kernels::scratch::with_scratch;
+use crate::kernels::simd::simd_versions;
 use crate::kernels::zeroed::written_in_chunks;
 use crate::Tensor;
 use rayon::prelude::*;
@@ -208,18 +209,15 @@ fn pre_activation_grad(
     // SAFETY: each task writes its planes whole (a copy of each plane's `dpre`).
     let (dpre, sums) = unsafe {
         written_in_chunks(xs.len(), per * p, |task, d| {
-            with_scratch(3 * p, |scratch| {
-                let (xhat, rest) = scratch.split_at_mut(p);
-                let (pre, dpre) = rest.split_at_mut(p);
+            with_scratch(p, |dpre| {
                 let sums = d.chunks_exact_mut(p).enumerate().map(|(i, d)| {
                     let plane = task * per + i;
                     let range = plane * p..(plane + 1) * p;
-                    let bufs = [&mut *xhat, &mut *pre, &mut *dpre];
                     let sums = pre_activation_plane(
                         &xs[range.clone()],
                         &dy[range],
                         k.of(plane % groups),
-                        bufs,
+                        dpre,
                     );
                     for (d, &v) in d.iter_mut().zip(dpre.iter()) {
                         d.write(v);
@@ -233,32 +231,62 @@ fn pre_activation_grad(
     (dpre, sums.into_iter().flatten().collect())
 }
 
-/// `y = activation(gamma * xhat + beta)` for one plane.
-pub(super) fn forward_plane(x: &[f32], k: Channel, y: &mut [MaybeUninit<f32>]) {
+simd_versions! {
+    /// `y = activation(gamma * xhat + beta)` for one plane.
+    pub(super) fn forward_plane(x: &[f32], k: Channel, y: &mut [MaybeUninit<f32>]) = forward_plane_body;
+}
+
+#[inline(always)]
+fn forward_plane_body<const FMA: bool>(x: &[f32], k: Channel, y: &mut [MaybeUninit<f32>]) {
     for (y, &x) in y.iter_mut().zip(x) {
         let (_, pre) = k.pre(x);
         y.write(if pre > 0.0 { pre } else { k.slope * pre });
     }
 }
 
-/// One plane's `dpre = dy * (pre > 0 ? 1 : slope)` (with its `xhat` and `pre`) and the
-/// sums `[Σ dpre, Σ dpre·xhat, Σ_{pre<=0} dy·pre]`.
-pub(super) fn pre_activation_plane(
+simd_versions! {
+    /// One plane's `dpre = dy * (pre > 0 ? 1 : slope)` (written to `dpre`) and the sums
+    /// `[Σ dpre, Σ dpre·xhat, Σ_{pre<=0} dy·pre]`, in one pass: each sum accumulated in
+    /// lanes as [`lanes::sum`], [`lanes::dot`] and [`lanes::dot_nonpositive`] would over
+    /// stored `dpre`, `xhat` and `pre` (the same bits, without storing them).
+    pub(super) fn pre_activation_plane(x: &[f32], dy: &[f32], k: Channel, dpre: &mut [f32]) -> [f64; 3] = pre_activation_body;
+}
+
+#[inline(always)]
+fn pre_activation_body<const FMA: bool>(
     x: &[f32],
     dy: &[f32],
     k: Channel,
-    [xhat, pre, dpre]: [&mut [f32]; 3],
+    dpre: &mut [f32],
 ) -> [f64; 3] {
-    let values = xhat.iter_mut().zip(pre.iter_mut()).zip(dpre.iter_mut());
-    for (((xh, pr), d), (&x, &g)) in values.zip(x.iter().zip(dy)) {
-        (*xh, *pr) = k.pre(x);
-        *d = if *pr > 0.0 { g } else { k.slope * g };
+    assert!(x.len() == dy.len() && x.len() == dpre.len());
+    let terms = |x: f32, g: f32| {
+        let (xh, pre) = k.pre(x);
+        let d = if pre > 0.0 { g } else { k.slope * g };
+        (d, [d, d * xh, if pre <= 0.0 { pre * g } else { 0.0 }])
+    };
+    let whole = x.len() / lanes::LANES * lanes::LANES;
+    let mut acc = [[0.0f32; lanes::LANES]; 3];
+    let blocks = x[..whole]
+        .chunks_exact(lanes::LANES)
+        .zip(dy[..whole].chunks_exact(lanes::LANES));
+    for ((x, g), d) in blocks.zip(dpre[..whole].chunks_exact_mut(lanes::LANES)) {
+        for i in 0..lanes::LANES {
+            let (di, t) = terms(x[i], g[i]);
+            d[i] = di;
+            for (acc, t) in acc.iter_mut().zip(t) {
+                acc[i] += t;
+            }
+        }
     }
-    [
-        lanes::sum(dpre),
-        lanes::dot(dpre, xhat),
-        lanes::dot_nonpositive(pre, dy),
-    ]
+    let tail: Vec<[f32; 3]> = (whole..x.len())
+        .map(|i| {
+            let (di, t) = terms(x[i], dy[i]);
+            dpre[i] = di;
+            t
+        })
+        .collect();
+    std::array::from_fn(|j| lanes::combine(&acc[j], tail.iter().map(|t| t[j] as f64).sum()))
 }
 
 /// Planes per task of the passes above: about [`VALUES_PER_TASK`] values, whole planes.
@@ -293,12 +321,29 @@ fn input_grad(
                 return;
             };
             let m = *count as f32;
-            let (mean_dy, mean_dy_xh) = (sum_dy[ch] / m, sum_dy_xh[ch] / m);
-            for (d, &x) in d.iter_mut().zip(x) {
-                let (xh, _) = k.pre(x);
-                *d = scale * (*d - mean_dy - xh * mean_dy_xh);
-            }
+            batch_input_grad_plane(d, x, k, sum_dy[ch] / m, sum_dy_xh[ch] / m);
         });
+}
+
+simd_versions! {
+    /// One plane's `dx = gamma * inv_std * (dpre - mean(dpre) - xhat * mean(dpre * xhat))`
+    /// in place of `dpre`, the means over the channel's batch.
+    fn batch_input_grad_plane(d: &mut [f32], x: &[f32], k: Channel, mean_dy: f32, mean_dy_xh: f32) = batch_input_grad_body;
+}
+
+#[inline(always)]
+fn batch_input_grad_body<const FMA: bool>(
+    d: &mut [f32],
+    x: &[f32],
+    k: Channel,
+    mean_dy: f32,
+    mean_dy_xh: f32,
+) {
+    let scale = k.gamma * k.inv_std;
+    for (d, &x) in d.iter_mut().zip(x) {
+        let (xh, _) = k.pre(x);
+        *d = scale * (*d - mean_dy - xh * mean_dy_xh);
+    }
 }
 
 #[cfg(test)]
@@ -423,6 +468,26 @@ mod tests {
 
     proptest! {
         #![proptest_config(config(48))]
+
+        /// The one-pass sums are the three reductions over stored `xhat`, `pre` and `dpre`,
+        /// bit for bit, and `dpre` is `dy` scaled where `pre <= 0` (lengths with and
+        /// without a tail past the lanes).
+        #[test]
+        fn pre_activation_sums_equal_the_separate_reductions(
+            pairs in prop::collection::vec((-3.0f32..3.0, -3.0f32..3.0), 0..100),
+            mean in -1.0f32..1.0, inv_std in 0.1f32..3.0, gamma in -2.0f32..2.0,
+            beta in -1.0f32..1.0, slope in -0.5f32..0.5,
+        ) {
+            let (x, dy): (Vec<f32>, Vec<f32>) = pairs.into_iter().unzip();
+            let k = Channel { mean, inv_std, gamma, beta, slope };
+            let mut dpre = vec![f32::NAN; x.len()];
+            let sums = pre_activation_plane(&x, &dy, k, &mut dpre);
+            let (xhat, pre): (Vec<f32>, Vec<f32>) = x.iter().map(|&x| k.pre(x)).unzip();
+            let want: Vec<f32> = pre.iter().zip(&dy).map(|(&p, &g)| if p > 0.0 { g } else { slope * g }).collect();
+            prop_assert_eq!(&dpre, &want);
+            let separate = [lanes::sum(&want), lanes::dot(&want, &xhat), lanes::dot_nonpositive(&pre, &dy)];
+            prop_assert_eq!(sums.map(f64::to_bits), separate.map(f64::to_bits));
+        }
 
         #[test]
         fn leaky_matches_the_norm_then_leaky_relu((x, g, b, r) in problem()) {
