@@ -69,8 +69,9 @@ pub fn gather_windows(x: &[f32], c: usize, t: &Tiles, d: &mut [f32]) {
     gather_by_table(x, plane, &sources, d);
 }
 
-/// The input gradient `dx` (`[images][c][h][w]`, overwritten) from its window planes `dd`:
-/// the adjoint of [`gather_windows`], each pixel the sum of its places in the planes.
+/// The input gradient from its window planes `dd`, added into `dx` (`[images][c][h][w]`;
+/// zeroed by the caller): the adjoint of [`gather_windows`], each pixel the sum of its
+/// places in the planes.
 pub fn scatter_windows(dd: &[f32], c: usize, t: &Tiles, dx: &mut [f32]) {
     let plane = t.h * t.w;
     assert_eq!(dx.len(), t.images * c * plane);
@@ -79,7 +80,6 @@ pub fn scatter_windows(dd: &[f32], c: usize, t: &Tiles, dx: &mut [f32]) {
         let (y, x) = (window_index(qy, r, t.h)?, window_index(qx, s, t.w)?);
         Some(y * t.w + x)
     });
-    dx.fill(0.0);
     for (ch, planes) in dd.chunks_exact(sources.len()).enumerate() {
         let channel = &mut dx[ch * plane..];
         for (v, &at) in planes.iter().zip(&sources) {
@@ -175,7 +175,7 @@ mod tests {
                 let want = if inside { x[(plane * t.h + y - 1) * t.w + xx - 1] } else { 0.0 };
                 prop_assert_eq!(*v, want, "place {}", i);
             }
-            let mut scattered = vec![f32::NAN; x.len()];
+            let mut scattered = vec![0.0; x.len()];
             scatter_windows(&d, c, &t, &mut scattered);
             let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>();
             let (left, right) = (dot(&gathered, &d), dot(&x, &scattered));

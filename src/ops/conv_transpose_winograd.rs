@@ -149,7 +149,7 @@ pub(crate) fn backward(
     (want_dx.then_some(dx), dw)
 }
 
-/// One chunk's input gradient (written into `dx`) and weight-gradient products
+/// One chunk's input gradient (added into `dx`, which starts zeroed) and weight-gradient products
 /// (`du = product + beta * du`), phase by phase.
 #[allow(clippy::too_many_arguments)]
 fn chunk_backward(
