@@ -18,6 +18,7 @@ use super::im2col::{im2col, im2col_par, ConvGeom};
 #[cfg(target_arch = "x86_64")]
 use super::panel_rows::{pack_rows, transposed_block};
 use super::panel_rows::{Part, Runs};
+use super::simd::gathers_are_slow;
 
 /// The column matrix of `images` consecutive images of `x`: rows `r = (c, ki, kj)`,
 /// columns `(image, oy, ox)`, exactly as [`super::im2col::im2col`] writes it for the
@@ -27,6 +28,9 @@ pub struct Im2colView<'a> {
     g: &'a ConvGeom,
     x: &'a [f32],
     images: usize,
+    /// Whether panel halves along input rows are packed by masked loads rather than
+    /// gathers (where gathers are slow, [`gathers_are_slow`]).
+    masked_runs: bool,
 }
 
 impl<'a> Im2colView<'a> {
@@ -45,6 +49,16 @@ impl<'a> Im2colView<'a> {
             g,
             x,
             images: x.len() / img,
+            masked_runs: gathers_are_slow(),
+        }
+    }
+
+    /// The same view packing halves along input rows by masked loads (`true`) or by
+    /// gathers, whatever this CPU prefers (for tests of both).
+    pub fn with_masked_runs(self, masked_runs: bool) -> Self {
+        Im2colView {
+            masked_runs,
+            ..self
         }
     }
 
@@ -111,9 +125,13 @@ impl<'a> Im2colView<'a> {
             parts.map(|p| p.x),
         ];
         let (h, w) = (self.g.h as i32, self.g.w as i32);
-        // Halves made of a few runs of consecutive values are masked loads, others gathers.
+        // Halves made of a few runs of consecutive values are masked loads where gathers
+        // are slow, others gathers.
         let plans: [Option<Runs>; NR / 16] = std::array::from_fn(|half| {
-            Runs::of(&parts[half * 16..][..16], lanes.saturating_sub(half * 16))
+            let used = lanes.saturating_sub(half * 16);
+            self.masked_runs
+                .then(|| Runs::of(&parts[half * 16..][..16], used))
+                .flatten()
         });
         #[cfg(target_arch = "x86_64")]
         // SAFETY: our kernel runs (and so this) only where AVX-512 is present; every lane
@@ -301,7 +319,6 @@ mod tests {
             .map(|i| ((i as u32).wrapping_mul(2654435761) ^ seed) as f32 / u32::MAX as f32 - 0.5)
             .collect();
         let (col, ld) = explicit(g, &x);
-        let view = Im2colView::new(g, &x);
         let rows = g.col_rows();
         let r0 = (r * rows as f64) as usize % rows;
         let j0 = j0 % ld;
@@ -309,7 +326,16 @@ mod tests {
             return Ok(());
         }
         let mat = MatRef::new(&col, rows, ld);
-        for (source, expect) in [(&view as &dyn PanelSource, mat), (&view.t(), mat.t())] {
+        // Both ways of packing halves along input rows: masked loads and gathers.
+        let views = [true, false].map(|runs| Im2colView::new(g, &x).with_masked_runs(runs));
+        let transposed = views.map(|v| v.t());
+        let sources: [(&dyn PanelSource, MatRef); 4] = [
+            (&views[0], mat),
+            (&transposed[0], mat.t()),
+            (&views[1], mat),
+            (&transposed[1], mat.t()),
+        ];
+        for (source, expect) in sources {
             let (k0, jj) = if expect.rows == rows {
                 (r0, j0)
             } else {
