@@ -55,7 +55,8 @@ impl<'a> Im2colView<'a> {
 
     /// The same view packing halves along input rows by masked loads (`true`) or by
     /// gathers, whatever this CPU prefers (for tests of both).
-    pub fn with_masked_runs(self, masked_runs: bool) -> Self {
+    #[cfg(test)]
+    pub(crate) fn with_masked_runs(self, masked_runs: bool) -> Self {
         Im2colView {
             masked_runs,
             ..self

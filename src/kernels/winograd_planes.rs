@@ -54,6 +54,15 @@ fn table(
     places
 }
 
+/// For each place of one channel's window planes (`[r][s][tile]`), the input pixel
+/// (`y·w + x` in its image of `c` channels) it holds, or [`NONE`].
+fn window_sources(t: &Tiles, c: usize) -> Vec<u32> {
+    table(t, SPAN, c * t.h * t.w, |r, s, qy, qx| {
+        let (y, x) = (window_index(qy, r, t.h)?, window_index(qx, s, t.w)?);
+        Some(y * t.w + x)
+    })
+}
+
 /// The chunk `x` (`[images][c][h][w]`) as window planes `d` (`[c][r][s][tile]`):
 /// `d[ch, r, s, (image, qy, qx)] = x[image, ch, 4qy + r - 1, 4qx + s - 1]`, zero outside
 /// the image. Phase `(a, b)`'s window value `(e, f)` of every tile is then plane
@@ -62,10 +71,7 @@ pub fn gather_windows(x: &[f32], c: usize, t: &Tiles, d: &mut [f32]) {
     let plane = t.h * t.w;
     assert_eq!(x.len(), t.images * c * plane);
     assert_eq!(d.len(), c * window_planes_len(t));
-    let sources = table(t, SPAN, c * plane, |r, s, qy, qx| {
-        let (y, x) = (window_index(qy, r, t.h)?, window_index(qx, s, t.w)?);
-        Some(y * t.w + x)
-    });
+    let sources = window_sources(t, c);
     gather_by_table(x, plane, &sources, d);
 }
 
@@ -76,10 +82,7 @@ pub fn scatter_windows(dd: &[f32], c: usize, t: &Tiles, dx: &mut [f32]) {
     let plane = t.h * t.w;
     assert_eq!(dx.len(), t.images * c * plane);
     assert_eq!(dd.len(), c * window_planes_len(t));
-    let sources = table(t, SPAN, c * plane, |r, s, qy, qx| {
-        let (y, x) = (window_index(qy, r, t.h)?, window_index(qx, s, t.w)?);
-        Some(y * t.w + x)
-    });
+    let sources = window_sources(t, c);
     for (ch, planes) in dd.chunks_exact(sources.len()).enumerate() {
         let channel = &mut dx[ch * plane..];
         for (v, &at) in planes.iter().zip(&sources) {
