@@ -279,13 +279,13 @@ fn pre_activation_body<const FMA: bool>(
             }
         }
     }
-    let tail: Vec<[f32; 3]> = (whole..x.len())
-        .map(|i| {
-            let (di, t) = terms(x[i], dy[i]);
-            dpre[i] = di;
-            t
-        })
-        .collect();
+    // The last values (fewer than the lanes), summed in f64 in order as the reductions do.
+    let mut tail = [[0.0f32; 3]; lanes::LANES];
+    for (i, t) in (whole..x.len()).zip(&mut tail) {
+        let (di, terms) = terms(x[i], dy[i]);
+        (dpre[i], *t) = (di, terms);
+    }
+    let tail = &tail[..x.len() - whole];
     std::array::from_fn(|j| lanes::combine(&acc[j], tail.iter().map(|t| t[j] as f64).sum()))
 }
 
