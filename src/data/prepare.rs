@@ -151,10 +151,18 @@ pub fn decode_image(bytes: &[u8], opts: &PrepareOptions, out: &mut [u8]) -> Resu
     }
     let reader = || image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
     let (w, h) = reader().into_dimensions().map_err(|e| e.to_string())?;
-    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels > MAX_PIXELS {
         return Err(format!(
             "{w} x {h} pixels is over the {} megapixel limit",
             MAX_PIXELS / 1_000_000
+        ));
+    }
+    if pixels > bytes.len() as u64 * MAX_PIXELS_PER_BYTE {
+        return Err(format!(
+            "{w} x {h} pixels from {} bytes: more than a real image compresses to \
+             (over {MAX_PIXELS_PER_BYTE} pixels a byte)",
+            bytes.len()
         ));
     }
     let img = reader().decode().map_err(|e| e.to_string())?.to_rgb8();
@@ -185,6 +193,13 @@ pub fn fit_image(img: &image::RgbImage, opts: &PrepareOptions, out: &mut [u8]) {
 /// promises, docs/robustness.md): a header may promise far more pixels than its few bytes
 /// hold (a decompression bomb: seconds and gigabytes for nothing).
 pub const MAX_PIXELS: u64 = 100_000_000;
+
+/// The most pixels per byte of file `decode_image` decodes. A JPEG holds at most about 64
+/// pixels a byte (an 8x8 block takes at least a few bits), an RGB PNG about 350 and a
+/// grayscale one about 1000 (deflate's 1032:1), so a header promising more is a bomb: a
+/// few hundred bytes claiming 100 megapixels decode for seconds into nothing. (Only a
+/// uniform 1-bit PNG could hold more.)
+pub const MAX_PIXELS_PER_BYTE: u64 = 2048;
 
 /// Whether the JPEG end-of-image marker (FF D9) is among the last bytes (some writers
 /// append padding after it).
@@ -406,6 +421,24 @@ mod tests {
         let opts = PrepareOptions::new(8, 8, CELEBA_CROP_FRACTION);
         let err = decode_image(&jpeg, &opts, &mut [0; 8 * 8 * 3]).unwrap_err();
         assert!(err.contains("8228 x 16398 pixels"), "{err}");
+    }
+
+    /// A few hundred bytes claiming just under the limit (a fuzzer's find: 65524 x 1522,
+    /// seconds of decoding and 300 MB for nothing) are refused before decoding too.
+    #[test]
+    fn a_header_promising_far_more_pixels_than_its_bytes_can_hold_is_refused() {
+        let mut jpeg = Vec::new();
+        image::RgbImage::new(16, 16)
+            .write_to(
+                &mut std::io::Cursor::new(&mut jpeg),
+                image::ImageFormat::Jpeg,
+            )
+            .unwrap();
+        let sof = jpeg.windows(2).position(|m| m == [0xFF, 0xC0]).unwrap();
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x05, 0xF2, 0xFF, 0xF4]);
+        let opts = PrepareOptions::new(8, 8, CELEBA_CROP_FRACTION);
+        let err = decode_image(&jpeg, &opts, &mut [0; 8 * 8 * 3]).unwrap_err();
+        assert!(err.contains("65524 x 1522 pixels from"), "{err}");
     }
 
     #[test]
