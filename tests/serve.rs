@@ -284,6 +284,24 @@ fn uploads_are_prepared_like_files_and_bad_ones_are_refused() {
     );
     let truncated = call(addr, "POST", "/api/upload", &bytes[..bytes.len() / 2]);
     assert_eq!(truncated.status, 400, "{}", truncated.error());
+    // A few hundred bytes whose header claims 6000 x 6000 pixels (under the upload
+    // limit, far over what its bytes can hold): refused before decoding.
+    let mut bomb = Vec::new();
+    image::RgbImage::new(16, 16)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bomb),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    let sof = bomb.windows(2).position(|m| m == [0xFF, 0xC0]).unwrap();
+    bomb[sof + 5..sof + 9].copy_from_slice(&[0x17, 0x70, 0x17, 0x70]);
+    let refused = call(addr, "POST", "/api/upload", &bomb);
+    assert_eq!(refused.status, 400, "{}", refused.error());
+    assert!(
+        refused.error().contains("pixels a byte"),
+        "{}",
+        refused.error()
+    );
     let huge = vec![0u8; vae_cpu::serve::server::MAX_UPLOAD_BYTES + 1];
     let too_large = call(addr, "POST", "/api/upload", &huge);
     assert_eq!(too_large.status, 413);

@@ -406,8 +406,8 @@ pub fn write_skipped_log(path: &Path, skipped: &[(String, String)]) -> Result<()
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_image_whose_header_promises_too_many_pixels_is_refused_before_decoding() {
+    /// A 16x16 JPEG whose frame header claims `height` x `width` pixels.
+    fn jpeg_claiming(height: u16, width: u16) -> Vec<u8> {
         let mut jpeg = Vec::new();
         image::RgbImage::new(16, 16)
             .write_to(
@@ -417,8 +417,15 @@ mod tests {
             .unwrap();
         // The frame header (FF C0, length, precision) then height and width, big-endian.
         let sof = jpeg.windows(2).position(|m| m == [0xFF, 0xC0]).unwrap();
-        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x40, 0x0E, 0x20, 0x24]);
+        jpeg[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+        jpeg[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+        jpeg
+    }
+
+    #[test]
+    fn an_image_whose_header_promises_too_many_pixels_is_refused_before_decoding() {
         let opts = PrepareOptions::new(8, 8, CELEBA_CROP_FRACTION);
+        let jpeg = jpeg_claiming(0x400E, 0x2024);
         let err = decode_image(&jpeg, &opts, &mut [0; 8 * 8 * 3]).unwrap_err();
         assert!(err.contains("8228 x 16398 pixels"), "{err}");
     }
@@ -427,16 +434,8 @@ mod tests {
     /// seconds of decoding and 300 MB for nothing) are refused before decoding too.
     #[test]
     fn a_header_promising_far_more_pixels_than_its_bytes_can_hold_is_refused() {
-        let mut jpeg = Vec::new();
-        image::RgbImage::new(16, 16)
-            .write_to(
-                &mut std::io::Cursor::new(&mut jpeg),
-                image::ImageFormat::Jpeg,
-            )
-            .unwrap();
-        let sof = jpeg.windows(2).position(|m| m == [0xFF, 0xC0]).unwrap();
-        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x05, 0xF2, 0xFF, 0xF4]);
         let opts = PrepareOptions::new(8, 8, CELEBA_CROP_FRACTION);
+        let jpeg = jpeg_claiming(1522, 65524);
         let err = decode_image(&jpeg, &opts, &mut [0; 8 * 8 * 3]).unwrap_err();
         assert!(err.contains("65524 x 1522 pixels from"), "{err}");
     }
