@@ -1,5 +1,5 @@
 //! Stride-1 convolutions and transposed convolutions with at most [`THIN`] channels on one
-//! side run through the direct kernels of [`crate::kernels::direct_conv`] instead of
+//! side (or [`NARROW`] on both, on AVX-512 with rows of whole blocks) run through the direct kernels of [`crate::kernels::direct_conv`] instead of
 //! im2col + GEMM, forward and backward. Each pass is one stride-1 convolution:
 //!
 //! - conv2d: `y = conv(x, w)`; `dx = conv(dy, w')` with `w'[c, o] = w[o, c]` flipped in
@@ -10,9 +10,10 @@
 //!   shifted by the tap.
 
 use super::chunk_grads::backward_in_chunks;
-use crate::kernels::direct_conv::{conv_group, pad_image, weight_grad_group, Direct, GROUP};
+use crate::kernels::direct_conv::{conv_group, pad_image, weight_grad_group, Direct, GROUP, LANES};
 use crate::kernels::offload;
 use crate::kernels::scratch::with_scratch;
+use crate::kernels::simd;
 use crate::kernels::zeroed::zeroed;
 use crate::kernels::ConvGeom;
 use rayon::prelude::*;
@@ -20,12 +21,26 @@ use rayon::prelude::*;
 /// Channels on the thin side up to which the direct kernels are used.
 pub const THIN: usize = 4;
 
+/// Channels on both sides up to which the direct kernels are used on AVX-512 where every
+/// row fills whole blocks of [`LANES`]: celeba64x48-in's 32 -> 32 layers at 24 x 32, 28.6
+/// -> 21.9 ms forward + backward at batch 64 (`cargo bench --bench layers`, row 1, 7
+/// rounds alternating; docs/benchmarks.md). As a GEMM, 32 output rows share each packed
+/// panel of columns, and packing it costs as much as the products; here each input row
+/// is loaded once per tap for 4 outputs, with nothing packed. With 64 channels at 12 x 16
+/// (half a block wasted) direct is slower: 36.2 against 22.6 ms.
+pub const NARROW: usize = 32;
+
 /// Whether a convolution of geometry `g` (as im2col sees it) with `outs` output channels
-/// runs direct: stride 1, few channels on one side, and padding below the kernel size on
-/// every side (so that the adjoint convolution's padding `k - 1 - p` is one too). With an
-/// accelerator in use every convolution stays a GEMM, which it runs.
+/// runs direct: stride 1, few channels on one side (or on both, [`NARROW`]), and padding
+/// below the kernel size on every side (so that the adjoint convolution's padding
+/// `k - 1 - p` is one too). With an accelerator in use every convolution stays a GEMM,
+/// which it runs.
 pub(crate) fn applies(g: &ConvGeom, outs: usize) -> bool {
-    !offload::is_active() && g.c.min(outs) <= THIN && g.adjoint(outs).is_some()
+    let narrow = g.c.max(outs) <= NARROW
+        && g.ow.is_multiple_of(LANES)
+        && g.w.is_multiple_of(LANES)
+        && simd::level() == simd::Level::Avx512;
+    !offload::is_active() && (g.c.min(outs) <= THIN || narrow) && g.adjoint(outs).is_some()
 }
 
 /// The geometry `g` of a stride-1 convolution as a direct one.
@@ -295,32 +310,98 @@ mod tests {
         /// conv2d through the direct kernels equals im2col + GEMM, forward and backward.
         #[test]
         fn conv2d_matches_gemm((g, o, n) in thin_geometry(), seed: u64) {
-            let x = values(n * g.image_len(), seed);
-            let w = values(o * g.col_rows(), seed ^ 1);
-            let dy = values(n * o * g.out_positions(), seed ^ 2);
-            let w_t = Arc::new(Tensor::from_shape_vec(IxDyn(&[w.len()]), w.clone()).unwrap());
-            close(&conv2d_forward(&x, n, &g, &w, o), &conv2d_gemm::gemm_forward(&x, n, &g, &w_t, o, false).0)?;
-            let (dx, dw) = conv2d_backward(&x, n, &g, &w, o, &dy, true, true);
-            let (rdx, rdw) = conv2d_gemm::gemm_backward(&x, n, &g, &w_t, o, &dy, (true, true), None);
-            close(&dx.unwrap(), &rdx.unwrap())?;
-            close(&dw.unwrap(), &rdw.unwrap())?;
+            conv2d_direct_matches_gemm(&g, o, n, seed)?;
         }
 
         /// conv_transpose2d of stride 1 (`g` is its adjoint conv: `g.c` outputs from
         /// `c` inputs) through the direct kernels equals GEMM + col2im.
         #[test]
         fn conv_transpose2d_matches_gemm((g, c, n) in thin_geometry(), seed: u64) {
-            let x = values(n * c * g.out_positions(), seed);
-            let w = values(c * g.col_rows(), seed ^ 1);
-            let dy = values(n * g.image_len(), seed ^ 2);
-            let w_t = Arc::new(Tensor::from_shape_vec(IxDyn(&[w.len()]), w.clone()).unwrap());
-            let y = conv_transpose2d_forward(&x, n, c, &g, &w);
-            close(&y, &conv_transpose2d::gemm_forward(&x, n, c, &g, &w_t))?;
-            let (dx, dw) = conv_transpose2d_backward(&x, n, c, &g, &w, &dy, true, true);
-            let (rdx, rdw) = conv_transpose2d::gemm_backward(&x, n, c, &g, &w_t, &dy, true, true);
-            close(&dx.unwrap(), &rdx.unwrap())?;
-            close(&dw.unwrap(), &rdw.unwrap())?;
+            conv_transpose2d_direct_matches_gemm(&g, c, n, seed)?;
         }
+    }
+
+    proptest! {
+        #![proptest_config(config(12))]
+
+        /// The same where no side is thin but both are narrow ([`NARROW`]).
+        #[test]
+        fn narrow_convolutions_match_gemm((g, o, n) in narrow_geometry(), seed: u64) {
+            conv2d_direct_matches_gemm(&g, o, n, seed)?;
+            conv_transpose2d_direct_matches_gemm(&g, o, n, seed)?;
+        }
+    }
+
+    fn conv2d_direct_matches_gemm(
+        g: &ConvGeom,
+        o: usize,
+        n: usize,
+        seed: u64,
+    ) -> Result<(), TestCaseError> {
+        let x = values(n * g.image_len(), seed);
+        let w = values(o * g.col_rows(), seed ^ 1);
+        let dy = values(n * o * g.out_positions(), seed ^ 2);
+        let w_t = Arc::new(Tensor::from_shape_vec(IxDyn(&[w.len()]), w.clone()).unwrap());
+        let (ry, _) = conv2d_gemm::gemm_forward(&x, n, g, &w_t, o, false);
+        close(&conv2d_forward(&x, n, g, &w, o), &ry)?;
+        let (dx, dw) = conv2d_backward(&x, n, g, &w, o, &dy, true, true);
+        let (rdx, rdw) = conv2d_gemm::gemm_backward(&x, n, g, &w_t, o, &dy, (true, true), None);
+        close(&dx.unwrap(), &rdx.unwrap())?;
+        close(&dw.unwrap(), &rdw.unwrap())
+    }
+
+    fn conv_transpose2d_direct_matches_gemm(
+        g: &ConvGeom,
+        c: usize,
+        n: usize,
+        seed: u64,
+    ) -> Result<(), TestCaseError> {
+        let x = values(n * c * g.out_positions(), seed);
+        let w = values(c * g.col_rows(), seed ^ 1);
+        let dy = values(n * g.image_len(), seed ^ 2);
+        let w_t = Arc::new(Tensor::from_shape_vec(IxDyn(&[w.len()]), w.clone()).unwrap());
+        let y = conv_transpose2d_forward(&x, n, c, g, &w);
+        close(&y, &conv_transpose2d::gemm_forward(&x, n, c, g, &w_t))?;
+        let (dx, dw) = conv_transpose2d_backward(&x, n, c, g, &w, &dy, true, true);
+        let (rdx, rdw) = conv_transpose2d::gemm_backward(&x, n, c, g, &w_t, &dy, true, true);
+        close(&dx.unwrap(), &rdx.unwrap())?;
+        close(&dw.unwrap(), &rdw.unwrap())
+    }
+
+    /// Stride-1 geometries with 5 to 32 channels on each side and rows of 32 or 64 (the
+    /// padding keeps the width), on a CPU where [`applies`] takes them.
+    fn narrow_geometry() -> impl Strategy<Value = (ConvGeom, usize, usize)> {
+        (
+            1usize..3,
+            5usize..33,
+            5usize..33,
+            1usize..5,
+            1usize..3,
+            1usize..5,
+            1usize..5,
+        )
+            .prop_flat_map(|t| (Just(t), 0..t.5, 0..t.6))
+            .prop_map(|((n, c, outs, h, blocks, kh, kw), pt, pl)| {
+                let w = blocks * LANES;
+                let (oh, ow) = (h, w);
+                // Bottom and right padding kh - 1 - pt and kw - 1 - pl keep the size.
+                let (sh, sw, pad_top, pad_left) = (1, 1, pt, pl);
+                let g = ConvGeom {
+                    c,
+                    h,
+                    w,
+                    kh,
+                    kw,
+                    sh,
+                    sw,
+                    pad_top,
+                    pad_left,
+                    oh,
+                    ow,
+                };
+                (g, outs, n)
+            })
+            .prop_filter("runs direct on this CPU", |(g, outs, _)| applies(g, *outs))
     }
 
     #[test]
@@ -339,6 +420,12 @@ mod tests {
             ow: 8,
         };
         assert!(applies(&g, 3) && applies(&g, 4) && !applies(&g, 5));
+        // Narrow on both sides: only rows of whole blocks, on AVX-512.
+        let wide_rows = ConvGeom { w: 32, ow: 32, ..g };
+        let avx512 = simd::level() == simd::Level::Avx512;
+        assert_eq!(applies(&wide_rows, 32), avx512);
+        assert!(!applies(&wide_rows, 33));
+        assert!(!applies(&ConvGeom { w: 16, ow: 16, ..g }, 32));
         assert!(!applies(&ConvGeom { sh: 2, oh: 4, ..g }, 3));
         assert!(!applies(
             &ConvGeom {
