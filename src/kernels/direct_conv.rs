@@ -74,14 +74,21 @@ pub fn pad_image(d: &Direct, x: &[f32], xp: &mut [f32]) {
         d.padded_len(),
         "pad_image: buffer has the wrong size"
     );
-    xp.fill(0.0);
     let rows = d.h.min(hp.saturating_sub(d.pad_top));
     let cols = d.w.min(wp.saturating_sub(d.pad_left));
-    for c in 0..d.cin {
-        for r in 0..rows {
-            let src = &x[(c * d.h + r) * d.w..][..cols];
-            let at = (c * hp + r + d.pad_top) * wp + d.pad_left;
-            xp[at..at + cols].copy_from_slice(src);
+    // Each value written once: the image's rows between their borders, zeros elsewhere.
+    for (c, plane) in xp.chunks_exact_mut(hp * wp).enumerate() {
+        for (r, row) in plane.chunks_exact_mut(wp).enumerate() {
+            if !(d.pad_top..d.pad_top + rows).contains(&r) {
+                row.fill(0.0);
+                continue;
+            }
+            let src = &x[(c * d.h + r - d.pad_top) * d.w..][..cols];
+            let (left, rest) = row.split_at_mut(d.pad_left);
+            let (inside, right) = rest.split_at_mut(cols);
+            left.fill(0.0);
+            inside.copy_from_slice(src);
+            right.fill(0.0);
         }
     }
 }
