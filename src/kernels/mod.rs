@@ -10,6 +10,7 @@ pub mod cuda;
 #[path = "cuda_stub.rs"]
 pub mod cuda;
 pub mod direct_conv;
+pub mod direct_up2;
 pub mod gemm;
 pub mod gemm_col2im;
 pub mod im2col;

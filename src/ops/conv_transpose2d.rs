@@ -7,6 +7,7 @@
 //! Backward: `col = im2col(dy)`, `dX = W * col`, `dW = sum_chunks X * col^T`, `db = sum dy`.
 
 use super::chunk_grads::backward_in_chunks;
+use super::conv_transpose_up2;
 use super::conv_transpose_winograd;
 use super::direct_conv;
 use super::elementwise::{row_major, standard};
@@ -147,6 +148,9 @@ pub fn conv_transpose2d(
 fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &Arc<Tensor>) -> Vec<f32> {
     if direct_conv::applies(g, c) {
         return direct_conv::conv_transpose2d_forward(x, n, c, g, w.as_slice().unwrap());
+    }
+    if conv_transpose_up2::applies(g, c) {
+        return conv_transpose_up2::forward(x, n, c, g, w.as_slice().unwrap());
     }
     if conv_transpose_winograd::applies(g) {
         return conv_transpose_winograd::forward(x, n, c, g, w.as_slice().unwrap());

@@ -12,6 +12,7 @@ mod concat;
 mod conv2d;
 mod conv2d_gemm;
 mod conv_transpose2d;
+mod conv_transpose_up2;
 mod conv_transpose_winograd;
 mod direct_conv;
 mod elementwise;
