@@ -21,6 +21,31 @@ pub struct ConvGeom {
 }
 
 impl ConvGeom {
+    /// A stride-1 geometry: `c` planes of `h x w`, a `kh x kw` kernel, `pad_top` and
+    /// `pad_left` zeros before the image, `oh x ow` outputs.
+    pub fn stride1(
+        c: usize,
+        (h, w): (usize, usize),
+        (kh, kw): (usize, usize),
+        (pad_top, pad_left): (usize, usize),
+        (oh, ow): (usize, usize),
+    ) -> ConvGeom {
+        let (sh, sw) = (1, 1);
+        ConvGeom {
+            c,
+            h,
+            w,
+            kh,
+            kw,
+            sh,
+            sw,
+            pad_top,
+            pad_left,
+            oh,
+            ow,
+        }
+    }
+
     /// Rows of the column matrix: `c * kh * kw`.
     pub fn col_rows(&self) -> usize {
         self.c * self.kh * self.kw

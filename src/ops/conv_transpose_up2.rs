@@ -27,20 +27,7 @@ pub(crate) fn applies(g: &ConvGeom, c: usize) -> bool {
 /// zero on every side.
 fn padded_geometry(c: usize, g: &ConvGeom) -> ConvGeom {
     let (h, w) = (g.oh, g.ow);
-    let (kh, kw, sh, sw, pad_top, pad_left, oh, ow) = (3, 3, 1, 1, 1, 1, h, w);
-    ConvGeom {
-        c,
-        h,
-        w,
-        kh,
-        kw,
-        sh,
-        sw,
-        pad_top,
-        pad_left,
-        oh,
-        ow,
-    }
+    ConvGeom::stride1(c, (h, w), (3, 3), (1, 1), (h, w))
 }
 
 /// `y[N, O, 2H, 2W]` from `x[N, C, H, W]` and `w[C, O, 4, 4]` (`g` as in [`applies`]);
@@ -98,19 +85,11 @@ mod tests {
     /// The adjoint geometry of a 4x4 stride-2 padding-1 transposed convolution from
     /// planes of `h x w` to `o` planes of `2h x 2w`.
     fn geometry(o: usize, h: usize, w: usize) -> ConvGeom {
-        let (kh, kw, sh, sw, pad_top, pad_left, oh, ow) = (4, 4, 2, 2, 1, 1, h, w);
+        let stride1 = ConvGeom::stride1(o, (2 * h, 2 * w), (4, 4), (1, 1), (h, w));
         ConvGeom {
-            c: o,
-            h: 2 * h,
-            w: 2 * w,
-            kh,
-            kw,
-            sh,
-            sw,
-            pad_top,
-            pad_left,
-            oh,
-            ow,
+            sh: 2,
+            sw: 2,
+            ..stride1
         }
     }
 

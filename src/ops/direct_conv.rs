@@ -260,20 +260,7 @@ mod tests {
                     return None;
                 }
                 let (oh, ow) = (h + pt + pb - kh + 1, w + pl + pr - kw + 1);
-                let (sh, sw, pad_top, pad_left, c) = (1, 1, pt, pl, cin);
-                let g = ConvGeom {
-                    c,
-                    h,
-                    w,
-                    kh,
-                    kw,
-                    sh,
-                    sw,
-                    pad_top,
-                    pad_left,
-                    oh,
-                    ow,
-                };
+                let g = ConvGeom::stride1(cin, (h, w), (kh, kw), (pt, pl), (oh, ow));
                 applies(&g, outs).then_some((g, outs, n))
             })
     }
@@ -383,22 +370,8 @@ mod tests {
             .prop_flat_map(|t| (Just(t), 0..t.5, 0..t.6))
             .prop_map(|((n, c, outs, h, blocks, kh, kw), pt, pl)| {
                 let w = blocks * LANES;
-                let (oh, ow) = (h, w);
                 // Bottom and right padding kh - 1 - pt and kw - 1 - pl keep the size.
-                let (sh, sw, pad_top, pad_left) = (1, 1, pt, pl);
-                let g = ConvGeom {
-                    c,
-                    h,
-                    w,
-                    kh,
-                    kw,
-                    sh,
-                    sw,
-                    pad_top,
-                    pad_left,
-                    oh,
-                    ow,
-                };
+                let g = ConvGeom::stride1(c, (h, w), (kh, kw), (pt, pl), (h, w));
                 (g, outs, n)
             })
             .prop_filter("runs direct on this CPU", |(g, outs, _)| applies(g, *outs))
