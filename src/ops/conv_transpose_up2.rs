@@ -6,11 +6,8 @@
 //! Its backward stays on minimal filtering or GEMM ([`super::conv_transpose2d`]).
 
 use super::direct_conv::{self, group_weights};
-use crate::kernels::direct_conv::{pad_image, Direct, GROUP};
-use crate::kernels::scratch::with_scratch;
-use crate::kernels::zeroed::zeroed;
+use crate::kernels::direct_conv::Direct;
 use crate::kernels::ConvGeom;
-use rayon::prelude::*;
 
 /// Whether `g` (the adjoint conv2d's geometry of a transposed convolution with `c` inputs,
 /// `g.c` outputs) is a 4x4 stride-2 padding-1 layer with no output padding, more than
@@ -31,7 +28,7 @@ fn padded_geometry(c: usize, g: &ConvGeom) -> ConvGeom {
 }
 
 /// `y[N, O, 2H, 2W]` from `x[N, C, H, W]` and `w[C, O, 4, 4]` (`g` as in [`applies`]);
-/// images and groups of [`GROUP`] outputs run in parallel.
+/// images and groups of outputs run in parallel ([`direct_conv::per_output_group`]).
 pub(crate) fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &[f32]) -> Vec<f32> {
     let o = g.c;
     let d = direct_conv::direct(&padded_geometry(c, g));
@@ -39,36 +36,17 @@ pub(crate) fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &[f32]) ->
     let wg = group_weights(&weights, o, |o_, c_, ky, kx| {
         w[((c_ * o + o_) * 4 + ky) * 4 + kx]
     });
-    let (image, plane) = (c * d.h * d.w, 4 * d.h * d.w);
-    let mut y = zeroed(n * o * plane);
-    y.par_chunks_mut(o * plane)
-        .zip(x.par_chunks(image))
-        .for_each(|(y_i, x_i)| {
-            with_scratch(d.padded_len(), |xp| {
-                pad_image(&d, x_i, xp);
-                let xp = &*xp;
-                y_i.par_chunks_mut(GROUP * plane)
-                    .enumerate()
-                    .for_each(|(k, y_k)| {
-                        let len = weights.group_weights_len();
-                        let wk = &wg[k * len..][..len];
-                        #[cfg(target_arch = "x86_64")]
-                        // SAFETY: `applies` found AVX-512 (through `direct_conv::applies`).
-                        unsafe {
-                            crate::kernels::direct_up2::up2_group_avx512(
-                                &d,
-                                xp,
-                                wk,
-                                y_k,
-                                y_k.len() / plane,
-                            )
-                        };
-                        #[cfg(not(target_arch = "x86_64"))]
-                        unreachable!("applies only on AVX-512: {wk:?} {y_k:?}");
-                    });
-            });
-        });
-    y
+    let (len, plane) = (weights.group_weights_len(), 4 * d.h * d.w);
+    direct_conv::per_output_group(&d, x, n, (o, plane), |xp, k, y_k| {
+        let wk = &wg[k * len..][..len];
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `applies` found AVX-512 (through `direct_conv::applies`).
+        unsafe {
+            crate::kernels::direct_up2::up2_group_avx512(&d, xp, wk, y_k, y_k.len() / plane)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("applies only on AVX-512: {wk:?} {xp:?} {y_k:?}");
+    })
 }
 
 #[cfg(test)]

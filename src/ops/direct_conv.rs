@@ -1,6 +1,7 @@
 //! Stride-1 convolutions and transposed convolutions with at most [`THIN`] channels on one
-//! side (or [`NARROW`] on both, on AVX-512 with rows of whole blocks) run through the direct kernels of [`crate::kernels::direct_conv`] instead of
-//! im2col + GEMM, forward and backward. Each pass is one stride-1 convolution:
+//! side (or [`NARROW`] on both, on AVX-512 with rows of whole blocks) run through the
+//! direct kernels of [`crate::kernels::direct_conv`] instead of im2col + GEMM, forward
+//! and backward. Each pass is one stride-1 convolution:
 //!
 //! - conv2d: `y = conv(x, w)`; `dx = conv(dy, w')` with `w'[c, o] = w[o, c]` flipped in
 //!   both axes and padding `k - 1 - p`; `dw[o, c] = sum dy[o] * x[c]` shifted by the tap.
@@ -93,7 +94,23 @@ pub(crate) fn group_weights(
 /// `n` images of `d.cin` planes convolved into `outs` planes each (grouped weights from
 /// [`group_weights`]); images and output groups run in parallel.
 pub(crate) fn convolve(d: &Direct, x: &[f32], n: usize, w: &[f32], outs: usize) -> Vec<f32> {
-    let (image, plane) = (d.cin * d.h * d.w, d.oh * d.ow);
+    let (len, plane) = (d.group_weights_len(), d.oh * d.ow);
+    per_output_group(d, x, n, (outs, plane), |xp, g, y_g| {
+        conv_group(d, xp, &w[g * len..][..len], y_g, y_g.len() / plane)
+    })
+}
+
+/// `n` images of `d.cin` planes into `outs` planes of `plane` values each: per image its
+/// zero-bordered copy ([`pad_image`]) once, then `kernel(xp, g, y_g)` for each group `g`
+/// of [`GROUP`] output planes `y_g`; images and groups run in parallel.
+pub(crate) fn per_output_group(
+    d: &Direct,
+    x: &[f32],
+    n: usize,
+    (outs, plane): (usize, usize),
+    kernel: impl Fn(&[f32], usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let image = d.cin * d.h * d.w;
     let mut y = zeroed(n * outs * plane);
     y.par_chunks_mut(outs * plane)
         .zip(x.par_chunks(image))
@@ -103,10 +120,7 @@ pub(crate) fn convolve(d: &Direct, x: &[f32], n: usize, w: &[f32], outs: usize) 
                 let xp = &*xp;
                 y_i.par_chunks_mut(GROUP * plane)
                     .enumerate()
-                    .for_each(|(g, y_g)| {
-                        let wg = &w[g * d.group_weights_len()..][..d.group_weights_len()];
-                        conv_group(d, xp, wg, y_g, y_g.len() / plane);
-                    });
+                    .for_each(|(g, y_g)| kernel(xp, g, y_g));
             });
         });
     y
