@@ -7,6 +7,7 @@
 //! convolution of dY with the flipped kernel), `db = sum dY`.
 
 use super::conv2d_gemm;
+use super::conv_transpose_winograd;
 use super::direct_conv;
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
@@ -218,6 +219,14 @@ pub(crate) fn backward(
     if direct_conv::applies(g, o) {
         return direct_conv::conv2d_backward(x, n, g, w_all, o, dy, want_dx, want_dw);
     }
+    if want_dx && conv_transpose_winograd::applies_to_input_gradient(g, o) {
+        // The input gradient of a 4x4 stride-2 padding-1 convolution is the transposed
+        // convolution of `dy` with the same weight ([O, C, 4, 4] read as a transposed
+        // layer's [in, out, 4, 4]), of which `g` is the adjoint geometry.
+        let dx = conv_transpose_winograd::forward(dy, n, o, g, w_all);
+        let (_, dw) = conv2d_gemm::gemm_backward(x, n, g, w, o, dy, (false, want_dw), columns);
+        return (Some(dx), dw);
+    }
     conv2d_gemm::gemm_backward(x, n, g, w, o, dy, wanted, columns)
 }
 
@@ -398,6 +407,45 @@ mod tests {
         let expect = naive_conv2d(&x, &w, None, spec);
         for (a, e) in y.iter().zip(expect.iter()) {
             assert!((a - e).abs() < 1e-4);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(8))]
+
+        /// A 4x4 stride-2 padding-1 convolution with 128 channels or more on both sides
+        /// whose output is 8 wide and high or more takes its input gradient from minimal
+        /// filtering (where that path runs): the same gradients, each alone and both
+        /// together, as the GEMM path's.
+        #[test]
+        fn stride2_input_gradient_by_minimal_filtering_matches_gemm(
+            (n, c, o) in (1usize..3, 128usize..131, 128usize..131), oh in 8usize..11, ow in 8usize..11,
+            threads in 1usize..4, seed: u64,
+        ) {
+            let values = |len: usize, salt: u64| -> Vec<f32> {
+                (0..len).map(|i| (((i as u64 * 2654435761 + seed) ^ salt) % 1000) as f32 / 500.0 - 1.0).collect()
+            };
+            let spec = Conv2dSpec::new(2, Padding::symmetric(1));
+            let w = Arc::new(Tensor::from_shape_vec(IxDyn(&[o, c, 4, 4]), values(o * c * 16, 1)).unwrap());
+            let (n, g, o) = geometry(&[n, c, 2 * oh, 2 * ow], w.shape(), &spec);
+            prop_assert_eq!(conv_transpose_winograd::applies_to_input_gradient(&g, o), conv_transpose_winograd::runs_here());
+            let x = values(n * g.image_len(), 2);
+            let dy = values(n * o * g.out_positions(), 3);
+            let pool = crate::threads::thread_pool(threads).unwrap();
+            for wanted in [(true, true), (true, false), (false, true)] {
+                let (dx, dw) = pool.install(|| backward(&x, n, &g, &w, o, &dy, wanted, None));
+                let (want_dx, want_dw) = conv2d_gemm::gemm_backward(&x, n, &g, &w, o, &dy, wanted, None);
+                prop_assert_eq!((dx.is_some(), dw.is_some()), wanted);
+                // Each value sums 512 or more products of values in [-1, 1], often to a
+                // small result: minimal filtering rounds differently from the GEMM's dot
+                // products, by up to 2e-4 (seen against matrixmultiply's), so the bound is
+                // absolute, far below the error of a wrong tap (order 1).
+                for (got, want) in [(dx, want_dx), (dw, want_dw)] {
+                    for (a, e) in got.iter().flatten().zip(want.iter().flatten()) {
+                        prop_assert!((a - e).abs() <= 1e-3 + 1e-4 * e.abs(), "{:?}: {} vs {}", wanted, a, e);
+                    }
+                }
+            }
         }
     }
 }

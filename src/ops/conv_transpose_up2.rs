@@ -85,7 +85,11 @@ mod tests {
         fn forward_matches_gemm(n in 1usize..3, c in 5usize..33, o in 5usize..33,
                                 h in 1usize..5, blocks in 1usize..3, seed: u64) {
             let g = geometry(o, h, blocks * 32);
-            prop_assume!(applies(&g, c));
+            // Every such layer runs direct where the kernel can (AVX-512), none elsewhere.
+            prop_assert_eq!(applies(&g, c), level() == Level::Avx512);
+            if !applies(&g, c) {
+                return Ok(());
+            }
             let x = values(n * c * h * g.ow, seed);
             let w = values(c * o * 16, seed ^ 1);
             let w_t = Arc::new(Tensor::from_shape_vec(IxDyn(&[w.len()]), w.clone()).unwrap());

@@ -7,12 +7,13 @@
 //! transformed input and products stay in cache.
 
 use super::chunk_grads::backward_in_chunks;
-use crate::kernels::gemm::{gemm, gemm_packed_in_task, packs_columns_in_place, MatRef, PackedA};
+use crate::kernels::gemm::{gemm, gemm_packed_in_task, MatRef, PackedA};
 use crate::kernels::scratch::with_scratch;
 use crate::kernels::winograd::{self, Tiles, PHASES, POSITIONS};
 use crate::kernels::winograd_planes as planes;
 use crate::kernels::zeroed::{written_in_chunks, zeroed};
 use crate::kernels::ConvGeom;
+use crate::kernels::{offload, simd};
 use std::mem::MaybeUninit;
 
 /// Tiles per chunk and phase: the columns of each product (its transformed input and
@@ -30,13 +31,45 @@ const MIN_SIDE: usize = 16;
 
 /// Whether `g` (the adjoint conv2d's geometry of a transposed convolution) is a 4x4
 /// stride-2 padding-1 layer with no output padding on an input of at least [`MIN_SIDE`]
-/// both ways, and products run on our own kernel (where this was measured; elsewhere the
-/// GEMM + col2im path stays).
+/// both ways, on a CPU where this path was measured faster ([`runs_here`]).
 pub(crate) fn applies(g: &ConvGeom) -> bool {
-    packs_columns_in_place()
+    fits(g, MIN_SIDE)
+}
+
+/// A 4x4 stride-2 convolution's input gradient (the forward of this layer on its output
+/// gradient, [`forward`]) pays from outputs of this size on where both sides have at
+/// least [`MIN_CHANNELS_DX`] channels: celeba32's 128-channel 16x16 convolution runs its
+/// forward + backward 5-13% faster than with GEMM + col2im (`cargo bench --bench layers`,
+/// row 17, session 31). As a transposed layer's own forward it did not pay: celeba32's
+/// 8x8 layer ran its forward 4-15% faster but its forward + backward slower (row 14), and
+/// celeba64x48-in's 64->32 one at 12x16 ran its forward 57% slower.
+const MIN_SIDE_DX: usize = 8;
+const MIN_CHANNELS_DX: usize = 128;
+
+/// Whether a convolution of adjoint geometry `g` and `o` output channels takes its input
+/// gradient from [`forward`]: as [`applies`], or from outputs of [`MIN_SIDE_DX`] with many
+/// channels on both sides.
+pub(crate) fn applies_to_input_gradient(g: &ConvGeom, o: usize) -> bool {
+    applies(g) || (fits(g, MIN_SIDE_DX) && o.min(g.c) >= MIN_CHANNELS_DX)
+}
+
+/// Whether this path runs here: an x86-64 CPU with AVX2 and FMA (at least), where it was
+/// measured faster than GEMM + col2im, with no accelerator in use (which takes the GEMM
+/// path's products). With AVX-512 the products run on our own kernel, with AVX2 on
+/// `matrixmultiply`'s, and the transforms on the widest vectors either way: on an AMD
+/// EPYC (Zen 3, AVX2) host, celeba32 batch 128 trained 142.0 -> 178.2 images/s with this
+/// path (medians of 6 alternating runs, `scripts/ab-builds.sh`, session 32) and its
+/// 128-channel 16x16 convolution ran forward + backward in 71.0 -> 56.6 ms (row 17).
+/// Elsewhere (SSE2 only, aarch64) it was never measured, and the GEMM path stays.
+pub(crate) fn runs_here() -> bool {
+    simd::level() >= simd::Level::Avx2 && !offload::is_active()
+}
+
+fn fits(g: &ConvGeom, min_side: usize) -> bool {
+    runs_here()
         && (g.kh, g.kw, g.sh, g.sw, g.pad_top, g.pad_left) == (4, 4, 2, 2, 1, 1)
         && (g.h, g.w) == (2 * g.oh, 2 * g.ow)
-        && g.oh.min(g.ow) >= MIN_SIDE
+        && g.oh.min(g.ow) >= min_side
 }
 
 /// Images per chunk for `per_image` tiles: about [`TARGET_TILES`], and at least one chunk
@@ -443,10 +476,10 @@ mod tests {
         }
     }
 
-    /// A layer of celeba32's size is taken by this path wherever our kernel runs.
+    /// A layer of celeba32's size is taken by this path wherever it runs.
     #[test]
-    fn celeba32_upsampling_takes_this_path_on_our_kernel() {
-        assert_eq!(applies(&geometry(128, 16, 16)), packs_columns_in_place());
+    fn celeba32_upsampling_takes_this_path_where_it_runs() {
+        assert_eq!(applies(&geometry(128, 16, 16)), runs_here());
         assert!(
             !applies(&ConvGeom {
                 h: 33,
