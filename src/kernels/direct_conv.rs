@@ -4,10 +4,14 @@
 //! (celeba64's last layer took half of all GEMM time); here the image is read once per
 //! tap into 32 lanes and multiplied into up to [`GROUP`] output planes at once.
 //!
-//! Both kernels read a zero-bordered copy of their input ([`pad_image`]), so no tap needs a
+//! Each has register kernels for AVX-512 (here) and AVX2 ([`super::direct_conv_avx2`]),
+//! for kernels up to 4 wide (3 for the AVX2 weight gradient), and a plain loop for the
+//! rest. Both kernels read a zero-bordered copy of their input ([`pad_image`]), so no tap needs a
 //! bounds test: `xp[c, r, s] = x[c, r - pad_top, s - pad_left]`, zero outside the image,
 //! with rows wide enough that a block of [`LANES`] outputs at any tap stays inside the row.
 
+#[cfg(target_arch = "x86_64")]
+use super::direct_conv_avx2;
 use super::simd::{mul_add, simd_versions};
 
 /// Outputs per block of the kernels' accumulators: two vectors of 16, so that the four
@@ -93,19 +97,19 @@ pub fn pad_image(d: &Direct, x: &[f32], xp: &mut [f32]) {
     }
 }
 
-/// In a `simd_versions!` body: returns `$kernel::<KW>(args)`, the AVX-512 kernel for
-/// kernels `$kw` wide, when the body runs in its fused-multiply-add versions on a CPU with
-/// AVX-512 and the kernel is 1 to 4 wide; otherwise goes on.
+/// In a `simd_versions!` body: returns `$kernel::<KW>(args)`, the register kernel for
+/// kernels `$kw` wide (1 to `$max`), when the body runs in its fused-multiply-add versions
+/// on a CPU whose widest instructions are `$level`; otherwise goes on.
 #[cfg(target_arch = "x86_64")]
-macro_rules! return_on_avx512 {
-    ($fma:expr, $kw:expr, $kernel:ident($($arg:expr),*)) => {
-        if $fma && super::simd::level() == super::simd::Level::Avx512 {
-            // SAFETY: `level` found AVX-512 on this CPU.
+macro_rules! return_on {
+    ($fma:expr, $level:ident, $kw:expr, $max:expr, $($kernel:ident)::+($($arg:expr),*)) => {
+        if $fma && super::simd::level() == super::simd::Level::$level && $kw <= $max {
+            // SAFETY: `level` found these instructions on this CPU.
             match $kw {
-                1 => return unsafe { $kernel::<1>($($arg),*) },
-                2 => return unsafe { $kernel::<2>($($arg),*) },
-                3 => return unsafe { $kernel::<3>($($arg),*) },
-                4 => return unsafe { $kernel::<4>($($arg),*) },
+                1 => return unsafe { $($kernel)::+::<1>($($arg),*) },
+                2 => return unsafe { $($kernel)::+::<2>($($arg),*) },
+                3 => return unsafe { $($kernel)::+::<3>($($arg),*) },
+                4 => return unsafe { $($kernel)::+::<4>($($arg),*) },
                 _ => {}
             }
         }
@@ -123,7 +127,15 @@ simd_versions! {
 #[inline(always)]
 fn conv_group_body<const FMA: bool>(d: &Direct, xp: &[f32], w: &[f32], y: &mut [f32], outs: usize) {
     #[cfg(target_arch = "x86_64")]
-    return_on_avx512!(FMA, d.kw, conv_rows_avx512(d, xp, w, y, outs));
+    return_on!(FMA, Avx512, d.kw, 4, conv_rows_avx512(d, xp, w, y, outs));
+    #[cfg(target_arch = "x86_64")]
+    return_on!(
+        FMA,
+        Avx2,
+        d.kw,
+        4,
+        direct_conv_avx2::conv_rows(d, xp, w, y, outs)
+    );
     conv_taps::<FMA>(d, xp, w, y, outs)
 }
 
@@ -234,7 +246,15 @@ fn weight_grad_group_body<const FMA: bool>(
     outs: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
-    return_on_avx512!(FMA, d.kw, kernel_rows_avx512(d, a, xp, dw, outs));
+    return_on!(FMA, Avx512, d.kw, 4, kernel_rows_avx512(d, a, xp, dw, outs));
+    #[cfg(target_arch = "x86_64")]
+    return_on!(
+        FMA,
+        Avx2,
+        d.kw,
+        3,
+        direct_conv_avx2::kernel_rows(d, a, xp, dw, outs)
+    );
     weight_grad_taps::<FMA>(d, a, xp, dw, outs)
 }
 

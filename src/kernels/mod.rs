@@ -10,6 +10,8 @@ pub mod cuda;
 #[path = "cuda_stub.rs"]
 pub mod cuda;
 pub mod direct_conv;
+#[cfg(target_arch = "x86_64")]
+mod direct_conv_avx2;
 pub mod direct_up2;
 pub mod gemm;
 pub mod gemm_col2im;

@@ -7,6 +7,7 @@
 
 use super::direct_conv::{self, group_weights};
 use crate::kernels::direct_conv::Direct;
+use crate::kernels::simd;
 use crate::kernels::ConvGeom;
 
 /// Whether `g` (the adjoint conv2d's geometry of a transposed convolution with `c` inputs,
@@ -17,6 +18,8 @@ pub(crate) fn applies(g: &ConvGeom, c: usize) -> bool {
     (g.kh, g.kw, g.sh, g.sw, g.pad_top, g.pad_left) == (4, 4, 2, 2, 1, 1)
         && (g.h, g.w) == (2 * g.oh, 2 * g.ow)
         && c.min(g.c) > direct_conv::THIN
+        // The kernel exists for AVX-512 only (the direct convolutions also run on AVX2).
+        && simd::level() == simd::Level::Avx512
         && direct_conv::applies(&padded_geometry(c, g), g.c)
 }
 

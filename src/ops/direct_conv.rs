@@ -1,5 +1,5 @@
 //! Stride-1 convolutions and transposed convolutions with at most [`THIN`] channels on one
-//! side (or [`NARROW`] on both, on AVX-512 with rows of whole blocks) run through the
+//! side (or [`NARROW`] on both, on AVX2 or AVX-512 with rows of whole blocks) run through the
 //! direct kernels of [`crate::kernels::direct_conv`] instead of im2col + GEMM, forward
 //! and backward. Each pass is one stride-1 convolution:
 //!
@@ -22,10 +22,11 @@ use rayon::prelude::*;
 /// Channels on the thin side up to which the direct kernels are used.
 pub const THIN: usize = 4;
 
-/// Channels on both sides up to which the direct kernels are used on AVX-512 where every
-/// row fills whole blocks of [`LANES`]: celeba64x48-in's 32 -> 32 layers at 24 x 32, 28.6
-/// -> 21.9 ms forward + backward at batch 64 (`cargo bench --bench layers`, row 1, 7
-/// rounds alternating; docs/benchmarks.md). As a GEMM, 32 output rows share each packed
+/// Channels on both sides up to which the direct kernels are used on AVX2 or AVX-512
+/// (their register kernels) where every row fills whole blocks of [`LANES`]:
+/// celeba64x48-in's 32 -> 32 layers at 24 x 32, 28.6 -> 21.9 ms forward + backward at
+/// batch 64 on AVX-512 (Intel), 37.6 -> 25.3 ms on AVX2 (AMD Zen 3) (`cargo bench --bench
+/// layers`, row 1, medians of 7 and 5 alternating rounds; docs/benchmarks.md). As a GEMM, 32 output rows share each packed
 /// panel of columns, and packing it costs as much as the products; here each input row
 /// is loaded once per tap for 4 outputs, with nothing packed. With 64 channels at 12 x 16
 /// (half a block wasted) direct is slower: 36.2 against 22.6 ms.
@@ -40,7 +41,7 @@ pub(crate) fn applies(g: &ConvGeom, outs: usize) -> bool {
     let narrow = g.c.max(outs) <= NARROW
         && g.ow.is_multiple_of(LANES)
         && g.w.is_multiple_of(LANES)
-        && simd::level() == simd::Level::Avx512;
+        && simd::level() >= simd::Level::Avx2;
     !offload::is_active() && (g.c.min(outs) <= THIN || narrow) && g.adjoint(outs).is_some()
 }
 
@@ -328,8 +329,9 @@ mod tests {
         /// The same where no side is thin but both are narrow ([`NARROW`]).
         #[test]
         fn narrow_convolutions_match_gemm((g, o, n) in narrow_geometry(), seed: u64) {
-            // Every such layer runs direct where the kernel can (AVX-512), none elsewhere.
-            prop_assert_eq!(applies(&g, o), simd::level() == simd::Level::Avx512);
+            // Every such layer runs direct where the register kernels are (AVX2 or
+            // AVX-512), none elsewhere.
+            prop_assert_eq!(applies(&g, o), simd::level() >= simd::Level::Avx2);
             if !applies(&g, o) {
                 return Ok(());
             }
@@ -411,10 +413,9 @@ mod tests {
             ow: 8,
         };
         assert!(applies(&g, 3) && applies(&g, 4) && !applies(&g, 5));
-        // Narrow on both sides: only rows of whole blocks, on AVX-512.
+        // Narrow on both sides: only rows of whole blocks, on AVX2 or AVX-512.
         let wide_rows = ConvGeom { w: 32, ow: 32, ..g };
-        let avx512 = simd::level() == simd::Level::Avx512;
-        assert_eq!(applies(&wide_rows, 32), avx512);
+        assert_eq!(applies(&wide_rows, 32), simd::level() >= simd::Level::Avx2);
         assert!(!applies(&wide_rows, 33));
         assert!(!applies(&ConvGeom { w: 16, ow: 16, ..g }, 32));
         assert!(!applies(&ConvGeom { sh: 2, oh: 4, ..g }, 3));
