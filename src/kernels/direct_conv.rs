@@ -4,11 +4,11 @@
 //! (celeba64's last layer took half of all GEMM time); here the image is read once per
 //! tap into 32 lanes and multiplied into up to [`GROUP`] output planes at once.
 //!
-//! Each has register kernels for AVX-512 (here) and AVX2 ([`super::direct_conv_avx2`]),
-//! for kernels up to 4 wide (3 for the AVX2 weight gradient), and a plain loop for the
-//! rest. Both kernels read a zero-bordered copy of their input ([`pad_image`]), so no tap needs a
-//! bounds test: `xp[c, r, s] = x[c, r - pad_top, s - pad_left]`, zero outside the image,
-//! with rows wide enough that a block of [`LANES`] outputs at any tap stays inside the row.
+//! Each has register kernels for AVX-512 (here) and AVX2 ([`super::direct_conv_avx2`])
+//! up to 4 taps wide (3 for the AVX2 weight gradient), else a plain loop. Both read a
+//! zero-bordered copy of their input ([`pad_image`]), so no tap needs a bounds test:
+//! `xp[c, r, s] = x[c, r - pad_top, s - pad_left]`, zero outside the image, with rows wide
+//! enough that a block of [`LANES`] outputs at any tap stays inside the row.
 
 #[cfg(target_arch = "x86_64")]
 use super::direct_conv_avx2;
@@ -376,7 +376,7 @@ fn mul_acc<const FMA: bool>(acc: &mut [f32; LANES], a: &[f32; LANES], x: &[f32; 
 
 /// The sum of the lanes, added pairwise in a fixed order.
 #[inline(always)]
-fn sum_lanes<const N: usize>(v: &[f32; N]) -> f32 {
+pub(super) fn sum_lanes<const N: usize>(v: &[f32; N]) -> f32 {
     let mut s = *v;
     let mut width = N / 2;
     while width > 0 {

@@ -3,7 +3,7 @@
 //! [`LANES`] outputs taken as two halves of 16, so that a half's [`GROUP`] x 16 sums are 8
 //! registers, besides the two loads of the input row and the weight broadcast.
 
-use super::direct_conv::{Direct, GROUP, LANES};
+use super::direct_conv::{sum_lanes, Direct, GROUP, LANES};
 use std::arch::x86_64::*;
 
 /// Outputs per half block: two vectors of 8.
@@ -119,15 +119,9 @@ pub(super) unsafe fn kernel_rows<const KW: usize>(
                     let mut lanes = [0.0f32; 8];
                     // SAFETY: 8 values.
                     unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), *v) };
-                    dw[g * taps + row_taps + kj] += sum8(&lanes);
+                    dw[g * taps + row_taps + kj] += sum_lanes(&lanes);
                 }
             }
         }
     }
-}
-
-/// The sum of 8 lanes, added pairwise in a fixed order.
-fn sum8(v: &[f32; 8]) -> f32 {
-    let s: [f32; 4] = std::array::from_fn(|i| v[i] + v[i + 4]);
-    (s[0] + s[2]) + (s[1] + s[3])
 }

@@ -1,7 +1,7 @@
 //! Stride-1 convolutions and transposed convolutions with at most [`THIN`] channels on one
-//! side (or [`NARROW`] on both, on AVX2 or AVX-512 with rows of whole blocks) run through the
-//! direct kernels of [`crate::kernels::direct_conv`] instead of im2col + GEMM, forward
-//! and backward. Each pass is one stride-1 convolution:
+//! side (or [`NARROW`] on both, on AVX2 or AVX-512 with rows of whole blocks) run through
+//! the direct kernels of [`crate::kernels::direct_conv`] instead of im2col + GEMM,
+//! forward and backward. Each pass is one stride-1 convolution:
 //!
 //! - conv2d: `y = conv(x, w)`; `dx = conv(dy, w')` with `w'[c, o] = w[o, c]` flipped in
 //!   both axes and padding `k - 1 - p`; `dw[o, c] = sum dy[o] * x[c]` shifted by the tap.
@@ -26,9 +26,10 @@ pub const THIN: usize = 4;
 /// (their register kernels) where every row fills whole blocks of [`LANES`]:
 /// celeba64x48-in's 32 -> 32 layers at 24 x 32, 28.6 -> 21.9 ms forward + backward at
 /// batch 64 on AVX-512 (Intel), 37.6 -> 25.3 ms on AVX2 (AMD Zen 3) (`cargo bench --bench
-/// layers`, row 1, medians of 7 and 5 alternating rounds; docs/benchmarks.md). As a GEMM, 32 output rows share each packed
-/// panel of columns, and packing it costs as much as the products; here each input row
-/// is loaded once per tap for 4 outputs, with nothing packed. With 64 channels at 12 x 16
+/// layers`, row 1, medians of 7 and 5 alternating rounds; docs/benchmarks.md). As a
+/// GEMM, 32 output rows share each packed panel of columns, and packing it costs as much
+/// as the products; here each input row is loaded once per tap for 4 outputs, with
+/// nothing packed. With 64 channels at 12 x 16
 /// (half a block wasted) direct is slower: 36.2 against 22.6 ms.
 pub const NARROW: usize = 32;
 
