@@ -5,12 +5,12 @@
 //! 16x16 image of celeba32's 128-channel layers, went out to memory and came back). The
 //! images are written once, with no zero fill before.
 
-use super::avx512_gemm::MR;
 use super::col2im::{col2im_into, col2im_par_into};
 use super::gemm::{gemm_packed_in_task, gemm_packed_rows, MatRef, PackedA};
 use super::im2col::ConvGeom;
 use super::layout::{images_per_chunk, with_channel_major};
 use super::offload;
+use super::packed_gemm::MR;
 use super::scratch::with_scratch;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;

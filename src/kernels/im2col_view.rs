@@ -11,14 +11,20 @@
 //! `iy0 = oy*sh - pad_top`, `ix0 = ox*sw - pad_left`), and it is inside the image when
 //! `iy0 + ki` and `ix0 + kj` are. So a packed panel row's 16 values are at most one AVX-512
 //! gather (per-lane parts in vectors, the step's part broadcast, the padding masked off),
-//! and masked loads where the lanes lie along input rows (`super::panel_rows`).
+//! and masked loads where the lanes lie along input rows (`super::panel_rows`); on AVX2,
+//! groups of 8 lanes alike (`super::panel_rows_avx2`).
 
-use super::avx512_gemm::{PanelSource, NR};
 use super::im2col::{im2col, im2col_par, ConvGeom};
+use super::packed_gemm::{PanelSource, NR};
 #[cfg(target_arch = "x86_64")]
 use super::panel_rows::{pack_rows, transposed_block};
 use super::panel_rows::{Part, Runs};
-use super::simd::gathers_are_slow;
+use super::simd::{gathers_are_slow, Level};
+
+/// Whether this CPU has AVX-512 (else the packing runs on AVX2).
+fn avx512() -> bool {
+    super::simd::level() == Level::Avx512
+}
 
 /// The column matrix of `images` consecutive images of `x`: rows `r = (c, ki, kj)`,
 /// columns `(image, oy, ox)`, exactly as [`super::im2col::im2col`] writes it for the
@@ -49,7 +55,7 @@ impl<'a> Im2colView<'a> {
             g,
             x,
             images: x.len() / img,
-            masked_runs: gathers_are_slow(),
+            masked_runs: gathers_are_slow() || !avx512(),
         }
     }
 
@@ -126,6 +132,17 @@ impl<'a> Im2colView<'a> {
             parts.map(|p| p.x),
         ];
         let (h, w) = (self.g.h as i32, self.g.w as i32);
+        #[cfg(target_arch = "x86_64")]
+        if !avx512() {
+            use super::panel_rows_avx2::{pack_rows, Read, GROUPS};
+            let reads: [Read; GROUPS] = std::array::from_fn(|group| match self.masked_runs {
+                true => Read::of(&parts[group * 8..][..8], lanes.saturating_sub(group * 8)),
+                false => Read::Gather,
+            });
+            // SAFETY: our kernel runs (and so this) only where AVX2 and FMA are present;
+            // every lane the masks keep lies inside an image of `x`.
+            return unsafe { pack_rows(self.x, steps, (&reads, &table), (h, w), dst) };
+        }
         // Halves made of a few runs of consecutive values are masked loads where gathers
         // are slow, others gathers.
         let plans: [Option<Runs>; NR / 16] = std::array::from_fn(|half| {
@@ -230,7 +247,7 @@ impl PanelSource for Im2colViewT<'_> {
         let lanes = (NR.min(v.rows() - j0), |l| v.row_parts(j0 + l));
         let g = v.g;
         let rows_whole = g.ow.is_multiple_of(16) || (g.ow >= 4 && 16_usize.is_multiple_of(g.ow));
-        let blocks = if g.sw == 1 && g.sh == 1 && rows_whole && k0.is_multiple_of(16) {
+        let blocks = if avx512() && g.sw == 1 && g.sh == 1 && rows_whole && k0.is_multiple_of(16) {
             kc / 16
         } else {
             0
@@ -289,9 +306,9 @@ impl Im2colView<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::avx512_gemm::pack_b;
     use super::super::col2im::tests::geom;
     use super::super::matrix::MatRef;
+    use super::super::packed_gemm::pack_b;
     use super::*;
     use proptest::prelude::*;
 
@@ -323,7 +340,7 @@ mod tests {
         let rows = g.col_rows();
         let r0 = (r * rows as f64) as usize % rows;
         let j0 = j0 % ld;
-        if super::super::simd::level() != super::super::simd::Level::Avx512 {
+        if !super::super::gemm::packs_columns_in_place() {
             return Ok(());
         }
         let mat = MatRef::new(&col, rows, ld);

@@ -1,5 +1,5 @@
 //! Matrix views ([`MatRef`]) and the CPU product on the calling thread: our own
-//! [`super::avx512_gemm`] on CPUs with AVX-512, `matrixmultiply` elsewhere (the one module
+//! [`super::packed_gemm`] on CPUs with AVX-512 or AVX2, `matrixmultiply` elsewhere (the one module
 //! that calls it). [`super::gemm`] decides where a product runs; `matrixmultiply` is built
 //! without its own `threading` feature so that only one thread pool exists.
 
@@ -118,16 +118,18 @@ pub(crate) fn cpu_gemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32
     }
 }
 
-/// The CPU product of views that [`prepare`] accepted (or row ranges of them): our AVX-512
-/// kernel where the CPU has it, else `matrixmultiply`;
+/// The CPU product of views that [`prepare`] accepted (or row ranges of them): our kernel
+/// on AVX-512, and on AVX2 with a row-major B (its transposed panels are packed by
+/// AVX-512 register transposes), else `matrixmultiply`;
 /// only the O(1) bounds checks that make the call safe are repeated.
 pub(crate) fn checked_sgemm(alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32]) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(a.cols == b.rows && c.len() >= m * n);
     a.check();
     b.check();
-    if super::simd::level() == super::simd::Level::Avx512 {
-        return super::avx512_gemm::sgemm(alpha, a, &b, beta, c, n);
+    let level = super::simd::level();
+    if level == super::simd::Level::Avx512 || (level == super::simd::Level::Avx2 && b.cs == 1) {
+        return super::packed_gemm::sgemm(alpha, a, &b, beta, c, n);
     }
     // SAFETY: just checked: the views stay inside their slices and C holds m*n values in
     // row-major order; the three slices cannot alias (&[f32] vs &mut [f32]).

@@ -2,7 +2,8 @@
 //! Everything here works on plain row-major `f32` slices and is infallible once its
 //! preconditions (checked with `assert!`) hold.
 
-pub(crate) mod avx512_gemm;
+#[cfg(target_arch = "x86_64")]
+mod avx2_micro;
 pub mod col2im;
 #[cfg(feature = "cuda")]
 pub mod cuda;
@@ -22,7 +23,10 @@ pub mod lanes;
 pub mod layout;
 pub mod matrix;
 pub mod offload;
+pub(crate) mod packed_gemm;
 mod panel_rows;
+#[cfg(target_arch = "x86_64")]
+mod panel_rows_avx2;
 pub mod scratch;
 pub mod simd;
 pub mod squash;

@@ -6,7 +6,7 @@
 //! masked loads and a permute ~4.
 
 #[cfg(target_arch = "x86_64")]
-use super::avx512_gemm::NR;
+use super::packed_gemm::NR;
 
 /// Every step's packed row (see `Im2colView::gather`): per half, masked loads of its
 /// runs where `plans` has them, else a gather through `table`; one function compiled for
@@ -232,7 +232,7 @@ pub(super) unsafe fn transposed_block(
             Some(part) => unsafe { segments_lane(x, (segments, seg), part, (h, w)) },
         });
         // SAFETY: AVX-512 as the caller's; `dst` holds 16 rows of NR.
-        unsafe { super::avx512_gemm::store_transposed(rows, &mut dst[half * 16..], NR) };
+        unsafe { super::packed_gemm::store_transposed(rows, &mut dst[half * 16..], NR) };
     }
 }
 

@@ -1,25 +1,22 @@
 //! The forward of a 4x4 stride-2 padding-1 transposed convolution with at most
 //! [`direct_conv::NARROW`] channels on both sides, on the direct kernel of
-//! [`crate::kernels::direct_up2`] (AVX-512, rows of whole 32-lane blocks): celeba64x48-in's
+//! [`crate::kernels::direct_up2`] (AVX-512 or AVX2, rows of whole 32-lane blocks): celeba64x48-in's
 //! 32 -> 32 layer at 24 x 32, where minimal filtering's products have 32 rows and an inner
 //! dimension of 32 and run far below the machine's speed (docs/benchmarks.md, session 30).
 //! Its backward stays on minimal filtering or GEMM ([`super::conv_transpose2d`]).
 
 use super::direct_conv::{self, group_weights};
 use crate::kernels::direct_conv::Direct;
-use crate::kernels::simd;
 use crate::kernels::ConvGeom;
 
 /// Whether `g` (the adjoint conv2d's geometry of a transposed convolution with `c` inputs,
 /// `g.c` outputs) is a 4x4 stride-2 padding-1 layer with no output padding, more than
 /// [`direct_conv::THIN`] and at most [`direct_conv::NARROW`] channels on both sides, input
-/// rows of whole 32-lane blocks, on AVX-512.
+/// rows of whole 32-lane blocks, on AVX-512 or AVX2 (as the direct convolutions).
 pub(crate) fn applies(g: &ConvGeom, c: usize) -> bool {
     (g.kh, g.kw, g.sh, g.sw, g.pad_top, g.pad_left) == (4, 4, 2, 2, 1, 1)
         && (g.h, g.w) == (2 * g.oh, 2 * g.ow)
         && c.min(g.c) > direct_conv::THIN
-        // The kernel exists for AVX-512 only (the direct convolutions also run on AVX2).
-        && simd::level() == simd::Level::Avx512
         && direct_conv::applies(&padded_geometry(c, g), g.c)
 }
 
@@ -42,13 +39,21 @@ pub(crate) fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &[f32]) ->
     let (len, plane) = (weights.group_weights_len(), 4 * d.h * d.w);
     direct_conv::per_output_group(&d, x, n, (o, plane), |xp, k, y_k| {
         let wk = &wg[k * len..][..len];
+        let outs = y_k.len() / plane;
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `applies` found AVX-512 (through `direct_conv::applies`).
+        // SAFETY: `applies` found AVX-512, or else AVX2 and FMA (through
+        // `direct_conv::applies`).
         unsafe {
-            crate::kernels::direct_up2::up2_group_avx512(&d, xp, wk, y_k, y_k.len() / plane)
+            use crate::kernels::direct_up2::{up2_group_avx2, up2_group_avx512};
+            use crate::kernels::simd::{level, Level};
+            if level() == Level::Avx512 {
+                up2_group_avx512(&d, xp, wk, y_k, outs)
+            } else {
+                up2_group_avx2(&d, xp, wk, y_k, outs)
+            }
         };
         #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("applies only on AVX-512: {wk:?} {xp:?} {y_k:?}");
+        unreachable!("applies only on AVX-512 or AVX2: {wk:?} {xp:?} {y_k:?} {outs}");
     })
 }
 
@@ -88,8 +93,8 @@ mod tests {
         fn forward_matches_gemm(n in 1usize..3, c in 5usize..33, o in 5usize..33,
                                 h in 1usize..5, blocks in 1usize..3, seed: u64) {
             let g = geometry(o, h, blocks * 32);
-            // Every such layer runs direct where the kernel can (AVX-512), none elsewhere.
-            prop_assert_eq!(applies(&g, c), level() == Level::Avx512);
+            // Every such layer runs direct where a kernel can (AVX-512, AVX2), none elsewhere.
+            prop_assert_eq!(applies(&g, c), level() >= Level::Avx2);
             if !applies(&g, c) {
                 return Ok(());
             }
@@ -107,7 +112,7 @@ mod tests {
 
     #[test]
     fn only_narrow_layers_with_whole_blocks_run_direct() {
-        assert_eq!(applies(&geometry(32, 24, 32), 32), level() == Level::Avx512);
+        assert_eq!(applies(&geometry(32, 24, 32), 32), level() >= Level::Avx2);
         assert!(!applies(&geometry(32, 24, 32), 64));
         assert!(!applies(&geometry(33, 24, 32), 32));
         assert!(!applies(&geometry(32, 12, 16), 32));

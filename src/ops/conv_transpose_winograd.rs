@@ -55,10 +55,10 @@ pub(crate) fn applies_to_input_gradient(g: &ConvGeom, o: usize) -> bool {
 
 /// Whether this path runs here: an x86-64 CPU with AVX2 and FMA (at least), where it was
 /// measured faster than GEMM + col2im, with no accelerator in use (which takes the GEMM
-/// path's products). With AVX-512 the products run on our own kernel, with AVX2 on
-/// `matrixmultiply`'s, and the transforms on the widest vectors either way: on an AMD
-/// EPYC (Zen 3, AVX2) host, celeba32 batch 128 trained 142.0 -> 178.2 images/s with this
-/// path (medians of 6 alternating runs, `scripts/ab-builds.sh`, session 32) and its
+/// path's products). The products run on our own kernel, and the transforms on the widest
+/// vectors: on an AMD EPYC (Zen 3, AVX2) host, celeba32 batch 128 trained 142.0 -> 178.2
+/// images/s with this path (medians of 6 alternating runs, `scripts/ab-builds.sh`,
+/// session 32, then with `matrixmultiply`'s products) and its
 /// 128-channel 16x16 convolution ran forward + backward in 71.0 -> 56.6 ms (row 17).
 /// Elsewhere (SSE2 only, aarch64) it was never measured, and the GEMM path stays.
 pub(crate) fn runs_here() -> bool {

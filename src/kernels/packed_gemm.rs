@@ -1,14 +1,18 @@
-//! Our own single-threaded SGEMM for CPUs with AVX-512: `C = alpha * A * B + beta * C`.
+//! Our own single-threaded SGEMM for x86-64 CPUs with AVX-512, or with AVX2 and FMA:
+//! `C = alpha * A * B + beta * C`.
 //!
 //! The classic blocking (Goto and van de Geijn, "Anatomy of High-Performance Matrix
 //! Multiplication", 2008): A is packed once into panels of [`MR`] rows over all of K; for
 //! each block of [`KC`] rows of B, each panel of [`NR`] columns of B is packed into a
 //! small contiguous buffer that stays in L1 while every A panel is multiplied into it by
-//! the micro-kernel, which keeps an `MR x NR` tile of C in 16 registers.
+//! the micro-kernel, which keeps an `MR x NR` tile of C in 16 registers (on AVX2, as
+//! four quarters of 8 registers each, [`super::avx2_micro`]).
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+#[cfg(target_arch = "x86_64")]
+use super::avx2_micro;
 use super::matrix::MatRef;
 use super::scratch::with_scratch;
 
@@ -95,7 +99,8 @@ pub(crate) fn sgemm_packed(
     let (k, n) = b.shape();
     assert!(ldc >= n && k > 0 && m > 0 && n > 0);
     assert!(c.len() >= (m - 1) * ldc + n && a_packed.len() >= packed_len(m, k));
-    assert!(super::simd::level() == super::simd::Level::Avx512);
+    let avx512 = super::simd::level() == super::simd::Level::Avx512;
+    assert!(avx512 || super::simd::level() == super::simd::Level::Avx2);
     let panels = m.div_ceil(MR);
     with_scratch(KC * NR, |b_panel| {
         for k0 in (0..k).step_by(KC) {
@@ -109,11 +114,15 @@ pub(crate) fn sgemm_packed(
                     let a_part = &a_packed[p * MR * k + k0 * MR..][..kc * MR];
                     let c_tile = &mut c[p * MR * ldc + j0..];
                     let tile = Tile { rows, cols, ldc };
-                    // SAFETY: AVX-512 was checked above; `micro` checks that the tile
-                    // stays inside C.
+                    // SAFETY: AVX-512 (or else AVX2 and FMA) was checked above; `micro`
+                    // checks that the tile stays inside C.
                     #[cfg(target_arch = "x86_64")]
                     unsafe {
-                        micro(kc, a_part, b_panel, c_tile, tile, alpha, beta_here)
+                        if avx512 {
+                            micro(kc, a_part, b_panel, c_tile, tile, alpha, beta_here)
+                        } else {
+                            avx2_micro::micro(kc, a_part, b_panel, c_tile, tile, alpha, beta_here)
+                        }
                     };
                     #[cfg(not(target_arch = "x86_64"))]
                     unreachable!(
@@ -128,10 +137,10 @@ pub(crate) fn sgemm_packed(
 /// The part of a C tile that is inside C.
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-struct Tile {
-    rows: usize,
-    cols: usize,
-    ldc: usize,
+pub(super) struct Tile {
+    pub(super) rows: usize,
+    pub(super) cols: usize,
+    pub(super) ldc: usize,
 }
 
 /// Rows `i0..i0+MR` of A (zero past A's last row) as `[k][MR]`.
@@ -209,7 +218,8 @@ fn pack_b_transposed(b: MatRef, k0: usize, kc: usize, j0: usize, cols: usize, ds
     for g in (0..cols).step_by(16) {
         let width = 16.min(cols - g);
         let mut p = 0;
-        if cfg!(target_arch = "x86_64") && width == 16 {
+        let avx512 = super::simd::level() == super::simd::Level::Avx512;
+        if cfg!(target_arch = "x86_64") && avx512 && width == 16 {
             while p + 16 <= kc {
                 let block: [&[f32]; 16] = std::array::from_fn(|r| &column(g + r)[p..p + 16]);
                 // SAFETY: `sgemm` checked for AVX-512; each source row holds 16 values and
