@@ -88,13 +88,14 @@ fn own_kernel(a: MatRef) -> bool {
     packs_columns_in_place() && a.rows > 0 && a.cols > 0
 }
 
-/// Whether products run on our own kernel ([`packed_gemm`]), which packs a convolution's
-/// column matrix straight from the images ([`gemm_packed_columns`], [`gemm_columns_t`]):
-/// an x86-64 CPU with AVX-512, or with AVX2 and FMA, and no accelerator in use. Elsewhere
-/// the columns are written out first, and a convolution may as well keep them for its
-/// backward. On AVX2 (an AMD EPYC Zen 3 host) this path trained celeba64x48-in 140.4 ->
-/// 158.2 images/s and celeba32 186.6 -> 196.7 against `matrixmultiply` on written-out
-/// columns (medians of 5 alternating runs, `scripts/ab-builds.sh`, session 33).
+/// Whether products run on our own kernel (`kernels::packed_gemm`), which packs a
+/// convolution's column matrix straight from the images ([`gemm_packed_columns`],
+/// [`gemm_columns_t`]): an x86-64 CPU with AVX-512, or with AVX2 and FMA, and no
+/// accelerator in use. Elsewhere the columns are written out first, and a convolution
+/// may as well keep them for its backward. On AVX2 (an AMD EPYC Zen 3 host) this path
+/// trained celeba64x48-in 140.4 -> 158.2 images/s and celeba32 186.6 -> 196.7 against
+/// `matrixmultiply` on written-out columns (medians of 5 alternating runs,
+/// `scripts/ab-builds.sh`, session 33).
 pub fn packs_columns_in_place() -> bool {
     cfg!(target_arch = "x86_64")
         && super::simd::level() >= super::simd::Level::Avx2

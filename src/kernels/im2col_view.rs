@@ -34,8 +34,9 @@ pub struct Im2colView<'a> {
     g: &'a ConvGeom,
     x: &'a [f32],
     images: usize,
-    /// Whether panel halves along input rows are packed by masked loads rather than
-    /// gathers (where gathers are slow, [`gathers_are_slow`]).
+    /// Whether panel halves (on AVX2, groups of 8 lanes) along input rows are packed by
+    /// masked loads rather than gathers: where gathers are slow ([`gathers_are_slow`]),
+    /// and on every AVX2 CPU (its groups are one or two masked loads).
     masked_runs: bool,
 }
 
