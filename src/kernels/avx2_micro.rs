@@ -32,42 +32,42 @@ pub(super) unsafe fn micro(
 ) {
     assert!(a.len() >= kc * MR && b.len() >= kc * NR && t.rows <= MR && t.cols <= NR);
     assert!(t.rows > 0 && c.len() >= (t.rows - 1) * t.ldc + t.cols);
-    let whole = t.rows == MR && t.cols == NR;
+    if t.rows == MR && t.cols == NR {
+        for (r0, c0) in quarters(MR, NR) {
+            // SAFETY: AVX2 and FMA as the caller's; the quarter's panels hold kc steps, and
+            // a whole tile lies inside C (asserted above).
+            unsafe {
+                let acc = quarter(kc, &a[r0..], &b[c0..]);
+                store(acc, &mut c[r0 * t.ldc + c0..], t.ldc, alpha, beta);
+            }
+        }
+        return;
+    }
     // A tile that C cuts is computed into this buffer, then its inside copied.
     let mut spill = [0.0f32; MR * NR];
-    for r0 in (0..MR).step_by(QR) {
-        if r0 >= t.rows {
-            break;
+    for (r0, c0) in quarters(t.rows, t.cols) {
+        // SAFETY: as above; the buffer holds the whole tile.
+        unsafe {
+            let acc = quarter(kc, &a[r0..], &b[c0..]);
+            store(acc, &mut spill[r0 * NR + c0..], NR, 1.0, 0.0);
         }
-        for c0 in (0..NR).step_by(QC) {
-            if c0 >= t.cols {
-                break;
-            }
-            // SAFETY: AVX2 and FMA as the caller's; the quarter's panels hold kc steps
-            // (asserted above).
-            let acc = unsafe { quarter(kc, &a[r0..], &b[c0..]) };
-            if whole {
-                // SAFETY: a whole tile lies inside C (asserted above).
-                unsafe { store(acc, &mut c[r0 * t.ldc + c0..], t.ldc, alpha, beta) };
+    }
+    for i in 0..t.rows {
+        let row = &mut c[i * t.ldc..][..t.cols];
+        for (out, &v) in row.iter_mut().zip(&spill[i * NR..]) {
+            // When beta is zero C is not read: it may hold garbage.
+            *out = if beta == 0.0 {
+                alpha * v
             } else {
-                // SAFETY: the buffer holds the whole tile.
-                unsafe { store(acc, &mut spill[r0 * NR + c0..], NR, 1.0, 0.0) };
-            }
+                alpha * v + beta * *out
+            };
         }
     }
-    if !whole {
-        for i in 0..t.rows {
-            let row = &mut c[i * t.ldc..][..t.cols];
-            for (out, &v) in row.iter_mut().zip(&spill[i * NR..]) {
-                // When beta is zero C is not read: it may hold garbage.
-                *out = if beta == 0.0 {
-                    alpha * v
-                } else {
-                    alpha * v + beta * *out
-                };
-            }
-        }
-    }
+}
+
+/// The top-left corners of the quarters that hold any of a tile's first `rows` x `cols`.
+fn quarters(rows: usize, cols: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..rows.div_ceil(QR)).flat_map(move |i| (0..cols.div_ceil(QC)).map(move |j| (i * QR, j * QC)))
 }
 
 /// The `QR x QC` product whose A values start at `a[0]` (steps `MR` apart) and B values

@@ -152,7 +152,7 @@ fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &Arc<Tensor>) -> Vec<
     if conv_transpose_up2::applies(g, c) {
         return conv_transpose_up2::forward(x, n, c, g, w.as_slice().unwrap());
     }
-    if conv_transpose_winograd::applies(g) {
+    if conv_transpose_winograd::applies(g, n) {
         return conv_transpose_winograd::forward(x, n, c, g, w.as_slice().unwrap());
     }
     gemm_forward(x, n, c, g, w)
@@ -186,7 +186,7 @@ fn backward(
     if direct_conv::applies(g, c) {
         return direct_conv::conv_transpose2d_backward(x, n, c, g, w_all, dy, want_dx, want_dw);
     }
-    if conv_transpose_winograd::applies(g) {
+    if conv_transpose_winograd::applies(g, n) {
         return conv_transpose_winograd::backward(x, n, c, g, w_all, dy, want_dx, want_dw);
     }
     gemm_backward(x, n, c, g, w, dy, want_dx, want_dw)

@@ -29,11 +29,20 @@ const TARGET_TILES: usize = 64;
 /// sessions 28 and 29).
 const MIN_SIDE: usize = 16;
 
-/// Whether `g` (the adjoint conv2d's geometry of a transposed convolution) is a 4x4
-/// stride-2 padding-1 layer with no output padding on an input of at least [`MIN_SIDE`]
-/// both ways, on a CPU where this path was measured faster ([`runs_here`]).
-pub(crate) fn applies(g: &ConvGeom) -> bool {
-    fits(g, MIN_SIDE)
+/// Batches smaller than this stay on the GEMM + col2im path: the weight's transform and
+/// packing, redone on every call, then outweigh the products saved. Decoding celeba32
+/// (its 16x16 layer, eval mode, `vae-cpu bench --mode decode`, AMD EPYC Zen 3, 2 threads)
+/// ran one face at 77-92 images/s through this path and 462-479 through GEMM + col2im, 16
+/// faces at 587-594 and 623-663; from 32 faces on this path was faster (683-760 against
+/// 664-671, and 844-894 against 658-689 at 128). Session 34, docs/benchmarks.md.
+const MIN_IMAGES: usize = 32;
+
+/// Whether a transposed convolution of `n` images whose adjoint conv2d has geometry `g`
+/// runs here: a 4x4 stride-2 padding-1 layer with no output padding on an input of at
+/// least [`MIN_SIDE`] both ways, a batch of at least [`MIN_IMAGES`], on a CPU where this
+/// path was measured faster ([`runs_here`]).
+pub(crate) fn applies(g: &ConvGeom, n: usize) -> bool {
+    fits(g, MIN_SIDE) && n >= MIN_IMAGES
 }
 
 /// A 4x4 stride-2 convolution's input gradient (the forward of this layer on its output
@@ -47,10 +56,10 @@ const MIN_SIDE_DX: usize = 8;
 const MIN_CHANNELS_DX: usize = 128;
 
 /// Whether a convolution of adjoint geometry `g` and `o` output channels takes its input
-/// gradient from [`forward`]: as [`applies`], or from outputs of [`MIN_SIDE_DX`] with many
-/// channels on both sides.
+/// gradient from [`forward`] (in training, where batches are large): from outputs of
+/// [`MIN_SIDE`], or of [`MIN_SIDE_DX`] with many channels on both sides.
 pub(crate) fn applies_to_input_gradient(g: &ConvGeom, o: usize) -> bool {
-    applies(g) || (fits(g, MIN_SIDE_DX) && o.min(g.c) >= MIN_CHANNELS_DX)
+    fits(g, MIN_SIDE) || (fits(g, MIN_SIDE_DX) && o.min(g.c) >= MIN_CHANNELS_DX)
 }
 
 /// Whether this path runs here: an x86-64 CPU with AVX2 and FMA (at least), where it was
@@ -476,20 +485,20 @@ mod tests {
         }
     }
 
-    /// A layer of celeba32's size is taken by this path wherever it runs.
+    /// A layer of celeba32's size is taken by this path wherever it runs, in training's
+    /// batches; small batches (decoding one face) stay on the GEMM path, where the weight's
+    /// transform and packing on every call cost more than the products saved.
     #[test]
     fn celeba32_upsampling_takes_this_path_where_it_runs() {
-        assert_eq!(applies(&geometry(128, 16, 16)), runs_here());
-        assert!(
-            !applies(&ConvGeom {
-                h: 33,
-                ..geometry(128, 16, 16)
-            }),
-            "output padding"
-        );
-        assert!(!applies(&ConvGeom {
-            pad_top: 0,
-            ..geometry(128, 16, 16)
-        }));
+        let g = geometry(128, 16, 16);
+        for n in [MIN_IMAGES, 128] {
+            assert_eq!(applies(&g, n), runs_here(), "batch {n}");
+        }
+        for n in [1, 16, MIN_IMAGES - 1] {
+            assert!(!applies(&g, n), "batch {n}");
+        }
+        assert!(!applies(&geometry(128, 8, 8), 128), "an 8x8 input");
+        assert!(!applies(&ConvGeom { h: 33, ..g }, 128), "output padding");
+        assert!(!applies(&ConvGeom { pad_top: 0, ..g }, 128));
     }
 }
