@@ -1,5 +1,6 @@
-//! conv_transpose2d with a 4x4 kernel, stride 2 and padding 1 on inputs of 16x16 and more
-//! (the largest upsampling layer of celeba32 and of celeba64x48-in) through minimal
+//! conv_transpose2d with a 4x4 kernel, stride 2 and padding 1 on inputs of 16x16 and more,
+//! in batches of 32 or more (the largest upsampling layer of celeba32 and of
+//! celeba64x48-in, in training) through minimal
 //! filtering ([`crate::kernels::winograd`]):
 //! per phase and transformed position, one product `[O, C] x [C, tiles]`, 25 products per
 //! 4x4 output tile instead of 64. The backward pass runs the same products transposed.
