@@ -117,8 +117,8 @@ pub fn conv2d(x: &Var, weight: &Var, bias: Option<&Var>, spec: Conv2dSpec) -> Va
     let x_val = standard(x.shared());
     let w_val = standard(weight.shared());
     // The weight gradient multiplies by the same columns as the forward: keep them.
-    let keep_columns = weight.is_tracked();
-    let (mut y, columns) = forward(x_val.as_slice().unwrap(), n, &g, &w_val, o, keep_columns);
+    let tracked = weight.is_tracked();
+    let (mut y, columns) = forward(x_val.as_slice().unwrap(), n, &g, &w_val, o, tracked);
     if let Some(b) = bias {
         add_channel_bias(&mut y, o, g.out_positions(), &row_major(b.value()));
     }
@@ -184,21 +184,22 @@ pub(crate) fn geometry(xs: &[usize], ws: &[usize], spec: &Conv2dSpec) -> (usize,
 /// Each chunk's im2col columns, in chunk order, kept from the forward for the backward.
 pub(crate) type Columns = Vec<Vec<f32>>;
 
-/// `y[N, O, P] = conv(x)` without bias, and with `keep_columns` the im2col columns of the
-/// GEMM path (the direct kernels have none).
+/// `y[N, O, P] = conv(x)` without bias. With `tracked` (the weight is on a tape, as in
+/// training) the GEMM path keeps the im2col columns where it writes them out (the direct
+/// kernels have none); without, it reuses the weight's packed panels across calls.
 pub(crate) fn forward(
     x: &[f32],
     n: usize,
     g: &ConvGeom,
     w: &Arc<Tensor>,
     o: usize,
-    keep_columns: bool,
+    tracked: bool,
 ) -> (Vec<f32>, Option<Columns>) {
     if direct_conv::applies(g, o) {
         let y = direct_conv::conv2d_forward(x, n, g, w.as_slice().unwrap(), o);
         return (y, None);
     }
-    conv2d_gemm::gemm_forward(x, n, g, w, o, keep_columns)
+    conv2d_gemm::gemm_forward(x, n, g, w, o, tracked)
 }
 
 /// Gradients of [`forward`] with respect to x and w, each only when `wanted`

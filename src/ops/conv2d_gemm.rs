@@ -19,20 +19,26 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 /// [`forward`] through im2col + GEMM. Where our kernel packs the columns straight from
-/// the images, nothing is kept; elsewhere, with `keep_columns`, each chunk's columns are
-/// written out once and kept for the weight gradient.
+/// the images, nothing is kept; elsewhere, with `tracked` (the weight is on a tape), each
+/// chunk's columns are written out once and kept for the weight gradient. Without, the
+/// weight's packed panels are reused across calls ([`PackedA::reused`]).
 pub(crate) fn gemm_forward(
     x: &[f32],
     n: usize,
     g: &ConvGeom,
     w: &Arc<Tensor>,
     o: usize,
-    keep_columns: bool,
+    tracked: bool,
 ) -> (Vec<f32>, Option<Columns>) {
     let (p, img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
-    let w_mat = PackedA::new(MatRef::new(w.as_slice().unwrap(), o, rows).kept(w));
-    let keep_columns = keep_columns && !packs_columns_in_place();
+    let w_view = MatRef::new(w.as_slice().unwrap(), o, rows).kept(w);
+    let w_mat = if tracked {
+        PackedA::new(w_view)
+    } else {
+        PackedA::reused(w_view)
+    };
+    let keep_columns = tracked && !packs_columns_in_place();
     let mut y = zeroed(n * o * p);
     let tasks = n.div_ceil(b);
     let columns = y

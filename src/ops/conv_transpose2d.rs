@@ -110,7 +110,8 @@ pub fn conv_transpose2d(
     }
     let x_val = standard(x.shared());
     let w_val = standard(weight.shared());
-    let mut y = forward(x_val.as_slice().unwrap(), n, c, &g, &w_val);
+    let tracked = weight.is_tracked();
+    let mut y = forward(x_val.as_slice().unwrap(), n, c, &g, &w_val, tracked);
     if let Some(b) = bias {
         add_channel_bias(&mut y, o, oh * ow, &row_major(b.value()));
     }
@@ -145,7 +146,16 @@ pub fn conv_transpose2d(
 }
 
 /// `y[N, O, oh, ow]` without bias. `g` is the adjoint conv's geometry (`g.c == O`).
-fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &Arc<Tensor>) -> Vec<f32> {
+/// Without `tracked` (the weight on no tape), the GEMM path reuses the weight's packed
+/// panels across calls.
+fn forward(
+    x: &[f32],
+    n: usize,
+    c: usize,
+    g: &ConvGeom,
+    w: &Arc<Tensor>,
+    tracked: bool,
+) -> Vec<f32> {
     if direct_conv::applies(g, c) {
         return direct_conv::conv_transpose2d_forward(x, n, c, g, w.as_slice().unwrap());
     }
@@ -155,19 +165,27 @@ fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &Arc<Tensor>) -> Vec<
     if conv_transpose_winograd::applies(g, n) {
         return conv_transpose_winograd::forward(x, n, c, g, w.as_slice().unwrap());
     }
-    gemm_forward(x, n, c, g, w)
+    gemm_forward(x, n, c, g, w, tracked)
 }
 
-/// [`forward`] through GEMM + col2im.
+/// [`forward`] through GEMM + col2im; without `tracked`, the weight's packed panels are
+/// reused across calls ([`PackedA::reused`]).
 pub(crate) fn gemm_forward(
     x: &[f32],
     n: usize,
     c: usize,
     g: &ConvGeom,
     w: &Arc<Tensor>,
+    tracked: bool,
 ) -> Vec<f32> {
-    let rows = g.col_rows();
-    let w_t = PackedA::new(MatRef::new(w.as_slice().unwrap(), c, rows).kept(w).t());
+    let w_t = MatRef::new(w.as_slice().unwrap(), c, g.col_rows())
+        .kept(w)
+        .t();
+    let w_t = if tracked {
+        PackedA::new(w_t)
+    } else {
+        PackedA::reused(w_t)
+    };
     gemm_col2im(&w_t, x, n, c, g)
 }
 

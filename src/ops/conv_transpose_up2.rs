@@ -101,7 +101,7 @@ mod tests {
             let x = values(n * c * h * g.ow, seed);
             let w = values(c * o * 16, seed ^ 1);
             let w_t = Arc::new(Tensor::from_shape_vec(IxDyn(&[w.len()]), w.clone()).unwrap());
-            let expect = conv_transpose2d::gemm_forward(&x, n, c, &g, &w_t);
+            let expect = conv_transpose2d::gemm_forward(&x, n, c, &g, &w_t, true);
             let got = forward(&x, n, c, &g, &w);
             prop_assert_eq!(got.len(), expect.len());
             for (i, (a, e)) in got.iter().zip(&expect).enumerate() {

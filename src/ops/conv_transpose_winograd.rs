@@ -352,7 +352,7 @@ mod tests {
                 backward(xs, n, c, &g, w.as_slice().unwrap(), dys, true, true),
             )
         });
-        close(&y, &gemm_forward(xs, n, c, &g, &w), "y")?;
+        close(&y, &gemm_forward(xs, n, c, &g, &w, true), "y")?;
         let (want_dx, want_dw) = gemm_backward(xs, n, c, &g, &w, dys, true, true);
         close(&dx.unwrap(), &want_dx.unwrap(), "dx")?;
         close(&dw.unwrap(), &want_dw.unwrap(), "dw")?;
@@ -472,7 +472,11 @@ mod tests {
         let (dx, dw) = backward(&x, n, c, &g, &w, &dy, true, true);
         let ours = [forward(&x, n, c, &g, &w), dx.unwrap(), dw.unwrap()];
         let (dx, dw) = gemm_backward(&x, n, c, &g, &wt, &dy, true, true);
-        let gemm = [gemm_forward(&x, n, c, &g, &wt), dx.unwrap(), dw.unwrap()];
+        let gemm = [
+            gemm_forward(&x, n, c, &g, &wt, true),
+            dx.unwrap(),
+            dw.unwrap(),
+        ];
         for ((ours, gemm), (exact, what)) in ours
             .iter()
             .zip(&gemm)

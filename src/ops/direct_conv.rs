@@ -370,7 +370,7 @@ mod tests {
         let dy = values(n * g.image_len(), seed ^ 2);
         let w_t = Arc::new(Tensor::from_shape_vec(IxDyn(&[w.len()]), w.clone()).unwrap());
         let y = conv_transpose2d_forward(&x, n, c, g, &w);
-        close(&y, &conv_transpose2d::gemm_forward(&x, n, c, g, &w_t))?;
+        close(&y, &conv_transpose2d::gemm_forward(&x, n, c, g, &w_t, true))?;
         let (dx, dw) = conv_transpose2d_backward(&x, n, c, g, &w, &dy, true, true);
         let (rdx, rdw) = conv_transpose2d::gemm_backward(&x, n, c, g, &w_t, &dy, true, true);
         close(&dx.unwrap(), &rdx.unwrap())?;

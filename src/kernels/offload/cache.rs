@@ -1,4 +1,5 @@
-//! Device copies of weights, kept while the weight is alive and unchanged.
+//! Device copies of weights (or, on the CPU, their packed panels, `super::super::gemm`),
+//! kept while the weight is alive and unchanged.
 //!
 //! An entry holds a `Weak` to the tensor the weight lives in. A shared tensor is only
 //! changed through `Arc::make_mut` or `Arc::get_mut`: `get_mut` refuses while a `Weak`
@@ -17,6 +18,20 @@ struct Key {
     owner: usize,
     data: usize,
     len: usize,
+    /// Which form of the data the buffer holds (zeros for a plain copy; a matrix's
+    /// rows, columns and strides for its packing).
+    form: [usize; 4],
+}
+
+impl Key {
+    fn new(owner: &Arc<Tensor>, data: &[f32], form: [usize; 4]) -> Key {
+        Key {
+            owner: Arc::as_ptr(owner) as usize,
+            data: data.as_ptr() as usize,
+            len: data.len(),
+            form,
+        }
+    }
 }
 
 struct Entry<B> {
@@ -49,31 +64,61 @@ impl<B> WeightCache<B> {
         data: &[f32],
         upload: impl FnOnce(&[f32]) -> Result<B, E>,
     ) -> Result<(Arc<B>, bool), E> {
-        let key = Key {
-            owner: Arc::as_ptr(owner) as usize,
-            data: data.as_ptr() as usize,
-            len: data.len(),
-        };
-        let live = self
-            .entries
-            .get(&key)
-            .is_some_and(|e| e.owner.strong_count() > 0);
-        if !live {
-            self.forget_dead();
-            let size = std::mem::size_of_val(data);
-            if self.bytes + size > self.cap_bytes {
-                self.entries.clear();
-                self.bytes = 0;
-            }
-            let buffer = Arc::new(upload(data)?);
-            self.bytes += size;
-            let entry = Entry {
-                owner: Arc::downgrade(owner),
-                buffer,
-            };
-            self.entries.insert(key, entry);
+        self.get_or_make(owner, data, [0; 4], upload)
+    }
+
+    /// [`Self::get_or_upload`] for one of several forms of the same data (`form` tells
+    /// them apart: a transpose, a packing), each kept on its own.
+    pub fn get_or_make<E>(
+        &mut self,
+        owner: &Arc<Tensor>,
+        data: &[f32],
+        form: [usize; 4],
+        upload: impl FnOnce(&[f32]) -> Result<B, E>,
+    ) -> Result<(Arc<B>, bool), E> {
+        if let Some(buffer) = self.get(owner, data, form) {
+            return Ok((buffer, true));
         }
-        Ok((Arc::clone(&self.entries[&key].buffer), live))
+        let buffer = upload(data)?;
+        Ok((self.insert(owner, data, form, buffer), false))
+    }
+
+    /// The kept form `form` of `data` (a slice of `owner`), if the cache has one for the
+    /// tensor as it is now.
+    pub fn get(&self, owner: &Arc<Tensor>, data: &[f32], form: [usize; 4]) -> Option<Arc<B>> {
+        let entry = self.entries.get(&Key::new(owner, data, form))?;
+        (entry.owner.strong_count() > 0).then(|| Arc::clone(&entry.buffer))
+    }
+
+    /// Keeps `buffer` as form `form` of `data` (a slice of `owner`), in place of any
+    /// older one, and returns it.
+    pub fn insert(
+        &mut self,
+        owner: &Arc<Tensor>,
+        data: &[f32],
+        form: [usize; 4],
+        buffer: B,
+    ) -> Arc<B> {
+        self.forget_dead();
+        let size = std::mem::size_of_val(data);
+        if self.bytes + size > self.cap_bytes {
+            self.entries.clear();
+            self.bytes = 0;
+        }
+        let buffer = Arc::new(buffer);
+        let entry = Entry {
+            owner: Arc::downgrade(owner),
+            buffer: Arc::clone(&buffer),
+        };
+        // A form made twice (by two threads at once) replaces the first: counted once.
+        if self
+            .entries
+            .insert(Key::new(owner, data, form), entry)
+            .is_none()
+        {
+            self.bytes += size;
+        }
+        buffer
     }
 
     /// Drops the copies of tensors that were freed or changed.
