@@ -79,6 +79,16 @@ impl<'a> PackedA<'a> {
         PackedA { view, panels }
     }
 
+    /// A layer's weight packed for one call: [`Self::new`] while it is `tracked` (on a
+    /// tape, changed by every optimizer step), else [`Self::reused`].
+    pub fn weight(view: MatRef<'a>, tracked: bool) -> Self {
+        if tracked {
+            Self::new(view)
+        } else {
+            Self::reused(view)
+        }
+    }
+
     /// [`Self::new`] for a weight that does not change between calls (inference): the
     /// panels of a view marked [`MatRef::kept`] are kept across calls while its tensor
     /// lives unchanged (as the accelerator's device copies, [`offload::WeightCache`]), so

@@ -32,12 +32,7 @@ pub(crate) fn gemm_forward(
 ) -> (Vec<f32>, Option<Columns>) {
     let (p, img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
-    let w_view = MatRef::new(w.as_slice().unwrap(), o, rows).kept(w);
-    let w_mat = if tracked {
-        PackedA::new(w_view)
-    } else {
-        PackedA::reused(w_view)
-    };
+    let w_mat = PackedA::weight(MatRef::new(w.as_slice().unwrap(), o, rows).kept(w), tracked);
     let keep_columns = tracked && !packs_columns_in_place();
     let mut y = zeroed(n * o * p);
     let tasks = n.div_ceil(b);

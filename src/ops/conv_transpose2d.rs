@@ -181,11 +181,7 @@ pub(crate) fn gemm_forward(
     let w_t = MatRef::new(w.as_slice().unwrap(), c, g.col_rows())
         .kept(w)
         .t();
-    let w_t = if tracked {
-        PackedA::new(w_t)
-    } else {
-        PackedA::reused(w_t)
-    };
+    let w_t = PackedA::weight(w_t, tracked);
     gemm_col2im(&w_t, x, n, c, g)
 }
 

@@ -64,23 +64,11 @@ impl<B> WeightCache<B> {
         data: &[f32],
         upload: impl FnOnce(&[f32]) -> Result<B, E>,
     ) -> Result<(Arc<B>, bool), E> {
-        self.get_or_make(owner, data, [0; 4], upload)
-    }
-
-    /// [`Self::get_or_upload`] for one of several forms of the same data (`form` tells
-    /// them apart: a transpose, a packing), each kept on its own.
-    pub fn get_or_make<E>(
-        &mut self,
-        owner: &Arc<Tensor>,
-        data: &[f32],
-        form: [usize; 4],
-        upload: impl FnOnce(&[f32]) -> Result<B, E>,
-    ) -> Result<(Arc<B>, bool), E> {
-        if let Some(buffer) = self.get(owner, data, form) {
+        if let Some(buffer) = self.get(owner, data, [0; 4]) {
             return Ok((buffer, true));
         }
         let buffer = upload(data)?;
-        Ok((self.insert(owner, data, form, buffer), false))
+        Ok((self.insert(owner, data, [0; 4], buffer), false))
     }
 
     /// The kept form `form` of `data` (a slice of `owner`), if the cache has one for the
