@@ -123,9 +123,7 @@ static PACKED: LazyLock<Mutex<offload::WeightCache<Vec<f32>>>> =
 
 /// `view` in our kernel's panels.
 fn pack(view: MatRef) -> Vec<f32> {
-    let mut p = vec![0.0f32; packed_gemm::packed_len(view.rows, view.cols)];
-    packed_gemm::pack_all_par(view, &mut p);
-    p
+    packed_gemm::packed_par(view)
 }
 
 /// Whether products with this left operand run on our own kernel.

@@ -54,14 +54,21 @@ pub(crate) fn pack_all(a: MatRef, dst: &mut [f32]) {
     }
 }
 
-/// [`pack_all`] with the panels split over the current rayon pool.
-pub(crate) fn pack_all_par(a: MatRef, dst: &mut [f32]) {
-    use rayon::prelude::*;
+/// [`pack_all`] into a new buffer, the panels split over the current rayon pool, each
+/// zeroed by its own task just before it is packed (a serial zero fill of the whole
+/// buffer kept the pool's other threads waiting).
+pub(crate) fn packed_par(a: MatRef) -> Vec<f32> {
     let k = a.cols;
-    assert_eq!(dst.len(), packed_len(a.rows, k));
-    dst.par_chunks_exact_mut(MR * k)
-        .enumerate()
-        .for_each(|(p, panel)| pack_a(a, p * MR, panel));
+    // SAFETY: every panel is written whole: zeroed, then packed over.
+    let (packed, _) = unsafe {
+        super::zeroed::written_in_chunks(packed_len(a.rows, k), MR * k, |p, panel| {
+            panel.fill(std::mem::MaybeUninit::new(0.0));
+            // SAFETY: just initialised, and `MaybeUninit<f32>` has `f32`'s layout.
+            let panel = &mut *(panel as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]);
+            pack_a(a, p * MR, panel)
+        })
+    };
+    packed
 }
 
 /// A right operand B as the kernel reads it: panel by panel, each packed into L1 just

@@ -12,7 +12,7 @@ use crate::kernels::gemm::{
 use crate::kernels::gemm_col2im::gemm_col2im_chunk;
 use crate::kernels::im2col_view::Im2colView;
 use crate::kernels::layout::{images_per_chunk, into_batch_major, with_channel_major};
-use crate::kernels::zeroed::zeroed;
+use crate::kernels::zeroed::{written_in_chunks, zeroed};
 use crate::kernels::ConvGeom;
 use crate::Tensor;
 use rayon::prelude::*;
@@ -128,18 +128,23 @@ pub(crate) fn gemm_backward(
 }
 
 /// `w'[c, o, i, j] = w[o, c, kh-1-i, kw-1-j]`: the kernel of the adjoint convolution
-/// ([`ConvGeom::adjoint`]), `[C, O, kh, kw]`.
+/// ([`ConvGeom::adjoint`]), `[C, O, kh, kw]`, written once (no zero fill) one input
+/// channel per task on the current pool.
 fn flipped_kernel(w: &[f32], o: usize, g: &ConvGeom) -> Vec<f32> {
-    let (kh, kw) = (g.kh, g.kw);
-    let mut f = vec![0.0f32; w.len()];
-    for (oc, tap) in w.chunks_exact(kh * kw).enumerate() {
-        let (oi, ci) = (oc / g.c, oc % g.c);
-        let dst = &mut f[(ci * o + oi) * kh * kw..][..kh * kw];
-        for (d, v) in dst.iter_mut().zip(tap.iter().rev()) {
-            *d = *v;
-        }
-    }
-    f
+    let taps = g.kh * g.kw;
+    assert_eq!(w.len(), o * g.c * taps);
+    // SAFETY: each task writes every value of its chunk, channel `ci`'s `o` kernels.
+    let (flipped, _) = unsafe {
+        written_in_chunks(w.len(), o * taps, |ci, dst| {
+            for (oi, d) in dst.chunks_exact_mut(taps).enumerate() {
+                let tap = &w[(oi * g.c + ci) * taps..][..taps];
+                d.iter_mut().zip(tap.iter().rev()).for_each(|(d, v)| {
+                    d.write(*v);
+                });
+            }
+        })
+    };
+    flipped
 }
 
 #[cfg(test)]
