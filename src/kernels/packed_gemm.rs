@@ -59,15 +59,9 @@ pub(crate) fn pack_all(a: MatRef, dst: &mut [f32]) {
 /// buffer kept the pool's other threads waiting).
 pub(crate) fn packed_par(a: MatRef) -> Vec<f32> {
     let k = a.cols;
-    // SAFETY: every panel is written whole: zeroed, then packed over.
-    let (packed, _) = unsafe {
-        super::zeroed::written_in_chunks(packed_len(a.rows, k), MR * k, |p, panel| {
-            panel.fill(std::mem::MaybeUninit::new(0.0));
-            // SAFETY: just initialised, and `MaybeUninit<f32>` has `f32`'s layout.
-            let panel = &mut *(panel as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]);
-            pack_a(a, p * MR, panel)
-        })
-    };
+    let (packed, _) = super::zeroed::zeroed_in_chunks(packed_len(a.rows, k), MR * k, |p, panel| {
+        pack_a(a, p * MR, panel)
+    });
     packed
 }
 

@@ -48,9 +48,57 @@ pub unsafe fn written_in_chunks<R: Send>(
     (v, results)
 }
 
+/// `len` values in chunks of `chunk` (the last shorter), each zeroed by the task that then
+/// runs `fill(i, chunk)` on it, on the current rayon pool; with each chunk's result in
+/// order. For outputs that a parallel pass writes chunk by chunk, or adds into: the zeros
+/// are written while the chunk is about to be used (in cache, by every thread) rather
+/// than by a pass of their own over the whole buffer beforehand.
+pub fn zeroed_in_chunks<R: Send>(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [f32]) -> R + Sync + Send,
+) -> (Vec<f32>, Vec<R>) {
+    // SAFETY: every chunk is zeroed whole before `fill` sees it.
+    unsafe { written_in_chunks(len, chunk, |i, c| fill(i, zero(c))) }
+}
+
+/// `values` zeroed, as initialised values.
+pub fn zero(values: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    values.fill(MaybeUninit::new(0.0));
+    // SAFETY: every value was just written, and `MaybeUninit<f32>` has `f32`'s layout.
+    unsafe { &mut *(values as *mut [MaybeUninit<f32>] as *mut [f32]) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zeroed_in_chunks_hands_each_task_its_chunk_zeroed() {
+        for threads in [1, 3] {
+            let pool = crate::threads::thread_pool(threads).unwrap();
+            let (len, chunk) = (10 * 7 + 3, 7);
+            let (v, firsts) = pool.install(|| {
+                zeroed_in_chunks(len, chunk, |i, c| {
+                    assert!(c.iter().all(|&x| x == 0.0));
+                    assert_eq!(c.len(), chunk.min(len - i * chunk));
+                    c[0] = i as f32 + 1.0;
+                    i
+                })
+            });
+            assert_eq!(firsts, (0..11).collect::<Vec<_>>());
+            let want: Vec<f32> = (0..len)
+                .map(|j| {
+                    if j % chunk == 0 {
+                        (j / chunk) as f32 + 1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            assert_eq!(v, want);
+        }
+    }
 
     #[test]
     fn gives_zeros_of_the_asked_length_on_any_pool() {

@@ -12,10 +12,9 @@ use crate::kernels::gemm::{
 use crate::kernels::gemm_col2im::gemm_col2im_chunk;
 use crate::kernels::im2col_view::Im2colView;
 use crate::kernels::layout::{images_per_chunk, into_batch_major, with_channel_major};
-use crate::kernels::zeroed::{written_in_chunks, zeroed};
+use crate::kernels::zeroed::{written_in_chunks, zeroed_in_chunks};
 use crate::kernels::ConvGeom;
 use crate::Tensor;
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// [`forward`] through im2col + GEMM. Where our kernel packs the columns straight from
@@ -34,28 +33,23 @@ pub(crate) fn gemm_forward(
     let b = images_per_chunk(n, p);
     let w_mat = PackedA::weight(MatRef::new(w.as_slice().unwrap(), o, rows).kept(w), tracked);
     let keep_columns = tracked && !packs_columns_in_place();
-    let mut y = zeroed(n * o * p);
     let tasks = n.div_ceil(b);
-    let columns = y
-        .par_chunks_mut(b * o * p)
-        .zip(x.par_chunks(b * img))
-        .map(|(y_c, x_c)| {
-            let bc = y_c.len() / (o * p);
-            let view = Im2colView::new(g, x_c);
-            let mut kept = Vec::new();
-            into_batch_major(y_c, bc, o, p, |y_cm| {
-                if keep_columns {
-                    kept = vec![0.0f32; rows * bc * p];
-                    view.write(&mut kept, tasks < rayon::current_num_threads());
-                    let col = MatRef::new(&kept, rows, bc * p);
-                    gemm_packed_in_task(1.0, &w_mat, col, 0.0, y_cm, tasks);
-                } else {
-                    gemm_packed_columns(1.0, &w_mat, view, 0.0, y_cm, tasks);
-                }
-            });
-            kept
-        })
-        .collect();
+    let (y, columns) = zeroed_in_chunks(n * o * p, b * o * p, |i, y_c| {
+        let bc = y_c.len() / (o * p);
+        let view = Im2colView::new(g, &x[i * b * img..][..bc * img]);
+        let mut kept = Vec::new();
+        into_batch_major(y_c, bc, o, p, |y_cm| {
+            if keep_columns {
+                kept = vec![0.0f32; rows * bc * p];
+                view.write(&mut kept, tasks < rayon::current_num_threads());
+                let col = MatRef::new(&kept, rows, bc * p);
+                gemm_packed_in_task(1.0, &w_mat, col, 0.0, y_cm, tasks);
+            } else {
+                gemm_packed_columns(1.0, &w_mat, view, 0.0, y_cm, tasks);
+            }
+        });
+        kept
+    });
     (y, keep_columns.then_some(columns))
 }
 
@@ -85,13 +79,13 @@ pub(crate) fn gemm_backward(
     };
     let w_t = want_dx.then(|| PackedA::new(w_t));
     let tasks = n.div_ceil(b);
-    let mut dx = zeroed(if want_dx { n * img } else { 0 });
     let dw_len = want_dw.then_some(o * rows);
     // Columns kept by a forward that chunked alike (it ran on a pool of the same size): as
     // many chunks, the first of as many images.
     let columns = columns
         .filter(|c| c.len() == tasks && c.first().is_none_or(|c| c.len() == rows * b.min(n) * p));
-    let dw = backward_in_chunks(tasks, &mut dx, b * img, dw_len, |ci, dx_c, dw| {
+    let dx_len = if want_dx { n * img } else { 0 };
+    let (dx, dw) = backward_in_chunks(tasks, dx_len, b * img, dw_len, |ci, dx_c, dw| {
         let first = ci * b;
         let bc = b.min(n - first);
         let cols = bc * p;

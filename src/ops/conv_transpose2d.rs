@@ -18,7 +18,6 @@ use crate::kernels::im2col_view::Im2colView;
 use crate::kernels::layout::{
     add_channel_bias, channel_sums, images_per_chunk, into_batch_major, with_channel_major,
 };
-use crate::kernels::zeroed::zeroed;
 use crate::kernels::ConvGeom;
 use crate::Tensor;
 use ndarray::IxDyn;
@@ -223,10 +222,10 @@ pub(crate) fn gemm_backward(
     let b = images_per_chunk(n, p);
     let w_mat = MatRef::new(w.as_slice().unwrap(), c, rows).kept(w);
     let w_mat = want_dx.then(|| PackedA::new(w_mat));
-    let mut dx = zeroed(if want_dx { n * c * p } else { 0 });
     let dw_len = want_dw.then_some(c * rows);
     let tasks = n.div_ceil(b);
-    let dw = backward_in_chunks(tasks, &mut dx, b * c * p, dw_len, |ci, dx_c, dw| {
+    let dx_len = if want_dx { n * c * p } else { 0 };
+    let (dx, dw) = backward_in_chunks(tasks, dx_len, b * c * p, dw_len, |ci, dx_c, dw| {
         let first = ci * b;
         let bc = b.min(n - first);
         let col = Im2colView::new(g, &dy[first * out_img..(first + bc) * out_img]);

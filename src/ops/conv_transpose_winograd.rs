@@ -12,7 +12,7 @@ use crate::kernels::gemm::{gemm, gemm_packed_in_task, MatRef, PackedA};
 use crate::kernels::scratch::with_scratch;
 use crate::kernels::winograd::{self, Tiles, PHASES, POSITIONS};
 use crate::kernels::winograd_planes as planes;
-use crate::kernels::zeroed::{written_in_chunks, zeroed};
+use crate::kernels::zeroed::written_in_chunks;
 use crate::kernels::ConvGeom;
 use crate::kernels::{offload, simd};
 use std::mem::MaybeUninit;
@@ -178,9 +178,9 @@ pub(crate) fn backward(
     let b = images_per_chunk(n, per_image);
     let tasks = n.div_ceil(b);
     let (in_img, out_img) = (c * h * wd, o * 4 * h * wd);
-    let mut dx = zeroed(if want_dx { n * in_img } else { 0 });
     let du_len = want_dw.then_some(PHASES * POSITIONS * o * c);
-    let du = backward_in_chunks(tasks, &mut dx, b * in_img, du_len, |i, dx_c, du| {
+    let dx_len = if want_dx { n * in_img } else { 0 };
+    let (dx, du) = backward_in_chunks(tasks, dx_len, b * in_img, du_len, |i, dx_c, du| {
         let images = b.min(n - i * b);
         let t = Tiles::new(images, h, wd);
         let x_c = &x[i * b * in_img..][..images * in_img];

@@ -15,7 +15,7 @@ use crate::kernels::direct_conv::{conv_group, pad_image, weight_grad_group, Dire
 use crate::kernels::offload;
 use crate::kernels::scratch::with_scratch;
 use crate::kernels::simd;
-use crate::kernels::zeroed::zeroed;
+use crate::kernels::zeroed::zeroed_in_chunks;
 use crate::kernels::ConvGeom;
 use rayon::prelude::*;
 
@@ -113,18 +113,15 @@ pub(crate) fn per_output_group(
     kernel: impl Fn(&[f32], usize, &mut [f32]) + Sync,
 ) -> Vec<f32> {
     let image = d.cin * d.h * d.w;
-    let mut y = zeroed(n * outs * plane);
-    y.par_chunks_mut(outs * plane)
-        .zip(x.par_chunks(image))
-        .for_each(|(y_i, x_i)| {
-            with_scratch(d.padded_len(), |xp| {
-                pad_image(d, x_i, xp);
-                let xp = &*xp;
-                y_i.par_chunks_mut(GROUP * plane)
-                    .enumerate()
-                    .for_each(|(g, y_g)| kernel(xp, g, y_g));
-            });
+    let (y, _) = zeroed_in_chunks(n * outs * plane, outs * plane, |i, y_i| {
+        with_scratch(d.padded_len(), |xp| {
+            pad_image(d, &x[i * image..][..image], xp);
+            let xp = &*xp;
+            y_i.par_chunks_mut(GROUP * plane)
+                .enumerate()
+                .for_each(|(g, y_g)| kernel(xp, g, y_g));
         });
+    });
     y
 }
 
@@ -136,10 +133,11 @@ pub(crate) fn weight_grad(d: &Direct, a: &[f32], na: usize, b: &[f32], n: usize)
     let taps = d.cin * d.kh * d.kw;
     let plane = d.oh * d.ow;
     // Each group's buffer starts zeroed, so adding an image serves beta = 0 as well.
-    backward_in_chunks(n, &mut [], 1, Some(na * taps), |i, _, dw| {
+    backward_in_chunks(n, 0, 1, Some(na * taps), |i, _, dw| {
         let (dw, _beta) = dw.expect("a weight gradient was asked for");
         add_image_weight_grad(d, &a[i * na * plane..], b, i, dw);
     })
+    .1
     .expect("a weight gradient was asked for")
 }
 
