@@ -8,10 +8,11 @@
 use super::col2im::{col2im_into, col2im_par_into};
 use super::gemm::{gemm_packed_in_task, gemm_packed_rows, MatRef, PackedA};
 use super::im2col::ConvGeom;
-use super::layout::{images_per_chunk, with_channel_major};
+use super::layout::{add_plane_bias, images_per_chunk, with_channel_major, Bias};
 use super::offload;
 use super::packed_gemm::MR;
 use super::scratch::with_scratch;
+use super::zeroed::assume_written;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -19,10 +20,17 @@ use std::mem::MaybeUninit;
 const GROUP_VALUES: usize = 64 << 10;
 
 /// The `n` images `col2im(A · X_i)` (`g.image_len()` values each) of the batch-major
-/// `x` (`n` images of `c` planes of `g.oh * g.ow`); A is `g.col_rows() x c`. Chunks of
-/// images run over the current rayon pool; a chunk's planes are multiplied as one matrix
-/// `[c, images * positions]`.
-pub fn gemm_col2im(a: &PackedA, x: &[f32], n: usize, c: usize, g: &ConvGeom) -> Vec<f32> {
+/// `x` (`n` images of `c` planes of `g.oh * g.ow`), plus `bias` (one value per plane of
+/// an image); A is `g.col_rows() x c`. Chunks of images run over the current rayon pool;
+/// a chunk's planes are multiplied as one matrix `[c, images * positions]`.
+pub fn gemm_col2im(
+    a: &PackedA,
+    x: &[f32],
+    n: usize,
+    c: usize,
+    g: &ConvGeom,
+    bias: Bias,
+) -> Vec<f32> {
     let (p, img) = (g.out_positions(), g.image_len());
     assert_eq!(x.len(), n * c * p, "gemm_col2im: input is not {n} images");
     let b = images_per_chunk(n, p);
@@ -47,6 +55,11 @@ pub fn gemm_col2im(a: &PackedA, x: &[f32], n: usize, c: usize, g: &ConvGeom) -> 
                     }
                 })
             });
+            if let Some(b) = bias {
+                // SAFETY: the images were written whole just above (as at the end).
+                let images = unsafe { assume_written(images) };
+                add_plane_bias(images, g.h * g.w, b);
+            }
         });
     // SAFETY: every chunk's images were written whole above (col2im writes every value
     // of an image; the groups cover every channel).
@@ -141,7 +154,7 @@ mod tests {
             let packed = PackedA::new(a);
             for threads in [1, 3] {
                 let pool = crate::threads::thread_pool(threads).unwrap();
-                close(&pool.install(|| gemm_col2im(&packed, &x, n, k, &g)), &want)?;
+                close(&pool.install(|| gemm_col2im(&packed, &x, n, k, &g, None)), &want)?;
             }
             // All images side by side as one channel-major matrix, in groups.
             let mut x_cm = vec![0.0f32; x.len()];

@@ -59,17 +59,18 @@ fn balanced(n: usize, b: usize, threads: usize) -> usize {
         .unwrap_or(b)
 }
 
-/// Adds `bias[c]` to every position of channel `c` in `[n, c, p]` data; the images are
-/// split over the current rayon pool.
-pub fn add_channel_bias(data: &mut [f32], channels: usize, p: usize, bias: &[f32]) {
-    use rayon::prelude::*;
-    assert_eq!(bias.len(), channels);
-    data.par_chunks_mut((channels * p).max(1))
-        .for_each(|image| {
-            for (plane, &b) in image.chunks_mut(p.max(1)).zip(bias) {
-                plane.iter_mut().for_each(|v| *v += b);
-            }
-        });
+/// A layer's bias (a value per output channel), if it has one.
+pub type Bias<'a> = Option<&'a [f32]>;
+
+/// Adds `bias[c]` to every position of channel `c` in whole images `[b, c, p]` (`c` =
+/// `bias.len()`): a convolution's bias, added by the task that has just written the
+/// images, while they are in its cache (a pass of its own over a layer's output read it
+/// back from memory).
+pub fn add_plane_bias(images: &mut [f32], p: usize, bias: &[f32]) {
+    assert!(p > 0 && images.len().is_multiple_of(p * bias.len()));
+    for (plane, &b) in images.chunks_exact_mut(p).zip(bias.iter().cycle()) {
+        plane.iter_mut().for_each(|v| *v += b);
+    }
 }
 
 /// Per-channel sums of `[n, c, p]` data (the gradient of a channel bias): each plane summed
@@ -131,6 +132,17 @@ mod tests {
         // One thread, or no balanced size down to half: unchanged.
         assert_eq!(balanced(64, 22, 1), 22);
         assert_eq!(balanced(7, 1, 2), 1);
+    }
+
+    #[test]
+    fn plane_bias_goes_to_every_value_of_its_channel_in_each_image() {
+        let (b, c, p) = (2, 3, 4);
+        let bias = [10.0, 20.0, 30.0];
+        let mut data: Vec<f32> = (0..b * c * p).map(|i| i as f32).collect();
+        add_plane_bias(&mut data, p, &bias);
+        for (i, v) in data.iter().enumerate() {
+            assert_eq!(*v, i as f32 + bias[(i / p) % c], "value {i}");
+        }
     }
 
     #[test]

@@ -49,7 +49,16 @@ pub fn zeroed_in_chunks<R: Send>(
 /// `values` zeroed, as initialised values.
 pub fn zero(values: &mut [MaybeUninit<f32>]) -> &mut [f32] {
     values.fill(MaybeUninit::new(0.0));
-    // SAFETY: every value was just written, and `MaybeUninit<f32>` has `f32`'s layout.
+    // SAFETY: every value was just written.
+    unsafe { assume_written(values) }
+}
+
+/// `values` as the initialised values they now are.
+///
+/// # Safety
+/// Every value of `values` has been written.
+pub unsafe fn assume_written(values: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: the caller wrote every value; `MaybeUninit<f32>` has `f32`'s layout.
     unsafe { &mut *(values as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 

@@ -11,7 +11,7 @@ use super::conv_transpose_winograd;
 use super::direct_conv;
 use super::elementwise::{row_major, standard};
 use crate::autograd::Var;
-use crate::kernels::layout::{add_channel_bias, channel_sums};
+use crate::kernels::layout::{channel_sums, Bias};
 use crate::kernels::ConvGeom;
 use crate::Tensor;
 use ndarray::IxDyn;
@@ -118,10 +118,9 @@ pub fn conv2d(x: &Var, weight: &Var, bias: Option<&Var>, spec: Conv2dSpec) -> Va
     let w_val = standard(weight.shared());
     // The weight gradient multiplies by the same columns as the forward: keep them.
     let tracked = weight.is_tracked();
-    let (mut y, columns) = forward(x_val.as_slice().unwrap(), n, &g, &w_val, o, tracked);
-    if let Some(b) = bias {
-        add_channel_bias(&mut y, o, g.out_positions(), &row_major(b.value()));
-    }
+    let b_val = bias.map(|b| row_major(b.value()));
+    let xs = x_val.as_slice().unwrap();
+    let (y, columns) = forward(xs, n, &g, (&w_val, o), tracked, b_val.as_deref());
     let y = Tensor::from_shape_vec(IxDyn(&[n, o, g.oh, g.ow]), y).unwrap();
     let mut inputs = vec![x, weight];
     inputs.extend(bias);
@@ -184,22 +183,23 @@ pub(crate) fn geometry(xs: &[usize], ws: &[usize], spec: &Conv2dSpec) -> (usize,
 /// Each chunk's im2col columns, in chunk order, kept from the forward for the backward.
 pub(crate) type Columns = Vec<Vec<f32>>;
 
-/// `y[N, O, P] = conv(x)` without bias. With `tracked` (the weight is on a tape, as in
-/// training) the GEMM path keeps the im2col columns where it writes them out (the direct
-/// kernels have none); without, it reuses the weight's packed panels across calls.
+/// `y[N, O, P] = conv(x) + bias` (added by each path's tasks as they write their
+/// images). With `tracked` (the weight is on a tape, as in training) the GEMM path keeps
+/// the im2col columns where it writes them out (the direct kernels have none); without,
+/// it reuses the weight's packed panels across calls.
 pub(crate) fn forward(
     x: &[f32],
     n: usize,
     g: &ConvGeom,
-    w: &Arc<Tensor>,
-    o: usize,
+    (w, o): (&Arc<Tensor>, usize),
     tracked: bool,
+    bias: Bias,
 ) -> (Vec<f32>, Option<Columns>) {
     if direct_conv::applies(g, o) {
-        let y = direct_conv::conv2d_forward(x, n, g, w.as_slice().unwrap(), o);
+        let y = direct_conv::conv2d_forward(x, n, g, (w.as_slice().unwrap(), o), bias);
         return (y, None);
     }
-    conv2d_gemm::gemm_forward(x, n, g, w, o, tracked)
+    conv2d_gemm::gemm_forward(x, n, g, (w, o), tracked, bias)
 }
 
 /// Gradients of [`forward`] with respect to x and w, each only when `wanted`
@@ -224,7 +224,7 @@ pub(crate) fn backward(
         // The input gradient of a 4x4 stride-2 padding-1 convolution is the transposed
         // convolution of `dy` with the same weight ([O, C, 4, 4] read as a transposed
         // layer's [in, out, 4, 4]), of which `g` is the adjoint geometry.
-        let dx = conv_transpose_winograd::forward(dy, n, o, g, w_all);
+        let dx = conv_transpose_winograd::forward(dy, n, o, g, w_all, None);
         let (_, dw) = conv2d_gemm::gemm_backward(x, n, g, w, o, dy, (false, want_dw), columns);
         return (Some(dx), dw);
     }

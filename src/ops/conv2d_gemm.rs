@@ -11,7 +11,9 @@ use crate::kernels::gemm::{
 };
 use crate::kernels::gemm_col2im::gemm_col2im_chunk;
 use crate::kernels::im2col_view::Im2colView;
-use crate::kernels::layout::{images_per_chunk, into_batch_major, with_channel_major};
+use crate::kernels::layout::{
+    add_plane_bias, images_per_chunk, into_batch_major, with_channel_major, Bias,
+};
 use crate::kernels::zeroed::{written_in_chunks, zeroed_in_chunks};
 use crate::kernels::ConvGeom;
 use crate::Tensor;
@@ -20,14 +22,15 @@ use std::sync::Arc;
 /// [`forward`] through im2col + GEMM. Where our kernel packs the columns straight from
 /// the images, nothing is kept; elsewhere, with `tracked` (the weight is on a tape), each
 /// chunk's columns are written out once and kept for the weight gradient. Without, the
-/// weight's packed panels are reused across calls ([`PackedA::reused`]).
+/// weight's packed panels are reused across calls ([`PackedA::reused`]). Each chunk's
+/// task adds `bias` to the images it has written.
 pub(crate) fn gemm_forward(
     x: &[f32],
     n: usize,
     g: &ConvGeom,
-    w: &Arc<Tensor>,
-    o: usize,
+    (w, o): (&Arc<Tensor>, usize),
     tracked: bool,
+    bias: Bias,
 ) -> (Vec<f32>, Option<Columns>) {
     let (p, img, rows) = (g.out_positions(), g.image_len(), g.col_rows());
     let b = images_per_chunk(n, p);
@@ -48,6 +51,9 @@ pub(crate) fn gemm_forward(
                 gemm_packed_columns(1.0, &w_mat, view, 0.0, y_cm, tasks);
             }
         });
+        if let Some(b) = bias {
+            add_plane_bias(y_c, p, b);
+        }
         kept
     });
     (y, keep_columns.then_some(columns))
@@ -172,7 +178,7 @@ mod tests {
         let pool = |threads| crate::threads::thread_pool(threads).unwrap();
         let (dx, dw) = gemm_backward(xs, n, &g, &w, o, &dy, (true, true), None);
         for (fwd, bwd) in [(1, 3), (3, 1), (2, 5), (2, 2)] {
-            let (_, kept) = pool(fwd).install(|| gemm_forward(xs, n, &g, &w, o, true));
+            let (_, kept) = pool(fwd).install(|| gemm_forward(xs, n, &g, (&w, o), true, None));
             // Where the kernel packs columns from the images, there is nothing to keep.
             assert_eq!(kept.is_some(), !packs_columns_in_place());
             let (dx2, dw2) = pool(bwd)

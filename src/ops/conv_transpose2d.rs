@@ -16,7 +16,7 @@ use crate::kernels::gemm::{gemm_columns_t, gemm_packed_columns, MatRef, PackedA}
 use crate::kernels::gemm_col2im::gemm_col2im;
 use crate::kernels::im2col_view::Im2colView;
 use crate::kernels::layout::{
-    add_channel_bias, channel_sums, images_per_chunk, into_batch_major, with_channel_major,
+    channel_sums, images_per_chunk, into_batch_major, with_channel_major, Bias,
 };
 use crate::kernels::ConvGeom;
 use crate::Tensor;
@@ -110,10 +110,16 @@ pub fn conv_transpose2d(
     let x_val = standard(x.shared());
     let w_val = standard(weight.shared());
     let tracked = weight.is_tracked();
-    let mut y = forward(x_val.as_slice().unwrap(), n, c, &g, &w_val, tracked);
-    if let Some(b) = bias {
-        add_channel_bias(&mut y, o, oh * ow, &row_major(b.value()));
-    }
+    let b_val = bias.map(|b| row_major(b.value()));
+    let y = forward(
+        x_val.as_slice().unwrap(),
+        n,
+        c,
+        &g,
+        &w_val,
+        tracked,
+        b_val.as_deref(),
+    );
     let y = Tensor::from_shape_vec(IxDyn(&[n, o, oh, ow]), y).unwrap();
     let mut inputs = vec![x, weight];
     inputs.extend(bias);
@@ -144,9 +150,9 @@ pub fn conv_transpose2d(
     })
 }
 
-/// `y[N, O, oh, ow]` without bias. `g` is the adjoint conv's geometry (`g.c == O`).
-/// Without `tracked` (the weight on no tape), the GEMM path reuses the weight's packed
-/// panels across calls.
+/// `y[N, O, oh, ow]`, plus `bias` (added by each path's tasks as they write their images).
+/// `g` is the adjoint conv's geometry (`g.c == O`). Without `tracked` (the weight on no
+/// tape), the GEMM path reuses the weight's packed panels across calls.
 fn forward(
     x: &[f32],
     n: usize,
@@ -154,17 +160,19 @@ fn forward(
     g: &ConvGeom,
     w: &Arc<Tensor>,
     tracked: bool,
+    bias: Bias,
 ) -> Vec<f32> {
+    let w_all = w.as_slice().unwrap();
     if direct_conv::applies(g, c) {
-        return direct_conv::conv_transpose2d_forward(x, n, c, g, w.as_slice().unwrap());
+        return direct_conv::conv_transpose2d_forward(x, n, c, g, w_all, bias);
     }
     if conv_transpose_up2::applies(g, c) {
-        return conv_transpose_up2::forward(x, n, c, g, w.as_slice().unwrap());
+        return conv_transpose_up2::forward(x, n, c, g, w_all, bias);
     }
     if conv_transpose_winograd::applies(g, n) {
-        return conv_transpose_winograd::forward(x, n, c, g, w.as_slice().unwrap());
+        return conv_transpose_winograd::forward(x, n, c, g, w_all, bias);
     }
-    gemm_forward(x, n, c, g, w, tracked)
+    gemm_forward(x, n, c, g, w, tracked, bias)
 }
 
 /// [`forward`] through GEMM + col2im; without `tracked`, the weight's packed panels are
@@ -176,12 +184,13 @@ pub(crate) fn gemm_forward(
     g: &ConvGeom,
     w: &Arc<Tensor>,
     tracked: bool,
+    bias: Bias,
 ) -> Vec<f32> {
     let w_t = MatRef::new(w.as_slice().unwrap(), c, g.col_rows())
         .kept(w)
         .t();
     let w_t = PackedA::weight(w_t, tracked);
-    gemm_col2im(&w_t, x, n, c, g)
+    gemm_col2im(&w_t, x, n, c, g, bias)
 }
 
 #[allow(clippy::too_many_arguments)]

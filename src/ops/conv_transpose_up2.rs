@@ -7,6 +7,7 @@
 
 use super::direct_conv::{self, group_weights};
 use crate::kernels::direct_conv::Direct;
+use crate::kernels::layout::Bias;
 use crate::kernels::ConvGeom;
 
 /// Whether `g` (the adjoint conv2d's geometry of a transposed convolution with `c` inputs,
@@ -27,9 +28,17 @@ fn padded_geometry(c: usize, g: &ConvGeom) -> ConvGeom {
     ConvGeom::stride1(c, (h, w), (3, 3), (1, 1), (h, w))
 }
 
-/// `y[N, O, 2H, 2W]` from `x[N, C, H, W]` and `w[C, O, 4, 4]` (`g` as in [`applies`]);
-/// images and groups of outputs run in parallel ([`direct_conv::per_output_group`]).
-pub(crate) fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+/// `y[N, O, 2H, 2W]` from `x[N, C, H, W]` and `w[C, O, 4, 4]` (`g` as in [`applies`]),
+/// plus `bias`; images and groups of outputs run in parallel
+/// ([`direct_conv::per_output_group`]).
+pub(crate) fn forward(
+    x: &[f32],
+    n: usize,
+    c: usize,
+    g: &ConvGeom,
+    w: &[f32],
+    bias: Bias,
+) -> Vec<f32> {
     let o = g.c;
     let d = direct_conv::direct(&padded_geometry(c, g));
     let weights = Direct { kh: 4, kw: 4, ..d };
@@ -37,7 +46,7 @@ pub(crate) fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &[f32]) ->
         w[((c_ * o + o_) * 4 + ky) * 4 + kx]
     });
     let (len, plane) = (weights.group_weights_len(), 4 * d.h * d.w);
-    direct_conv::per_output_group(&d, x, n, (o, plane), |xp, k, y_k| {
+    direct_conv::per_output_group(&d, x, n, (o, plane), bias, |xp, k, y_k| {
         let wk = &wg[k * len..][..len];
         let outs = y_k.len() / plane;
         #[cfg(target_arch = "x86_64")]
@@ -101,8 +110,10 @@ mod tests {
             let x = values(n * c * h * g.ow, seed);
             let w = values(c * o * 16, seed ^ 1);
             let w_t = Arc::new(Tensor::from_shape_vec(IxDyn(&[w.len()]), w.clone()).unwrap());
-            let expect = conv_transpose2d::gemm_forward(&x, n, c, &g, &w_t, true);
-            let got = forward(&x, n, c, &g, &w);
+            // A bias, added by each path's own tasks.
+            let bias = values(o, seed ^ 2);
+            let expect = conv_transpose2d::gemm_forward(&x, n, c, &g, &w_t, true, Some(&bias));
+            let got = forward(&x, n, c, &g, &w, Some(&bias));
             prop_assert_eq!(got.len(), expect.len());
             for (i, (a, e)) in got.iter().zip(&expect).enumerate() {
                 prop_assert!((a - e).abs() <= 1e-4 * (1.0 + e.abs()), "[{}]: {} vs {}", i, a, e);

@@ -9,10 +9,11 @@
 
 use super::chunk_grads::backward_in_chunks;
 use crate::kernels::gemm::{gemm, gemm_packed_in_task, MatRef, PackedA};
+use crate::kernels::layout::{add_plane_bias, Bias};
 use crate::kernels::scratch::with_scratch;
 use crate::kernels::winograd::{self, Tiles, PHASES, POSITIONS};
 use crate::kernels::winograd_planes as planes;
-use crate::kernels::zeroed::written_in_chunks;
+use crate::kernels::zeroed::{assume_written, written_in_chunks};
 use crate::kernels::ConvGeom;
 use crate::kernels::{offload, simd};
 use std::mem::MaybeUninit;
@@ -103,8 +104,15 @@ fn packed_products(u: &[f32], c: usize, o: usize, transposed: bool) -> Vec<Packe
         .collect()
 }
 
-/// `y [N, O, 2H, 2W]` (no bias) from `x [N, C, H, W]` and `w [C, O, 4, 4]`; `g.c == O`.
-pub(crate) fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+/// `y [N, O, 2H, 2W]` from `x [N, C, H, W]` and `w [C, O, 4, 4]`, plus `bias`; `g.c == O`.
+pub(crate) fn forward(
+    x: &[f32],
+    n: usize,
+    c: usize,
+    g: &ConvGeom,
+    w: &[f32],
+    bias: Bias,
+) -> Vec<f32> {
     let (o, h, wd) = (g.c, g.oh, g.ow);
     let u = winograd::weight_transform(w, c, o);
     let products = packed_products(&u, c, o, false);
@@ -112,12 +120,16 @@ pub(crate) fn forward(x: &[f32], n: usize, c: usize, g: &ConvGeom, w: &[f32]) ->
     let b = images_per_chunk(n, per_image);
     let tasks = n.div_ceil(b);
     let (in_img, out_img) = (c * h * wd, o * 4 * h * wd);
-    // SAFETY: `chunk_forward` writes every pixel of its images (merge_outputs).
+    // SAFETY: `chunk_forward` writes every pixel of its images (merge_outputs), before
+    // the bias is added to them.
     let (y, _) = unsafe {
         written_in_chunks(n * out_img, b * out_img, |i, y_c| {
             let images = y_c.len() / out_img;
             let x_c = &x[i * b * in_img..][..images * in_img];
-            chunk_forward(x_c, c, o, &Tiles::new(images, h, wd), &products, y_c, tasks)
+            chunk_forward(x_c, c, o, &Tiles::new(images, h, wd), &products, y_c, tasks);
+            if let Some(per_plane) = bias {
+                add_plane_bias(assume_written(y_c), 4 * h * wd, per_plane);
+            }
         })
     };
     y
@@ -346,13 +358,16 @@ mod tests {
         let (xs, dys) = (x.as_slice().unwrap(), dy.as_slice().unwrap());
         let w = Arc::new(w);
         let pool = crate::threads::thread_pool(threads).unwrap();
+        // A bias, added by each path's own tasks.
+        let bias: Vec<f32> = (0..g.c).map(|i| i as f32 * 0.25 - 1.0).collect();
         let (y, (dx, dw)) = pool.install(|| {
             (
-                forward(xs, n, c, &g, w.as_slice().unwrap()),
+                forward(xs, n, c, &g, w.as_slice().unwrap(), Some(&bias)),
                 backward(xs, n, c, &g, w.as_slice().unwrap(), dys, true, true),
             )
         });
-        close(&y, &gemm_forward(xs, n, c, &g, &w, true), "y")?;
+        let want_y = gemm_forward(xs, n, c, &g, &w, true, Some(&bias));
+        close(&y, &want_y, "y")?;
         let (want_dx, want_dw) = gemm_backward(xs, n, c, &g, &w, dys, true, true);
         close(&dx.unwrap(), &want_dx.unwrap(), "dx")?;
         close(&dw.unwrap(), &want_dw.unwrap(), "dw")?;
@@ -470,10 +485,10 @@ mod tests {
         let wt =
             Arc::new(Tensor::from_shape_vec(ndarray::IxDyn(&[c, o, 4, 4]), w.clone()).unwrap());
         let (dx, dw) = backward(&x, n, c, &g, &w, &dy, true, true);
-        let ours = [forward(&x, n, c, &g, &w), dx.unwrap(), dw.unwrap()];
+        let ours = [forward(&x, n, c, &g, &w, None), dx.unwrap(), dw.unwrap()];
         let (dx, dw) = gemm_backward(&x, n, c, &g, &wt, &dy, true, true);
         let gemm = [
-            gemm_forward(&x, n, c, &g, &wt, true),
+            gemm_forward(&x, n, c, &g, &wt, true, None),
             dx.unwrap(),
             dw.unwrap(),
         ];

@@ -12,6 +12,7 @@
 
 use super::chunk_grads::backward_in_chunks;
 use crate::kernels::direct_conv::{conv_group, pad_image, weight_grad_group, Direct, GROUP, LANES};
+use crate::kernels::layout::{add_plane_bias, Bias};
 use crate::kernels::offload;
 use crate::kernels::scratch::with_scratch;
 use crate::kernels::simd;
@@ -94,22 +95,23 @@ pub(crate) fn group_weights(
 }
 
 /// `n` images of `d.cin` planes convolved into `outs` planes each (grouped weights from
-/// [`group_weights`]); images and output groups run in parallel.
-pub(crate) fn convolve(d: &Direct, x: &[f32], n: usize, w: &[f32], outs: usize) -> Vec<f32> {
+/// [`group_weights`]), plus `bias`; images and output groups run in parallel.
+fn convolve(d: &Direct, x: &[f32], n: usize, w: &[f32], outs: usize, bias: Bias) -> Vec<f32> {
     let (len, plane) = (d.group_weights_len(), d.oh * d.ow);
-    per_output_group(d, x, n, (outs, plane), |xp, g, y_g| {
+    per_output_group(d, x, n, (outs, plane), bias, |xp, g, y_g| {
         conv_group(d, xp, &w[g * len..][..len], y_g, y_g.len() / plane)
     })
 }
 
 /// `n` images of `d.cin` planes into `outs` planes of `plane` values each: per image its
 /// zero-bordered copy ([`pad_image`]) once, then `kernel(xp, g, y_g)` for each group `g`
-/// of [`GROUP`] output planes `y_g`; images and groups run in parallel.
+/// of [`GROUP`] output planes `y_g`, then `bias`; images and groups run in parallel.
 pub(crate) fn per_output_group(
     d: &Direct,
     x: &[f32],
     n: usize,
     (outs, plane): (usize, usize),
+    bias: Bias,
     kernel: impl Fn(&[f32], usize, &mut [f32]) + Sync,
 ) -> Vec<f32> {
     let image = d.cin * d.h * d.w;
@@ -121,6 +123,9 @@ pub(crate) fn per_output_group(
                 .enumerate()
                 .for_each(|(g, y_g)| kernel(xp, g, y_g));
         });
+        if let Some(b) = bias {
+            add_plane_bias(y_i, plane, b);
+        }
     });
     y
 }
@@ -164,13 +169,19 @@ fn add_image_weight_grad(d: &Direct, a: &[f32], b: &[f32], i: usize, dw: &mut [f
     });
 }
 
-/// conv2d's forward (`w`: `[O, C, kh, kw]`).
-pub(crate) fn conv2d_forward(x: &[f32], n: usize, g: &ConvGeom, w: &[f32], o: usize) -> Vec<f32> {
+/// conv2d's forward (`w`: `[O, C, kh, kw]`), with `bias`.
+pub(crate) fn conv2d_forward(
+    x: &[f32],
+    n: usize,
+    g: &ConvGeom,
+    (w, o): (&[f32], usize),
+    bias: Bias,
+) -> Vec<f32> {
     let d = direct(g);
     let wg = group_weights(&d, o, |o, c, ki, kj| {
         w[((o * g.c + c) * g.kh + ki) * g.kw + kj]
     });
-    convolve(&d, x, n, &wg, o)
+    convolve(&d, x, n, &wg, o, bias)
 }
 
 /// conv2d's gradients with respect to x and w, each only when asked for.
@@ -191,27 +202,28 @@ pub(crate) fn conv2d_backward(
         let flipped = group_weights(&d, g.c, |c, o, ki, kj| {
             w[((o * g.c + c) * kh + kh - 1 - ki) * kw + kw - 1 - kj]
         });
-        convolve(&d, dy, n, &flipped, g.c)
+        convolve(&d, dy, n, &flipped, g.c, None)
     });
     let dw = want_dw.then(|| weight_grad(&direct(g), dy, o, x, n));
     (dx, dw)
 }
 
 /// conv_transpose2d's forward (`w`: `[C, O, kh, kw]`; `g` is the adjoint conv's geometry,
-/// `g.c == O`): a convolution with the flipped kernel.
+/// `g.c == O`): a convolution with the flipped kernel, plus `bias`.
 pub(crate) fn conv_transpose2d_forward(
     x: &[f32],
     n: usize,
     c: usize,
     g: &ConvGeom,
     w: &[f32],
+    bias: Bias,
 ) -> Vec<f32> {
     let d = adjoint(g, c);
     let (o, kh, kw) = (g.c, g.kh, g.kw);
     let flipped = group_weights(&d, o, |o_, c_, ki, kj| {
         w[((c_ * o + o_) * kh + kh - 1 - ki) * kw + kw - 1 - kj]
     });
-    convolve(&d, x, n, &flipped, o)
+    convolve(&d, x, n, &flipped, o, bias)
 }
 
 /// conv_transpose2d's gradients with respect to x and w, each only when asked for.
@@ -232,7 +244,7 @@ pub(crate) fn conv_transpose2d_backward(
         let wg = group_weights(&d, c, |c_, o_, ki, kj| {
             w[((c_ * o + o_) * kh + ki) * kw + kj]
         });
-        convolve(&d, dy, n, &wg, c)
+        convolve(&d, dy, n, &wg, c, None)
     });
     let dw = want_dw.then(|| weight_grad(&d, x, c, dy, n));
     (dx, dw)
@@ -349,8 +361,10 @@ mod tests {
         let w = values(o * g.col_rows(), seed ^ 1);
         let dy = values(n * o * g.out_positions(), seed ^ 2);
         let w_t = Arc::new(Tensor::from_shape_vec(IxDyn(&[w.len()]), w.clone()).unwrap());
-        let (ry, _) = conv2d_gemm::gemm_forward(&x, n, g, &w_t, o, false);
-        close(&conv2d_forward(&x, n, g, &w, o), &ry)?;
+        // A bias, added by each path's own tasks.
+        let bias = values(o, seed ^ 3);
+        let (ry, _) = conv2d_gemm::gemm_forward(&x, n, g, (&w_t, o), false, Some(&bias));
+        close(&conv2d_forward(&x, n, g, (&w, o), Some(&bias)), &ry)?;
         let (dx, dw) = conv2d_backward(&x, n, g, &w, o, &dy, true, true);
         let (rdx, rdw) = conv2d_gemm::gemm_backward(&x, n, g, &w_t, o, &dy, (true, true), None);
         close(&dx.unwrap(), &rdx.unwrap())?;
@@ -367,8 +381,10 @@ mod tests {
         let w = values(c * g.col_rows(), seed ^ 1);
         let dy = values(n * g.image_len(), seed ^ 2);
         let w_t = Arc::new(Tensor::from_shape_vec(IxDyn(&[w.len()]), w.clone()).unwrap());
-        let y = conv_transpose2d_forward(&x, n, c, g, &w);
-        close(&y, &conv_transpose2d::gemm_forward(&x, n, c, g, &w_t, true))?;
+        let bias = values(g.c, seed ^ 3);
+        let y = conv_transpose2d_forward(&x, n, c, g, &w, Some(&bias));
+        let ry = conv_transpose2d::gemm_forward(&x, n, c, g, &w_t, true, Some(&bias));
+        close(&y, &ry)?;
         let (dx, dw) = conv_transpose2d_backward(&x, n, c, g, &w, &dy, true, true);
         let (rdx, rdw) = conv_transpose2d::gemm_backward(&x, n, c, g, &w_t, &dy, true, true);
         close(&dx.unwrap(), &rdx.unwrap())?;
