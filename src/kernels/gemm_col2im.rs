@@ -55,11 +55,8 @@ pub fn gemm_col2im(
                     }
                 })
             });
-            if let Some(b) = bias {
-                // SAFETY: the images were written whole just above (as at the end).
-                let images = unsafe { assume_written(images) };
-                add_plane_bias(images, g.h * g.w, b);
-            }
+            // SAFETY: the images were written whole just above (as at the end).
+            add_plane_bias(unsafe { assume_written(images) }, g.h * g.w, bias);
         });
     // SAFETY: every chunk's images were written whole above (col2im writes every value
     // of an image; the groups cover every channel).

@@ -63,10 +63,13 @@ fn balanced(n: usize, b: usize, threads: usize) -> usize {
 pub type Bias<'a> = Option<&'a [f32]>;
 
 /// Adds `bias[c]` to every position of channel `c` in whole images `[b, c, p]` (`c` =
-/// `bias.len()`): a convolution's bias, added by the task that has just written the
-/// images, while they are in its cache (a pass of its own over a layer's output read it
-/// back from memory).
-pub fn add_plane_bias(images: &mut [f32], p: usize, bias: &[f32]) {
+/// `bias.len()`; nothing without a bias): a convolution's bias, added by the task that
+/// has just written the images, while they are in its cache (a pass of its own over a
+/// layer's output read it back from memory).
+pub fn add_plane_bias(images: &mut [f32], p: usize, bias: Bias) {
+    let Some(bias) = bias else {
+        return;
+    };
     assert!(p > 0 && images.len().is_multiple_of(p * bias.len()));
     for (plane, &b) in images.chunks_exact_mut(p).zip(bias.iter().cycle()) {
         plane.iter_mut().for_each(|v| *v += b);
@@ -139,7 +142,9 @@ mod tests {
         let (b, c, p) = (2, 3, 4);
         let bias = [10.0, 20.0, 30.0];
         let mut data: Vec<f32> = (0..b * c * p).map(|i| i as f32).collect();
-        add_plane_bias(&mut data, p, &bias);
+        add_plane_bias(&mut data, p, None);
+        assert!(data.iter().enumerate().all(|(i, v)| *v == i as f32));
+        add_plane_bias(&mut data, p, Some(&bias));
         for (i, v) in data.iter().enumerate() {
             assert_eq!(*v, i as f32 + bias[(i / p) % c], "value {i}");
         }

@@ -51,9 +51,7 @@ pub(crate) fn gemm_forward(
                 gemm_packed_columns(1.0, &w_mat, view, 0.0, y_cm, tasks);
             }
         });
-        if let Some(b) = bias {
-            add_plane_bias(y_c, p, b);
-        }
+        add_plane_bias(y_c, p, bias);
         kept
     });
     (y, keep_columns.then_some(columns))

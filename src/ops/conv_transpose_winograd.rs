@@ -127,9 +127,7 @@ pub(crate) fn forward(
             let images = y_c.len() / out_img;
             let x_c = &x[i * b * in_img..][..images * in_img];
             chunk_forward(x_c, c, o, &Tiles::new(images, h, wd), &products, y_c, tasks);
-            if let Some(per_plane) = bias {
-                add_plane_bias(assume_written(y_c), 4 * h * wd, per_plane);
-            }
+            add_plane_bias(assume_written(y_c), 4 * h * wd, bias);
         })
     };
     y

@@ -123,9 +123,7 @@ pub(crate) fn per_output_group(
                 .enumerate()
                 .for_each(|(g, y_g)| kernel(xp, g, y_g));
         });
-        if let Some(b) = bias {
-            add_plane_bias(y_i, plane, b);
-        }
+        add_plane_bias(y_i, plane, bias);
     });
     y
 }
