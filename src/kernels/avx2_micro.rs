@@ -1,6 +1,7 @@
 //! The micro-kernel of [`super::packed_gemm`] for CPUs with AVX2 and FMA but no AVX-512
 //! (AMD before Zen 4, Intel's client cores): the same packed panels (`[k][MR]` of A,
-//! `[k][NR]` of B) and the same `MR x NR` tile of C, computed as four 4 x 16 quarters.
+//! `[k][NR]` of B), met in slices of [`SLICE`] columns of B (tiles of `MR x SLICE` of C,
+//! two 4 x 16 quarters), so that the slice of B's panel stays in L1 beside A's.
 //! A quarter keeps 8 accumulators of 8 lanes, two loads of B and four broadcasts of A per
 //! step, within the 16 vector registers: as many independent chains as two FMA units
 //! of 4 cycles' latency need to stay busy.
@@ -14,8 +15,13 @@ use super::packed_gemm::{Tile, MR, NR};
 const QR: usize = 4;
 const QC: usize = 16;
 
-/// One `MR x NR` tile: `C = alpha * A_part * B_panel + beta * C` over `kc` steps, writing
-/// only the tile's `rows x cols` that lie inside C (as the AVX-512 kernel's `micro`).
+/// Columns of B's panel that meet every panel of A before the next ones
+/// ([`super::packed_gemm::sgemm_packed`]): a tile is `MR x SLICE`, two quarters.
+pub(super) const SLICE: usize = QC;
+
+/// One tile of at most `MR x NR`: `C = alpha * A_part * B_panel + beta * C` over `kc`
+/// steps, writing only the tile's `rows x cols` that lie inside C (as the AVX-512 kernel's
+/// `micro`). B's steps are `NR` apart; `b` may start inside a panel's step.
 ///
 /// # Safety
 /// The CPU runs AVX2 and FMA.
@@ -30,10 +36,12 @@ pub(super) unsafe fn micro(
     alpha: f32,
     beta: f32,
 ) {
-    assert!(a.len() >= kc * MR && b.len() >= kc * NR && t.rows <= MR && t.cols <= NR);
+    let quarter_cols = t.cols.next_multiple_of(QC);
+    assert!(a.len() >= kc * MR && t.rows <= MR && t.cols <= NR && quarter_cols <= NR);
+    assert!(kc > 0 && b.len() >= (kc - 1) * NR + quarter_cols);
     assert!(t.rows > 0 && c.len() >= (t.rows - 1) * t.ldc + t.cols);
-    if t.rows == MR && t.cols == NR {
-        for (r0, c0) in quarters(MR, NR) {
+    if t.rows == MR && t.cols == quarter_cols {
+        for (r0, c0) in quarters(MR, t.cols) {
             // SAFETY: AVX2 and FMA as the caller's; the quarter's panels hold kc steps, and
             // a whole tile lies inside C (asserted above).
             unsafe {

@@ -110,25 +110,37 @@ pub(crate) fn sgemm_packed(
             for j0 in (0..n).step_by(NR) {
                 let cols = NR.min(n - j0);
                 b.pack(k0, kc, j0, &mut b_panel[..kc * NR]);
-                for p in 0..panels {
-                    let rows = MR.min(m - p * MR);
-                    let a_part = &a_packed[p * MR * k + k0 * MR..][..kc * MR];
-                    let c_tile = &mut c[p * MR * ldc + j0..];
-                    let tile = Tile { rows, cols, ldc };
-                    // SAFETY: AVX-512 (or else AVX2 and FMA) was checked above; `micro`
-                    // checks that the tile stays inside C.
-                    #[cfg(target_arch = "x86_64")]
-                    unsafe {
-                        if avx512 {
-                            micro(kc, a_part, b_panel, c_tile, tile, alpha, beta_here)
-                        } else {
-                            avx2_micro::micro(kc, a_part, b_panel, c_tile, tile, alpha, beta_here)
-                        }
-                    };
-                    #[cfg(not(target_arch = "x86_64"))]
-                    unreachable!(
-                        "AVX-512 on {tile:?} {kc} {a_part:?} {c_tile:?} {alpha} {beta_here}"
-                    );
+                // On AVX2, every panel of A meets one half of B's panel, then the other:
+                // a half (16 KiB) stays in L1 beside A's panel, the whole (32 KiB) did not.
+                let slice = if avx512 { NR } else { avx2_micro::SLICE };
+                for s0 in (0..cols).step_by(slice) {
+                    for p in 0..panels {
+                        let rows = MR.min(m - p * MR);
+                        let a_part = &a_packed[p * MR * k + k0 * MR..][..kc * MR];
+                        let c_tile = &mut c[p * MR * ldc + j0 + s0..];
+                        let tile = Tile {
+                            rows,
+                            cols: slice.min(cols - s0),
+                            ldc,
+                        };
+                        let b_part = &b_panel[s0..kc * NR];
+                        // SAFETY: AVX-512 (or else AVX2 and FMA) was checked above; `micro`
+                        // checks that the tile stays inside C.
+                        #[cfg(target_arch = "x86_64")]
+                        unsafe {
+                            if avx512 {
+                                micro(kc, a_part, b_part, c_tile, tile, alpha, beta_here)
+                            } else {
+                                avx2_micro::micro(
+                                    kc, a_part, b_part, c_tile, tile, alpha, beta_here,
+                                )
+                            }
+                        };
+                        #[cfg(not(target_arch = "x86_64"))]
+                        unreachable!(
+                            "AVX-512 on {tile:?} {kc} {a_part:?} {b_part:?} {c_tile:?} {alpha} {beta_here}"
+                        );
+                    }
                 }
             }
         }
