@@ -98,7 +98,7 @@ fn fault_write_delay() -> Option<std::time::Duration> {
     })
 }
 
-/// Whether `name` is a temporary file of [`write`] (`.NAME.tmp-PID`).
+/// Whether `name` is a temporary file of [`write()`] (`.NAME.tmp-PID`).
 pub fn is_temporary(name: &str) -> bool {
     name.starts_with('.')
         && name

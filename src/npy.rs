@@ -119,7 +119,7 @@ pub fn write(path: &Path, array: &Array) -> Result<()> {
     crate::atomic_file::write(path, &to_bytes(array))
 }
 
-/// Reads an `.npy` file written by [`write`] (or by numpy, for f32 C-order arrays).
+/// Reads an `.npy` file written by [`write()`] (or by numpy, for f32 C-order arrays).
 pub fn read(path: &Path) -> Result<Array> {
     crate::error::parse_file(path, parse)
 }

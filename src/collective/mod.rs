@@ -4,7 +4,7 @@
 //! three things from the group it runs in: who am I (`rank`), how many are we (`size`),
 //! and element-wise sums of buffers over all members (an all-reduce). [`SingleProcess`]
 //! is the group of one, where a sum is the identity; [`local::LocalGroup`] is a group of
-//! threads in one process (tests); the `mpi` feature adds [`MpiWorld`] over the system's
+//! threads in one process (tests); the `mpi` feature adds `MpiWorld` over the system's
 //! MPI library. The trainer uses only this trait, so it has no `cfg` branches.
 //!
 //! Sync batch norm needs the group inside an op that has no room for it in its signature:

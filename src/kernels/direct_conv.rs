@@ -4,7 +4,7 @@
 //! (celeba64's last layer took half of all GEMM time); here the image is read once per
 //! tap into 32 lanes and multiplied into up to [`GROUP`] output planes at once.
 //!
-//! Each has register kernels for AVX-512 (here) and AVX2 ([`super::direct_conv_avx2`])
+//! Each has register kernels for AVX-512 (here) and AVX2 (`direct_conv_avx2`)
 //! up to 4 taps wide (3 for the AVX2 weight gradient), else a plain loop. Both read a
 //! zero-bordered copy of their input ([`pad_image`]), so no tap needs a bounds test:
 //! `xp[c, r, s] = x[c, r - pad_top, s - pad_left]`, zero outside the image, with rows wide

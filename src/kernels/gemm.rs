@@ -156,7 +156,7 @@ pub fn gemm_packed(alpha: f32, a: &PackedA, b: MatRef, beta: f32, c: &mut [f32])
 }
 
 /// [`gemm_packed`] with rows `start..start+len` of A: `C = alpha * A[rows] * B + beta *
-/// C`. On our kernel `start` must begin a panel (a multiple of [`packed_gemm::MR`]).
+/// C`. On our kernel `start` must begin a panel (a multiple of `packed_gemm::MR`).
 pub fn gemm_packed_rows(
     alpha: f32,
     a: &PackedA,

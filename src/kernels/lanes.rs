@@ -2,7 +2,7 @@
 //! maps them onto SIMD lanes; a single running sum would serialize on the add latency),
 //! combined in f64 at the end. Callers reduce one image plane at a time (at most a few
 //! thousand values) and add the planes in f64, which keeps the f32 rounding small. Each is
-//! compiled for the widest vectors this CPU has ([`simd_versions!`]; no fused multiply-adds,
+//! compiled for the widest vectors this CPU has (`simd_versions!`; no fused multiply-adds,
 //! so the same bits on every machine).
 
 use super::simd::simd_versions;

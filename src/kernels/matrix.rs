@@ -1,5 +1,5 @@
 //! Matrix views ([`MatRef`]) and the CPU product on the calling thread: our own
-//! [`super::packed_gemm`] on CPUs with AVX-512 or AVX2, `matrixmultiply` elsewhere (the one module
+//! `packed_gemm` on CPUs with AVX-512 or AVX2, `matrixmultiply` elsewhere (the one module
 //! that calls it). [`super::gemm`] decides where a product runs; `matrixmultiply` is built
 //! without its own `threading` feature so that only one thread pool exists.
 

@@ -1,6 +1,6 @@
 //! Run-time choice of the vector instructions a loop is compiled for. The crate is built
 //! for the baseline of its target (SSE2 on x86-64), so plain loops use 128-bit vectors;
-//! [`simd_versions!`] compiles a loop's body again for AVX2 + FMA and for AVX-512 and
+//! `simd_versions!` compiles a loop's body again for AVX2 + FMA and for AVX-512 and
 //! calls the widest one this CPU runs. The body takes a `const FMA: bool`: true in the
 //! wide versions (fused multiply-adds, one rounding), false in the baseline one, so
 //! results can differ between machines in the last bits (never between runs on one).

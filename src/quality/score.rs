@@ -1,5 +1,5 @@
 //! `vae-cpu score`: what a trained VAE is worth, in numbers. Reconstruction (MSE, PSNR,
-//! SSIM of z = mu reconstructions, from [`crate::train::evaluate`]); samples from the prior
+//! SSIM of z = mu reconstructions, from [`crate::train::evaluate()`]); samples from the prior
 //! against real images through the attribute classifier's penultimate features (a Fréchet
 //! distance in our own feature space, not comparable with published FIDs) and its
 //! attribute predictions (how often each attribute appears in samples and in real faces);

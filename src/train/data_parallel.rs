@@ -86,7 +86,7 @@ pub(super) fn sum_gradients(world: &dyn Collective, model: &mut Vae, grads: &mut
     });
 }
 
-/// The number of values [`sum_gradients`] sends per step (the model's parameters).
+/// The number of values `sum_gradients` sends per step (the model's parameters).
 pub fn gradient_values(model: &mut Vae) -> usize {
     let mut n = 0;
     model.visit("", &mut |_, slot| {
