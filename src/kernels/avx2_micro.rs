@@ -1,7 +1,8 @@
 //! The micro-kernel of [`super::packed_gemm`] for CPUs with AVX2 and FMA but no AVX-512
 //! (AMD before Zen 4, Intel's client cores): the same packed panels (`[k][MR]` of A,
-//! `[k][NR]` of B), met in slices of [`SLICE`] columns of B (tiles of `MR x SLICE` of C,
-//! two 4 x 16 quarters), so that the slice of B's panel stays in L1 beside A's.
+//! `[k][NR]` of B), met in slices of [`AVX2_SLICE`] columns of B (tiles of
+//! `MR x AVX2_SLICE` of C, two 4 x 16 quarters), so that the slice of B's panel stays in
+//! L1 beside A's.
 //! A quarter keeps 8 accumulators of 8 lanes, two loads of B and four broadcasts of A per
 //! step, within the 16 vector registers: as many independent chains as two FMA units
 //! of 4 cycles' latency need to stay busy.
@@ -9,15 +10,14 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::packed_gemm::{Tile, MR, NR};
+use super::packed_gemm::{Tile, AVX2_SLICE, MR, NR};
 
 /// Rows and columns of a quarter of the tile.
 const QR: usize = 4;
 const QC: usize = 16;
 
-/// Columns of B's panel that meet every panel of A before the next ones
-/// ([`super::packed_gemm::sgemm_packed`]): a tile is `MR x SLICE`, two quarters.
-pub(super) const SLICE: usize = QC;
+// The slices `sgemm_packed` hands over are whole quarters wide.
+const _: () = assert!(AVX2_SLICE.is_multiple_of(QC));
 
 /// One tile of at most `MR x NR`: `C = alpha * A_part * B_panel + beta * C` over `kc`
 /// steps, writing only the tile's `rows x cols` that lie inside C (as the AVX-512 kernel's

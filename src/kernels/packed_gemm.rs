@@ -5,8 +5,9 @@
 //! Multiplication", 2008): A is packed once into panels of [`MR`] rows over all of K; for
 //! each block of [`KC`] rows of B, each panel of [`NR`] columns of B is packed into a
 //! small contiguous buffer that stays in L1 while every A panel is multiplied into it by
-//! the micro-kernel, which keeps an `MR x NR` tile of C in 16 registers (on AVX2, as
-//! four quarters of 8 registers each, [`super::avx2_micro`]).
+//! the micro-kernel, which keeps an `MR x NR` tile of C in 16 registers (on AVX2, half of
+//! the panel at a time, [`AVX2_SLICE`], in tiles of two quarters of 8 registers each,
+//! `avx2_micro`).
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -22,6 +23,10 @@ pub const MR: usize = 8;
 pub const NR: usize = 32;
 /// Rows of B (columns of A) per block: a packed B panel is `KC x NR` (32 KiB).
 pub const KC: usize = 256;
+/// On AVX2, the columns of B's panel that meet every panel of A before the next ones
+/// (tiles of `MR x AVX2_SLICE`, two of `avx2_micro`'s quarters): a slice (16 KiB) stays
+/// in L1 beside A's panel, the whole panel (32 KiB) did not.
+pub(super) const AVX2_SLICE: usize = NR / 2;
 
 /// `C = alpha * A * B + beta * C` with C's rows `ldc` apart; A's and B's layouts are any
 /// strides. The caller checks that AVX-512 is present ([`super::simd::level`]) and that the
@@ -102,49 +107,58 @@ pub(crate) fn sgemm_packed(
     assert!(c.len() >= (m - 1) * ldc + n && a_packed.len() >= packed_len(m, k));
     let avx512 = super::simd::level() == super::simd::Level::Avx512;
     assert!(avx512 || super::simd::level() == super::simd::Level::Avx2);
+    let slice = if avx512 { NR } else { AVX2_SLICE };
     let panels = m.div_ceil(MR);
     with_scratch(KC * NR, |b_panel| {
         for k0 in (0..k).step_by(KC) {
             let kc = KC.min(k - k0);
-            let beta_here = if k0 == 0 { beta } else { 1.0 };
+            let scale = (alpha, if k0 == 0 { beta } else { 1.0 });
             for j0 in (0..n).step_by(NR) {
                 let cols = NR.min(n - j0);
                 b.pack(k0, kc, j0, &mut b_panel[..kc * NR]);
-                // On AVX2, every panel of A meets one half of B's panel, then the other:
-                // a half (16 KiB) stays in L1 beside A's panel, the whole (32 KiB) did not.
-                let slice = if avx512 { NR } else { avx2_micro::SLICE };
                 for s0 in (0..cols).step_by(slice) {
                     for p in 0..panels {
-                        let rows = MR.min(m - p * MR);
                         let a_part = &a_packed[p * MR * k + k0 * MR..][..kc * MR];
-                        let c_tile = &mut c[p * MR * ldc + j0 + s0..];
                         let tile = Tile {
-                            rows,
+                            rows: MR.min(m - p * MR),
                             cols: slice.min(cols - s0),
                             ldc,
                         };
+                        let c_tile = &mut c[p * MR * ldc + j0 + s0..];
                         let b_part = &b_panel[s0..kc * NR];
-                        // SAFETY: AVX-512 (or else AVX2 and FMA) was checked above; `micro`
-                        // checks that the tile stays inside C.
-                        #[cfg(target_arch = "x86_64")]
-                        unsafe {
-                            if avx512 {
-                                micro(kc, a_part, b_part, c_tile, tile, alpha, beta_here)
-                            } else {
-                                avx2_micro::micro(
-                                    kc, a_part, b_part, c_tile, tile, alpha, beta_here,
-                                )
-                            }
-                        };
-                        #[cfg(not(target_arch = "x86_64"))]
-                        unreachable!(
-                            "AVX-512 on {tile:?} {kc} {a_part:?} {b_part:?} {c_tile:?} {alpha} {beta_here}"
-                        );
+                        tile_product(avx512, kc, a_part, b_part, c_tile, tile, scale);
                     }
                 }
             }
         }
     });
+}
+
+/// One tile, `C = alpha * A_part * B_part + beta * C` (`scale` = (alpha, beta)), on the
+/// AVX-512 micro-kernel or else the AVX2 one ([`sgemm_packed`] checked for one).
+fn tile_product(
+    avx512: bool,
+    kc: usize,
+    a_part: &[f32],
+    b_part: &[f32],
+    c_tile: &mut [f32],
+    tile: Tile,
+    (alpha, beta): (f32, f32),
+) {
+    // SAFETY: the caller checked for AVX-512 or else AVX2 and FMA; `micro` checks that
+    // the tile stays inside C.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        if avx512 {
+            micro(kc, a_part, b_part, c_tile, tile, alpha, beta)
+        } else {
+            avx2_micro::micro(kc, a_part, b_part, c_tile, tile, alpha, beta)
+        }
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!(
+        "AVX-512 ({avx512}) on {tile:?} {kc} {a_part:?} {b_part:?} {c_tile:?} {alpha} {beta}"
+    );
 }
 
 /// The part of a C tile that is inside C.
